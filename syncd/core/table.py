@@ -1,0 +1,62 @@
+"""What reading a file produces: the header and the cells, as received, plus how it was read.
+
+Reading (bytes -> text -> dialect -> cells) is done by `syncd.core.reading`; validation
+and the errors CSV consume a `RawTable`. Cells stay exactly as received (no trimming) so
+the errors CSV can give them back untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+#: Name of the column holding each data row's spreadsheet row number: the header is row 1
+#: in a file with a header, blank rows count, a quoted newline does not start a new row.
+ROW = "_row"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem of one row, in words a person can act on.
+
+    `column` is the column's header as it is in the file ("" when the problem is the row
+    itself, such as a ragged row).
+    """
+
+    row: int
+    column: str
+    message: str
+
+    def render(self) -> str:
+        return f"{self.column}: {self.message}" if self.column else self.message
+
+
+@dataclass(frozen=True, slots=True)
+class RawTable:
+    """A file's cells as received.
+
+    `cells` has one `pl.String` column per header position, named `c0`, `c1`, ..., in
+    file order, plus `ROW` (`pl.UInt32`). Blank rows are dropped (their numbers are
+    skipped). Rows shorter than the header are padded with empty strings; rows longer
+    are cut to the header's width and reported in `row_errors`.
+    An input column named `errors` (an errors CSV coming back) is kept in `header` and
+    `cells` so it can be recognised, and the formula neutralisation syncd applied when
+    writing it has been undone.
+    """
+
+    header: tuple[str, ...]
+    cells: pl.DataFrame
+    encoding: str
+    delimiter: str
+    has_header: bool
+    row_errors: tuple[RowError, ...] = ()
+    notices: tuple[str, ...] = ()
+
+    @property
+    def rows(self) -> int:
+        """Data rows (blank rows excluded)."""
+        return self.cells.height
+
+    def column_name(self, index: int) -> str:
+        return f"c{index}"
