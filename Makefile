@@ -1,0 +1,74 @@
+# syncd: developer and CI entry points. `make test` is exactly what CI runs (.ci/run).
+# GNU make; works on a fresh Debian machine as root or as a user with sudo.
+
+.DEFAULT_GOAL := test
+.PHONY: test lint run bench system-deps clean distclean
+
+VENV := .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+# $(call apt_install,PACKAGES): as root directly, otherwise through sudo; without either,
+# say what to install and fail rather than run the tests half-equipped.
+define apt_install
+if ! command -v apt-get >/dev/null 2>&1; then \
+  echo "Please install: $(1) (no apt-get here)" >&2; exit 1; \
+elif [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+elif command -v sudo >/dev/null 2>&1; then sudo="sudo"; \
+else \
+  echo "Please install, as root: apt-get update && apt-get install -y $(1)" >&2; exit 1; \
+fi; \
+$$sudo apt-get update && \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y $(1)
+endef
+
+define lint_steps
+$(BIN)/ruff check .
+$(BIN)/ruff format --check .
+$(BIN)/mypy
+endef
+
+# The stamp makes edits to pyproject.toml (new dependencies) re-install on the next run.
+$(VENV)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { \
+	  echo "Installing python3-venv to create $(VENV)"; \
+	  $(call apt_install,python3-venv); }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e '.[test]'
+	touch $@
+
+# The integration tests start a real sshd and PostgreSQL; their binaries must be installed
+# (the servers themselves are never started as system services by the tests).
+system-deps:
+	@missing=no; \
+	[ -x /usr/sbin/sshd ] || missing=yes; \
+	{ command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 \
+	  || ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
+	  || missing=yes; \
+	if [ "$$missing" = yes ]; then \
+	  echo "Installing openssh-server and postgresql for the integration tests"; \
+	  $(call apt_install,openssh-server postgresql); \
+	fi
+
+test: $(VENV)/.installed system-deps
+	$(lint_steps)
+	$(BIN)/pytest
+
+lint: $(VENV)/.installed
+	$(lint_steps)
+
+run: $(VENV)/.installed
+	$(BIN)/syncd run
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -e '.[test,bench]'
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis bench/out
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# clean, and the venv too (the next target that needs it rebuilds it).
+distclean: clean
+	rm -rf $(VENV)

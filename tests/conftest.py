@@ -1,0 +1,30 @@
+"""Test-wide fixtures: the throwaway real servers, and markers that follow their use.
+
+A test that asks for a server fixture gets that server's marker on its own, so
+`pytest -m "not postgres"` leaves out exactly the tests that need PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.servers.postgres import db_url, postgres_server, postgres_url
+from tests.servers.smtp import smtp_server
+from tests.servers.sshd import sshd_server
+
+__all__ = ["db_url", "postgres_server", "postgres_url", "smtp_server", "sshd_server"]
+
+MARKER_BY_FIXTURE = {
+    "postgres_server": "postgres",
+    "postgres_url": "postgres",
+    "sshd_server": "sshd",
+    "smtp_server": "smtp",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the servers it uses (db_url marks its postgresql case itself)."""
+    for item in items:
+        fixturenames: list[str] = getattr(item, "fixturenames", [])
+        for marker in sorted({MARKER_BY_FIXTURE.get(name, "") for name in fixturenames} - {""}):
+            item.add_marker(marker)
