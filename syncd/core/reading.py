@@ -1,0 +1,372 @@
+"""Reading a file: bytes -> UTF-8 -> dialect -> cells, as a `RawTable`.
+
+The fast path hands UTF-8 bytes straight to polars' CSV parser. When polars refuses the
+file (a row longer than the first, a stray quote, an unclosed quote), the structural
+pass reads it again with Python's `csv` module, which can say exactly which row is wrong.
+Either way the cells come out exactly as received; file-level problems raise
+`FileRejected`, row-level ones (a row with too many cells, a cell too long) become
+`RowError`s for validation to report with the rest.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gc
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from syncd.core.decoding import Decoded, after_invalid_utf8, decode
+from syncd.core.dialect import (
+    SAMPLE_BYTES,
+    delimiter_name,
+    detect_delimiter,
+    line_end,
+    sample_records,
+    sample_text,
+)
+from syncd.core.formula import undo, undo_expr
+from syncd.core.table import ROW, RawTable, RowError
+from syncd.errors import FileRejected
+
+#: The header (case- and space-insensitive) of the column an errors CSV adds.
+ERRORS_HEADER = "errors"
+
+_CONTENT = re.compile(rb"[^\r\n]")
+_SENTINEL = "\x00"
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOptions:
+    """How to read a file; a profile's reading settings plus the safety caps."""
+
+    delimiter: str = "auto"  # "auto" or one of "," ";" "\t" "|"
+    encoding: str = "auto"  # "auto" or a Python codec name
+    fallback_encoding: str = "cp1252"
+    header: bool = True
+    max_bytes: int = 512 * 1024 * 1024
+    max_rows: int = 5_000_000
+    max_columns: int = 1000
+    max_cell_chars: int = 1_000_000  # longer cells are a row error, not a crash
+
+
+def read_table(
+    data: bytes,
+    options: ReadOptions,
+    *,
+    column_count: int | None = None,
+    header_names: Sequence[str] | None = None,
+) -> RawTable:
+    """Read a CSV file's bytes into a RawTable, or raise FileRejected saying what to do.
+
+    For a header-less file (`options.header` False) every record is data, numbered from
+    1, and the table's width and header come from `header_names` (the profile's headers)
+    if given, else `column_count` with headers `c0`, `c1`, ..., else the file itself.
+    Both are ignored for a file with a header.
+    """
+    if not data:
+        raise FileRejected("the file is empty (0 bytes); check that the export wrote any data")
+    if len(data) > options.max_bytes:
+        raise FileRejected(
+            f"the file is {_size(len(data))}, more than the {_size(options.max_bytes)} "
+            "allowed; split it or raise max_bytes in the profile"
+        )
+    delimiter = options.delimiter
+    if delimiter != "auto" and not (
+        len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'
+    ):
+        raise FileRejected(
+            f"the profile's delimiter {delimiter!r} cannot be used; "
+            "use one of ',', ';', '|', a tab, or 'auto'"
+        )
+    decoded = decode(data, options.encoding, options.fallback_encoding)
+    names = None if options.header or header_names is None else tuple(header_names)
+    width = len(names) if names is not None else column_count
+    try:
+        return _read(decoded, options, width, names)
+    except _NotUtf8:
+        decoded = after_invalid_utf8(data, decoded, options.fallback_encoding)
+        return _read(decoded, options, width, names)
+
+
+class _NotUtf8(Exception):
+    """The bytes assumed to be UTF-8 are not; the caller falls back or rejects."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Records:
+    """Non-blank records as cells `c0..` (short ones padded with "") plus `ROW`.
+
+    `first_width` is how many cells the first record has as written, which for a file
+    with a header is the header's width.
+    """
+
+    frame: pl.DataFrame
+    first_width: int
+
+
+def _read(
+    decoded: Decoded, options: ReadOptions, width: int | None, names: tuple[str, ...] | None
+) -> RawTable:
+    data = decoded.data
+    if _content_start(data) == len(data):
+        if not data:
+            raise FileRejected("the file is empty: it holds nothing but a byte order mark")
+        raise FileRejected("the file holds only blank lines; check that the export wrote data")
+    sample = sample_text(data)
+    complete = len(data) <= SAMPLE_BYTES
+    delimiter = options.delimiter
+    if delimiter == "auto":
+        delimiter = detect_delimiter(sample, complete=complete, expected_columns=width)
+    for record in sample_records(sample, delimiter, complete=complete):
+        _check_columns(_width(record), options, delimiter)
+    records = _parse_fast(data, delimiter, line_end(data), verified=decoded.verified)
+    if records is None:
+        records = _parse_structural(data, delimiter, options)
+    return _shape(records, decoded, delimiter, options, width, names)
+
+
+def _parse_fast(data: bytes, delimiter: str, eol: str, *, verified: bool) -> _Records | None:
+    """Polars' parser over the whole file; None when it refuses the file's structure.
+
+    Unless the bytes are `verified` UTF-8, polars is what checks them.
+    """
+    # Polars takes the column count from the first line, so blank lines before the header
+    # are cut off here; they still count in the row numbers.
+    start = _content_start(data)
+    body = data[start:] if start else data
+    if body.startswith(codecs.BOM_UTF8):
+        return None  # polars would drop it; here it is a character of the first cell
+    skipped = data.count(eol.encode(), 0, start)
+    try:
+        frame = pl.read_csv(
+            body,
+            has_header=False,
+            infer_schema=False,
+            empty_string_is_null=False,
+            separator=delimiter,
+            quote_char='"',
+            eol_char=eol,
+            raise_if_empty=False,
+            # The parser's own row index is chunked like the cells; a column added
+            # afterwards is not, and every later filter would then copy the whole frame.
+            row_index_name=ROW,
+            row_index_offset=1 + skipped,
+        )
+    except pl.exceptions.ComputeError as exc:
+        if not verified and str(exc).startswith("invalid utf-8"):
+            raise _NotUtf8 from exc
+        return None
+    except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
+        return None
+    if frame.width <= 1:
+        return None
+    parsed = [c for c in frame.columns if c != ROW]
+    cells = [f"c{i}" for i in range(len(parsed))]
+    frame = frame.rename(dict(zip(parsed, cells, strict=True))).select(*cells, ROW)
+    if frame.schema[ROW] != pl.UInt32:
+        frame = frame.with_columns(pl.col(ROW).cast(pl.UInt32))
+    # Filtering copies every cell; most files have no blank row to drop.
+    if frame.select(_blank(cells).any()).item():
+        frame = frame.filter(~_blank(cells))
+    return _Records(frame, len(cells))
+
+
+def _parse_structural(data: bytes, delimiter: str, options: ReadOptions) -> _Records:
+    """Python's csv module record by record: slower, but it can name the broken row."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
+    # Cells longer than csv's default limit (128 KiB) are a row error, not a csv crash.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 2))
+    # A sentinel record after the text: if the file ends inside a quoted cell, the
+    # sentinel ends up in that cell instead of in a record of its own. NUL cannot occur
+    # in the text (decoding rejects it).
+    lines = io.StringIO(text + "\n" + _SENTINEL, newline="")
+    records: list[list[str]] = []
+    rows: list[int] = []
+    number = 0
+    # Millions of small lists would set off the cyclic garbage collector over and over
+    # (4x slower); none of them can form a cycle.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for record in csv.reader(lines, delimiter=delimiter, quotechar='"'):
+            number += 1
+            if len(record) > options.max_columns:
+                _check_columns(_width(record), options, delimiter, row=number)
+            if any(record):
+                records.append(record)
+                rows.append(number)
+        if records[-1] != [_SENTINEL]:
+            raise FileRejected(
+                f"unbalanced quotes: the quoted cell that opens in row {rows[-1]} is never "
+                'closed; add the missing closing " (a " inside a cell is written "") '
+                "and upload again"
+            )
+        records.pop()
+        rows.pop()
+        first_width = len(records[0]) if records else 0
+        span = max(map(len, records), default=1)
+        for record in records:
+            if len(record) < span:
+                record.extend([""] * (span - len(record)))
+        columns = list(zip(*records, strict=True)) or [() for _ in range(span)]
+    finally:
+        if collecting:
+            gc.enable()
+    frame = pl.DataFrame(
+        [pl.Series(f"c{i}", column, dtype=pl.String) for i, column in enumerate(columns)]
+    )
+    frame = frame.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32))
+    return _Records(frame, first_width)
+
+
+def _shape(
+    records: _Records,
+    decoded: Decoded,
+    delimiter: str,
+    options: ReadOptions,
+    width: int | None,
+    names: tuple[str, ...] | None,
+) -> RawTable:
+    """Header, width, row errors and un-neutralised cells from the parsed records."""
+    frame = records.frame
+    if options.header:
+        if frame.height == 0:
+            raise FileRejected("the file holds only blank lines; check that the export wrote data")
+        header = [_str(c) for c in frame.row(0)[: records.first_width]]
+        frame = frame.slice(1)
+        if frame.height == 0:
+            raise FileRejected(
+                "the file has a header row but no data rows; check that the export wrote data"
+            )
+        # Excel exports keep columns that once held something: empty header, empty cells.
+        while len(header) > 1 and header[-1] == "" and _empty(frame, len(header) - 1):
+            header.pop()
+    elif frame.height == 0:
+        raise FileRejected("the file has no data rows, only blank lines")
+    else:
+        span = _span(frame)
+        if width is None:
+            width = span
+            while width > 1 and _empty(frame, width - 1):
+                width -= 1
+        header = list(names) if names is not None else [f"c{i}" for i in range(width)]
+    if frame.height > options.max_rows:
+        raise FileRejected(
+            f"the file has {frame.height:,} data rows, more than the {options.max_rows:,} "
+            "allowed; split it or raise max_rows in the profile"
+        )
+    _check_columns(len(header), options, delimiter)
+    frame, row_errors = _fit(frame, len(header), delimiter, options.header)
+    row_errors += _long_cells(frame, header, options.max_cell_chars, len(decoded.data))
+    if options.header and any(h.strip().lower() == ERRORS_HEADER for h in header):
+        frame = frame.with_columns(undo_expr(pl.col(f"c{i}")) for i in range(len(header)))
+        header = [undo(h) for h in header]
+    return RawTable(
+        header=tuple(header),
+        cells=frame,
+        encoding=decoded.encoding,
+        delimiter=delimiter,
+        has_header=options.header,
+        row_errors=tuple(sorted(row_errors, key=lambda e: e.row)),
+        notices=decoded.notices,
+    )
+
+
+def _fit(
+    frame: pl.DataFrame, width: int, delimiter: str, has_header: bool
+) -> tuple[pl.DataFrame, list[RowError]]:
+    """Cut or pad the cells to `width` columns; rows that lose a non-empty cell are errors."""
+    span = _span(frame)
+    cells = [f"c{i}" for i in range(width)]
+    if span < width:
+        return frame.with_columns(pl.lit("").alias(c) for c in cells[span:]).select(*cells, ROW), []
+    errors: list[RowError] = []
+    extra = [f"c{i}" for i in range(width, span)]
+    if extra:
+        against = f"the header has {width}" if has_header else f"the profile has {width} columns"
+        for row in frame.filter(~_blank(extra)).iter_rows(named=True):
+            count = max(i for i in range(span) if row[f"c{i}"]) + 1
+            errors.append(
+                RowError(
+                    row[ROW],
+                    "",
+                    f"row has {count} cells but {against}; "
+                    f"a cell probably holds an unquoted {delimiter_name(delimiter)}",
+                )
+            )
+    return frame.select(*cells, ROW), errors
+
+
+def _long_cells(frame: pl.DataFrame, header: list[str], limit: int, size: int) -> list[RowError]:
+    """Cells longer than `limit` characters; none can be when the whole file is shorter."""
+    if size <= limit:
+        return []
+    errors: list[RowError] = []
+    for i, name in enumerate(header):
+        column = pl.col(f"c{i}")
+        long = frame.filter(column.str.len_bytes() > limit).filter(column.str.len_chars() > limit)
+        for row, cell in long.select(ROW, f"c{i}").iter_rows():
+            errors.append(
+                RowError(
+                    row,
+                    name or f"column {i + 1}",
+                    f"the cell has {len(cell):,} characters, more than the {limit:,} allowed",
+                )
+            )
+    return errors
+
+
+def _check_columns(
+    count: int, options: ReadOptions, delimiter: str, *, row: int | None = None
+) -> None:
+    if count > options.max_columns:
+        where = f"row {row} has" if row is not None else "the file has"
+        raise FileRejected(
+            f"{where} {count:,} columns, more than the {options.max_columns:,} allowed; "
+            f"check that the delimiter ({delimiter_name(delimiter)}) is right"
+        )
+
+
+def _content_start(data: bytes) -> int:
+    """Where the first line that is not blank starts (len(data) if there is none)."""
+    found = _CONTENT.search(data)
+    return len(data) if found is None else found.start()
+
+
+def _blank(cells: list[str]) -> pl.Expr:
+    return pl.all_horizontal(pl.col(c) == "" for c in cells)
+
+
+def _empty(frame: pl.DataFrame, index: int) -> bool:
+    column = f"c{index}"
+    return column not in frame.columns or not (frame[column] != "").any()
+
+
+def _span(frame: pl.DataFrame) -> int:
+    return frame.width - 1
+
+
+def _width(record: Sequence[str]) -> int:
+    """Cells up to the last non-empty one: trailing empty cells are not columns."""
+    for i in range(len(record) - 1, -1, -1):
+        if record[i]:
+            return i + 1
+    return 0
+
+
+def _str(cell: object) -> str:
+    return "" if cell is None else str(cell)
+
+
+def _size(count: int) -> str:
+    if count >= 1024 * 1024:
+        return f"{count / (1024 * 1024):,.1f} MB"
+    return f"{count:,} bytes"

@@ -1,0 +1,90 @@
+"""The errors CSV: failed rows as received, `errors` last, safe to open, lossless to re-read."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import polars as pl
+from hypothesis import given
+from hypothesis import strategies as st
+
+from syncd.core.errors_csv import render_errors_csv
+from syncd.core.formula import neutralise, undo
+from syncd.core.table import ROW, RawTable, RowError
+
+
+def _table(header: list[str], rows: list[list[str]], first_row: int = 2) -> RawTable:
+    columns = {f"c{i}": [r[i] for r in rows] for i in range(len(header))}
+    cells = pl.DataFrame(columns, schema={f"c{i}": pl.String for i in range(len(header))})
+    cells = cells.with_columns(
+        pl.Series(ROW, range(first_row, first_row + len(rows)), dtype=pl.UInt32)
+    )
+    return RawTable(tuple(header), cells, "utf-8", ",", has_header=True)
+
+
+def _parse(data: bytes) -> list[list[str]]:
+    assert data.startswith(b"\xef\xbb\xbf")
+    return list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline="")))
+
+
+def test_only_failed_rows_are_written_with_their_messages_last() -> None:
+    """Rows without errors are left out; each failed row gets `column: message; ...`."""
+    table = _table(
+        ["Email", "Role"], [["a@x.com", "User"], ["bad", "Admn"], ["c@x.com", "Admin"]]
+    )
+    errors = [
+        RowError(3, "Email", "'bad' is not an email address"),
+        RowError(3, "Role", "'Admn' is not one of User, Admin, Supervisor"),
+    ]
+    rows = _parse(render_errors_csv(table, errors))
+    assert rows == [
+        ["Email", "Role", "errors"],
+        [
+            "bad",
+            "Admn",
+            "Email: 'bad' is not an email address; Role: 'Admn' is not one of User, Admin, "
+            "Supervisor",
+        ],
+    ]
+
+
+def test_lines_end_in_crlf_and_cells_keep_their_spaces_and_newlines() -> None:
+    """CRLF between records; a cell's own spacing and quoted newline survive."""
+    table = _table(["name", "note"], [["  Zoë ", "two\nlines"]])
+    data = render_errors_csv(table, [RowError(2, "name", "too odd")])
+    assert data.count(b"\r\n") == 2
+    assert _parse(data)[1][:2] == ["  Zoë ", "two\nlines"]
+
+
+def test_an_incoming_errors_column_is_replaced_not_repeated() -> None:
+    """A re-uploaded errors CSV that fails again keeps one `errors` column, the new one."""
+    table = _table(["email", "errors"], [["bad", "old message"]])
+    rows = _parse(render_errors_csv(table, [RowError(2, "email", "new message")]))
+    assert rows == [["email", "errors"], ["bad", "email: new message"]]
+
+
+def test_password_cells_are_blanked() -> None:
+    """No clear password leaves syncd, also not in the errors CSV."""
+    table = _table(["email", "password"], [["bad", "hunter22"]])
+    rows = _parse(render_errors_csv(table, [RowError(2, "email", "bad")], redact={1}))
+    assert rows[1][:2] == ["bad", ""]
+
+
+def test_formula_cells_are_neutralised() -> None:
+    """Cells a spreadsheet would run get a leading apostrophe."""
+    table = _table(["phone", "name"], [["+15551234", "=HYPERLINK(1)"]])
+    rows = _parse(render_errors_csv(table, [RowError(2, "phone", "x")]))
+    assert rows[1][:2] == ["'+15551234", "'=HYPERLINK(1)"]
+
+
+@given(st.text())
+def test_undo_restores_every_neutralised_cell_exactly(cell: str) -> None:
+    """Neutralising then undoing is the identity on any text."""
+    assert undo(neutralise(cell)) == cell
+
+
+@given(st.text())
+def test_neutralised_cells_never_start_a_formula(cell: str) -> None:
+    """After neutralising, no cell starts with a formula trigger."""
+    assert not neutralise(cell).startswith(("=", "+", "-", "@", "\t", "\r"))
