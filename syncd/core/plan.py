@@ -11,17 +11,41 @@ Frames the store hands in:
 
 `details` (only the users `candidates()` names): `user_id` (Int64) and, for every
 directory field, the stored value in the records' representation (see
-`syncd.core.records`), plus `password_tag` (String, nullable).
+`syncd.core.records`), plus `password_tag` (String, nullable). A field column it lacks
+reads as "nothing stored".
+
+The stored fingerprint is what `creates`, `updates` and `refresh` carry: the fingerprint
+of the last row that wrote the user, with a partial row's groups and labels taken as the
+union it left stored (source usernames as the row gave them: they only ever add). So an
+equal fingerprint proves that the row, applied in either mode, would change nothing. The
+store must clear the fingerprint of a user it changes any other way.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
 
 from syncd.core.counts import Counts
 from syncd.core.profile import Mode
+from syncd.core.records import Validated
+from syncd.core.table import ROW, RowError
+from syncd.errors import FileRejected
+
+#: Prefix of every fingerprint: polars' hash is stable only within one polars version, so
+#: a new version (or a new algorithm here) makes stored fingerprints stale, never wrong.
+FINGERPRINT_VERSION = f"f1-{pl.__version__}"
+_SEED = 0x5EED_C0DE
+_MIX = 0x9E37_79B9_7F4A_7C15  # odd, so multiplying never loses a bit
+_NULL_LIST = 0x2545_F491_4F6C_DD1D
+#: Status is compared with the snapshot's status; the password through `password_tag`.
+_NOT_COMPARED = frozenset({"password", "status", "active", "full_name"})
+#: Lists that only ever gain items (DESIGN: source usernames add, whatever the mode).
+_ADD_ONLY_LISTS = frozenset({"source_usernames"})
+_STORED = "\x00stored"  # suffix of details columns once joined to the records
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +55,11 @@ class Plan:
     - `creates`: records rows of new users, with `fingerprint`.
     - `updates`: records rows of existing users whose values change, with `user_id`,
       `fingerprint`, `changed` (List(String): the field names that change),
-      `reactivate` (Boolean) and `email_changed` (Boolean).
+      `reactivate` (Boolean) and `email_changed` (Boolean). The store writes the fields
+      in `changed` (`password` means: hash `password`, store `password_tag`). A list
+      field that adds (partial mode, `source_usernames`) carries the union. A user
+      archived by a Archived row whose fields also change is in `updates` and in
+      `archives`; it counts once, as archived.
     - `refresh`: `user_id`, `fingerprint` of users whose values did not change but whose
       stored fingerprint is stale (written without counting as an update).
     - `archives`: `user_id`, `key`, `reason` ("absent" or "status").
@@ -51,3 +79,333 @@ class Plan:
     @property
     def archive_count(self) -> int:
         return self.archives.height
+
+
+def _compared_fields(records: pl.DataFrame, fields: Sequence[str]) -> list[str]:
+    return sorted({f for f in fields if f not in _NOT_COMPARED and f in records.columns})
+
+
+def _field_hash(name: str, dtype: pl.DataType) -> pl.Expr:
+    """One field's values as UInt64; a list as the sum of its items' hashes, so order does
+    not matter (a per-row sort or unique costs far more on a million rows). A repeated
+    item counts: at worst that sends a user to the details once, never hides a change."""
+    col = pl.col(name)
+    if isinstance(dtype, pl.List):
+        items = col.list.eval(pl.element().hash(_SEED)).list.sum()
+        return items.fill_null(pl.lit(_NULL_LIST, pl.UInt64))  # a blank cell is not `none`
+    return col.cast(pl.String).hash(_SEED)  # null and "" hash apart
+
+
+def fingerprint(records: pl.DataFrame, fields: Sequence[str]) -> pl.Series:
+    """A deterministic 64-bit hash of each record's values of `fields` (status and
+    password left out: they are compared apart). Equal fingerprints mean equal values
+    (lists in any order); null, "" and an empty list all differ."""
+    names = _compared_fields(records, fields)
+    # The names seed the chain, so equal values under other fields hash differently.
+    start = hashlib.blake2b("\x1f".join(names).encode(), digest_size=8).digest()
+    acc = pl.lit(int.from_bytes(start, "big"), pl.UInt64)
+    for name in names:  # xor then odd multiply: each step is a bijection of the state
+        acc = (acc ^ _field_hash(name, records.schema[name])) * pl.lit(_MIX, pl.UInt64)
+    expr = pl.concat_str(pl.lit(FINGERPRINT_VERSION + ":"), acc.cast(pl.String))
+    return records.with_columns(expr.alias("fingerprint"))["fingerprint"]
+
+
+def candidates(
+    records: pl.DataFrame,
+    fields: Sequence[str],
+    snapshot: pl.DataFrame,
+    *,
+    fingerprints: pl.Series | None = None,
+) -> pl.Series:
+    """The user_ids whose stored details `build_plan` needs; empty for an unchanged file.
+    `fingerprints`: `fingerprint(records, fields)`, if the caller has it already."""
+    if fingerprints is None:
+        fingerprints = fingerprint(records, fields)
+    rows = records.select("key").with_columns(fingerprints.alias("fingerprint"))
+    tags = "password_tag" in records.columns
+    if tags:
+        rows = rows.with_columns(records["password_tag"])
+    if "email" in records.columns:
+        rows = rows.with_columns(email_lc=records["email"].str.to_lowercase())
+    stored = snapshot.select("user_id", "key", s_fp="fingerprint", s_email_lc="email_lc")
+    rows = rows.join(stored, on="key", how="left")
+    matched = pl.col("user_id").is_not_null()
+    stale = ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
+    if tags:  # only the stored tag tells whether a given password is new
+        stale = stale | pl.col("password_tag").is_not_null()
+    found = [rows.filter(matched & stale)["user_id"]]
+    if "email" in records.columns:
+        # Holders of an email that a record of another key claims: only a record whose
+        # email differs from its own user's can claim one (the directory has no duplicates).
+        claims = rows.filter(~pl.col("email_lc").eq_missing(pl.col("s_email_lc")))
+        claims = claims.select("email_lc", claimant="key").drop_nulls()
+        holders = snapshot.select("user_id", "email_lc", "key").join(claims, on="email_lc")
+        found.append(holders.filter(pl.col("key") != pl.col("claimant"))["user_id"])
+    return pl.concat(found).cast(pl.Int64).unique().sort().rename("user_id")
+
+
+_NO_VALID_ROWS = (
+    "no row of the file is valid, so nothing was applied (a full import without valid rows "
+    "would archive every user); fix the rows the errors CSV lists and upload the file again"
+)
+_KIND = pl.col("_kind")
+_WRITES = (
+    (_KIND == "reactivate")
+    | (_KIND == "update")
+    | ((_KIND == "archive") & (pl.col("changed").list.len() > 0))
+)
+
+
+def _field_changes(todo: pl.DataFrame, names: list[str], mode: Mode) -> pl.DataFrame:
+    """`changed` and `email_changed` from the joined stored values; lists that add carry
+    the union."""
+    flags: list[pl.Expr] = []
+    unions: list[pl.Expr] = []  # partial mode's groups/labels: part of the fingerprint
+    additions: list[pl.Expr] = []  # source usernames: not part of it
+    for name in names:
+        new, stored = pl.col(name), pl.col(name + _STORED)
+        if isinstance(todo.schema[name], pl.List):
+            old = pl.coalesce(stored, pl.lit([], dtype=pl.List(pl.String)))
+            # A blank list cell says nothing: `none` is how a file empties a list.
+            if mode == "partial" or name in _ADD_ONLY_LISTS:
+                # Adding: only an item the user lacks is a change; the row carries the union.
+                changed = new.is_not_null() & (new.list.set_difference(old).list.len() > 0)
+                union = old.list.concat(new).list.unique(maintain_order=True)
+                if name in _ADD_ONLY_LISTS:
+                    additions.append(pl.when(changed).then(union).otherwise(new).alias(name))
+                else:
+                    unions.append(pl.when(new.is_not_null()).then(union).alias(name))
+            else:  # full mode: the file's set replaces the stored one
+                # Set comparison by differences: a per-row list sort is very slow.
+                differ = (new.list.set_difference(old).list.len() > 0) | (
+                    old.list.set_difference(new).list.len() > 0
+                )
+                changed = new.is_not_null() & differ
+        else:  # a blank cell clears a stored value, so null against a value is a change
+            changed = ~new.eq_missing(stored)
+        flags.append(pl.when(changed).then(pl.lit(name)))
+    if "password_tag" in todo.columns:  # a blank password never clears one
+        tag = pl.col("password_tag")
+        fresh = tag.is_not_null() & ~tag.eq_missing(pl.col("password_tag" + _STORED))
+        flags.append(pl.when(fresh).then(pl.lit("password")))
+    changed_list = (
+        pl.concat_list(flags).list.drop_nulls() if flags else pl.lit([], dtype=pl.List(pl.String))
+    )
+    todo = todo.with_columns(*unions, changed=changed_list)
+    if unions:
+        # A partial row leaves the union stored; fingerprinting the row's own subset would
+        # let a later full import of that same subset skip replacing the set.
+        todo = todo.with_columns(fingerprint(todo, names))
+    todo = todo.with_columns(*additions)
+    email_changed = pl.lit(False)
+    if "email" in names:  # a change of case only is an update, not an email change
+        lower = pl.col("email").str.to_lowercase()
+        email_changed = pl.col("changed").list.contains("email") & lower.ne_missing(
+            pl.col("s_email_lc")
+        )
+    return todo.with_columns(email_changed=email_changed)
+
+
+def _compare(
+    rows: pl.DataFrame, details: pl.DataFrame, names: list[str], mode: Mode
+) -> pl.DataFrame:
+    """Add `changed` and `email_changed`; only rows whose fingerprint differs (or that
+    carry a password) are compared with the stored details."""
+    matched = pl.col("user_id").is_not_null()
+    # An equal fingerprint proves the row would change nothing (see the module docstring).
+    need = matched & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
+    if "password_tag" in rows.columns:
+        need = need | (matched & pl.col("password_tag").is_not_null())
+    rows = rows.with_columns(_need=need)
+    todo, rest = rows.filter(pl.col("_need")), rows.filter(~pl.col("_need"))
+    wanted = [*names, "password_tag"] if "password_tag" in rows.columns else names
+    stored_cols = [
+        (
+            pl.col(n).cast(rows.schema[n]) if n in details.columns else pl.lit(None, rows.schema[n])
+        ).alias(n + _STORED)
+        for n in wanted
+    ]
+    stored = details.select(pl.col("user_id").cast(pl.Int64), *stored_cols, _found=pl.lit(True))
+    todo = todo.join(stored, on="user_id", how="left")
+    missing = todo["_found"].null_count()
+    if missing:
+        raise ValueError(f"details lack {missing} user(s) that candidates() named")
+    todo = _field_changes(todo, names, mode).drop([c + _STORED for c in wanted] + ["_found"])
+    rest = rest.with_columns(
+        changed=pl.lit([], dtype=pl.List(pl.String)), email_changed=pl.lit(False)
+    )
+    return pl.concat([todo, rest.select(todo.columns)]).drop("_need")
+
+
+def _email_conflicts(
+    rows: pl.DataFrame, snap: pl.DataFrame, column: str
+) -> tuple[pl.Series, tuple[RowError, ...]]:
+    """Rows whose new email another user keeps, or that two rows claim; repeated because
+    a rejected row keeps its user's old email, which may undo a swap."""
+    if "email" not in rows.columns:
+        return pl.Series(ROW, [], pl.UInt32), ()
+    moving = _WRITES & pl.col("email_changed")
+    movers = rows.filter(moving).select("user_id")
+    claims = rows.filter(((_KIND == "create") | moving) & pl.col("email").is_not_null()).select(
+        ROW, "key", "user_id", "email", email_lc=pl.col("email").str.to_lowercase()
+    )
+    if claims.height == 0:
+        return pl.Series(ROW, [], pl.UInt32), ()
+    # Claims only shrink, so only holders of an email claimed now can ever matter.
+    held = snap.select("user_id", email_lc="s_email_lc", holder="key").join(
+        claims.select("email_lc").unique(), on="email_lc", how="semi"
+    )
+    errors: list[RowError] = []
+    while claims.height:
+        holders = held.join(movers, on="user_id", how="anti").drop("user_id")
+        taken = claims.join(holders, on="email_lc").unique(ROW, keep="first", maintain_order=True)
+        shared = claims.filter(pl.len().over("email_lc") > 1).join(taken, on=ROW, how="anti")
+        if taken.height == 0 and shared.height == 0:
+            break
+        for r in taken.iter_rows(named=True):
+            text = (
+                f"'{r['email']}' belongs to another user (key {r['holder']}); give this row "
+                "an email no other user has, or change that user's email in the same file"
+            )
+            errors.append(RowError(r[ROW], column, text))
+        groups = claims.join(shared.select("email_lc").unique(), on="email_lc")
+        firsts = groups.group_by("email_lc").agg(pl.col(ROW).head(2), pl.col("key").head(2))
+        pairs = {g["email_lc"]: list(zip(g[ROW], g["key"], strict=True)) for g in firsts.to_dicts()}
+        for r in shared.iter_rows(named=True):
+            pair = pairs[r["email_lc"]]
+            other_row, other_key = pair[1] if pair[0][0] == r[ROW] else pair[0]
+            text = (
+                f"'{r['email']}' is also given to key {other_key} on row {other_row}; "
+                "an email can belong to one user only, so keep it on one row"
+            )
+            errors.append(RowError(r[ROW], column, text))
+        bad = pl.concat([taken.select(ROW, "user_id"), shared.select(ROW, "user_id")])
+        claims = claims.join(bad, on=ROW, how="anti")
+        movers = movers.join(bad.select("user_id").drop_nulls(), on="user_id", how="anti")
+    errors.sort(key=lambda e: e.row)
+    return pl.Series(ROW, [e.row for e in errors], pl.UInt32), tuple(errors)
+
+
+def build_plan(
+    validated: Validated,
+    snapshot: pl.DataFrame,
+    details: pl.DataFrame,
+    *,
+    mode: Mode,
+    fingerprints: pl.Series | None = None,
+) -> tuple[Plan, tuple[RowError, ...]]:
+    """The plan of one job, and the rows it turns invalid (email conflicts), whose
+    errors the counts already include. `fingerprints`: as for `candidates`."""
+    records = validated.records
+    if mode == "full" and records.height == 0:
+        raise FileRejected(_NO_VALID_ROWS)
+    if "password" in records.columns and "password_tag" not in records.columns:
+        raise ValueError("records carry passwords but no password_tag: add password_tags()")
+    names = _compared_fields(records, validated.fields)
+    snap = snapshot.select(
+        pl.col("user_id").cast(pl.Int64),
+        "key",
+        s_status="status",
+        s_fp="fingerprint",
+        s_email_lc="email_lc",
+    )
+    if fingerprints is None:
+        fingerprints = fingerprint(records, names)
+    rows = records.with_columns(fingerprints.alias("fingerprint"))
+    rows = rows.join(snap, on="key", how="left")
+    rows = _compare(rows, details, names, mode)
+    was, now = pl.col("s_status"), pl.col("status")
+    rows = rows.with_columns(
+        # No stored user: create, archived if the row says so (importing history).
+        pl.when(pl.col("user_id").is_null())
+        .then(pl.lit("create"))
+        # An archived user who comes back active is reactivated, whatever else changed.
+        .when((was == "archived") & (now == "active"))
+        .then(pl.lit("reactivate"))
+        # An Archived row archives its active user (field changes ride along).
+        .when((was == "active") & (now == "archived"))
+        .then(pl.lit("archive"))
+        # Same status: only real differences make an update.
+        .when(pl.col("changed").list.len() > 0)
+        .then(pl.lit("update"))
+        .otherwise(pl.lit("unchanged"))
+        .alias("_kind")
+    )
+    column = validated.headers.get("email", "email")
+    conflicted, conflicts = _email_conflicts(rows, snap, column)
+    # A conflicting row becomes invalid: its user stays as is and counts as present.
+    present = rows.select("user_id").drop_nulls()  # conflicting rows' users included
+    if conflicted.len():
+        rows = rows.join(conflicted.to_frame(), on=ROW, how="anti")
+    if mode == "full" and rows.height == 0:
+        raise FileRejected(_NO_VALID_ROWS, [f"row {e.row}: {e.render()}" for e in conflicts[:20]])
+
+    out = [*records.columns, "fingerprint"]
+    creates = rows.filter(_KIND == "create").select(out).sort(ROW)
+    updates = (
+        rows.filter(_WRITES)
+        .with_columns(reactivate=_KIND == "reactivate")
+        .select(*out, "user_id", "changed", "reactivate", "email_changed")
+        .sort(ROW)
+    )
+    # Nothing to write, but a stale fingerprint would send the user to details every time.
+    stale = pl.col("user_id").is_not_null() & ~_WRITES
+    refresh = rows.filter(stale & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
+    by_status = rows.filter(_KIND == "archive").select("user_id", "key", reason=pl.lit("status"))
+
+    active = snap.filter(pl.col("s_status") == "active")
+    absent = active.head(0).select("user_id", "key", reason=pl.lit("absent"))
+    blocked: str | None = None
+    if mode == "full":
+        # Present: every valid row's key and every invalid row whose key could be read.
+        # (valid rows' users by id, cheaper than a second million-row join on keys)
+        missing = active.join(present, on="user_id", how="anti")
+        if validated.invalid_keys:
+            keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
+            missing = missing.join(keyed, on="key", how="anti")
+        if validated.unreadable_keys:
+            # An unreadable key may be any absent user's: archiving them could be wrong.
+            blocked = _blocked_sentence(validated.unreadable_keys, missing.height)
+        else:
+            absent = missing.select("user_id", "key", reason=pl.lit("absent"))
+
+    tally = rows.select(
+        created=((_KIND == "create") & (pl.col("status") == "active")).sum(),
+        new_archived=((_KIND == "create") & (pl.col("status") == "archived")).sum(),
+        updated=(_KIND == "update").sum(),
+        unchanged=(_KIND == "unchanged").sum(),
+        reactivated=(_KIND == "reactivate").sum(),
+        email_changed=((_KIND == "update") & pl.col("email_changed")).sum(),
+    ).row(0, named=True)
+    counts = Counts(
+        rows=validated.rows,
+        valid=rows.height,
+        invalid=validated.invalid + len(conflicts),
+        created=tally["created"],
+        updated=tally["updated"],
+        unchanged=tally["unchanged"],
+        archived=tally["new_archived"] + by_status.height + absent.height,
+        reactivated=tally["reactivated"],
+        email_changed=tally["email_changed"],
+    )
+    plan = Plan(
+        mode=mode,
+        fields=tuple(validated.fields),
+        creates=creates,
+        updates=updates,
+        refresh=refresh.select("user_id", "fingerprint"),
+        archives=pl.concat([by_status, absent]),
+        counts=counts,
+        active_before=active.height,
+        archive_blocked=blocked,
+    )
+    return plan, conflicts
+
+
+def _blocked_sentence(unreadable: int, absent: int) -> str:
+    rows = "1 row has" if unreadable == 1 else f"{unreadable} rows have"
+    users = "1 user" if absent == 1 else f"{absent} users"
+    return (
+        f"{rows} no readable key, so for safety no user was archived for being absent "
+        f"from the file ({users} would have been); fix those rows and import the file again"
+    )

@@ -15,7 +15,15 @@ FieldType = Literal[
     "string", "text", "email", "integer", "number", "date", "boolean", "select", "list"
 ]
 FIELD_TYPES: tuple[FieldType, ...] = (
-    "string", "text", "email", "integer", "number", "date", "boolean", "select", "list",
+    "string",
+    "text",
+    "email",
+    "integer",
+    "number",
+    "date",
+    "boolean",
+    "select",
+    "list",
 )
 
 KeyField = Literal["employee_id", "email"]
@@ -25,9 +33,21 @@ Mode = Literal["full", "partial"]
 #: stored under `fields` with the column's declared type.
 FIXED_FIELDS: frozenset[str] = frozenset(
     {
-        "employee_id", "email", "first_name", "last_name", "display_name", "full_name",
-        "status", "active", "role", "groups", "labels", "labels_id", "company_id",
-        "source_usernames", "password",
+        "employee_id",
+        "email",
+        "first_name",
+        "last_name",
+        "display_name",
+        "full_name",
+        "status",
+        "active",
+        "role",
+        "groups",
+        "labels",
+        "labels_id",
+        "company_id",
+        "source_usernames",
+        "password",
     }
 )
 

@@ -1,0 +1,59 @@
+"""The guard: decides whether a plan may be applied now or must wait for a person.
+
+A full import that suddenly archives many users usually means a broken export (a
+truncated file, the wrong file), not a wave of departures; holding it costs a day,
+applying it costs every archived user their access.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncd.core.plan import Plan
+
+
+@dataclass(frozen=True, slots=True)
+class GuardLimits:
+    """Thresholds above which a job is held; None turns a limit off."""
+
+    max_archive_percent: float | None = 10
+    max_archive_count: int | None = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """Whether to hold the job, and why, in sentences a person can act on."""
+
+    hold: bool
+    reasons: tuple[str, ...]
+
+
+def judge(plan: Plan, limits: GuardLimits, job_id: str = "ID") -> Verdict:
+    """Hold when the plan archives more users than either limit allows."""
+    count = plan.archive_count
+    approve = f"approve with `syncd jobs approve {job_id}` if this is right"
+    reasons: list[str] = []
+    if limits.max_archive_count is not None and count > limits.max_archive_count:
+        reasons.append(
+            f"would archive {count:,} users, above max_archive_count = "
+            f"{limits.max_archive_count:,}; {approve}"
+        )
+    # Without active users there is no share to speak of; the count limit still applies.
+    if limits.max_archive_percent is not None and plan.active_before > 0:
+        percent = 100 * count / plan.active_before
+        if percent > limits.max_archive_percent:
+            reasons.append(
+                f"would archive {count:,} of {plan.active_before:,} active users "
+                f"({_percent(percent, limits.max_archive_percent)}), above "
+                f"max_archive_percent = {limits.max_archive_percent:g}; {approve}"
+            )
+    return Verdict(hold=bool(reasons), reasons=tuple(reasons))
+
+
+def _percent(value: float, limit: float) -> str:
+    """One decimal, more when one decimal would print the limit itself."""
+    for digits in (1, 2, 3, 4):
+        text = f"{value:.{digits}f}"
+        if float(text) > limit:
+            return text + "%"
+    return f"{value:g}%"

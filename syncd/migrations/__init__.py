@@ -1,0 +1,1 @@
+"""Alembic migrations of the syncd schema, shipped in the package (`syncd:migrations`)."""

@@ -1,0 +1,354 @@
+"""The directory as the database holds it, read back: for the planner and for people.
+
+`lock_directory` finds (or creates) a directory and serialises the jobs that change it;
+`snapshot` and `details` produce the frames `syncd.core.plan` describes; `UserView`,
+`list_users` and `find_user` serve `syncd users list/show`. Writing is `syncd.store.apply`.
+
+List fields (`groups`, `labels`, `labels_id`, `source_usernames`) live in child tables in
+the order the file gave them; a user without any reads back as an empty list. Custom
+fields live in `user_fields` and read back as `field:<name>` columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from typing import TypeVar
+
+import polars as pl
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    or_,
+    select,
+    true,
+)
+
+from syncd.core.records import CUSTOM_PREFIX
+from syncd.store.bulk import insert_unless_exists, read_frame
+from syncd.store.schema import (
+    directories,
+    groups,
+    labels,
+    memberships,
+    source_usernames,
+    user_fields,
+    users,
+)
+
+SCALAR_FIELDS = (
+    "employee_id",
+    "email",
+    "first_name",
+    "last_name",
+    "display_name",
+    "role",
+    "company_id",
+)
+LIST_FIELDS = ("groups", "labels", "labels_id", "source_usernames")
+LABEL_KINDS = {"labels": "label", "labels_id": "label_id"}
+
+SNAPSHOT_SCHEMA = pl.Schema(
+    {
+        "user_id": pl.Int64,
+        "key": pl.String,
+        "email_lc": pl.String,
+        "status": pl.String,
+        "fingerprint": pl.String,
+    }
+)
+_CHILD_SCHEMA = pl.Schema({"user_id": pl.Int64, "value": pl.String, "position": pl.Int64})
+_IN_CHUNK = 5_000
+T = TypeVar("T")
+# Past this many users one scan of the directory beats thousands of IN lists.
+_SCAN_ABOVE = 50_000
+
+
+def _chunks(values: list[T]) -> list[list[T]]:
+    return [values[i : i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
+
+
+def directory_id(conn: Connection, name: str) -> int:
+    """The id of the directory called `name`, created on first use."""
+    query = select(directories.c.id).where(directories.c.name == name)
+    found = conn.scalar(query)
+    if found is None:
+        conn.execute(insert_unless_exists(conn, directories).values(name=name))
+        found = conn.scalar(query)
+    if found is None:
+        raise RuntimeError(f"directory {name!r} vanished while it was being created")
+    return int(found)
+
+
+def lock_directory(conn: Connection, name: str) -> int:
+    """The id of the directory `name` (created on first use), locked until the caller's
+    transaction ends, so that jobs plan and apply to one directory one at a time and no
+    plan is built on a snapshot another job is about to change.
+
+    Call it first in the transaction: on SQLite its write takes the database's write lock,
+    which a transaction that already read something may be refused.
+    """
+    conn.execute(insert_unless_exists(conn, directories).values(name=name))
+    query = select(directories.c.id).where(directories.c.name == name)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return int(conn.execute(query).scalar_one())
+
+
+def snapshot(conn: Connection, directory_id: int) -> pl.DataFrame:
+    """Every user of the directory, active or archived: the planner's `snapshot` frame."""
+    query = select(
+        users.c.id, users.c.key, users.c.email_lc, users.c.status, users.c.fingerprint
+    ).where(users.c.directory_id == directory_id)
+    return read_frame(conn, query, SNAPSHOT_SCHEMA)
+
+
+def details(
+    conn: Connection,
+    directory_id: int,
+    user_ids: pl.Series,
+    fields: Sequence[str] | None = None,
+) -> pl.DataFrame:
+    """The stored values of `user_ids`, in the records' representation (`details` frame).
+
+    Columns: `user_id`, then each of `fields` (default: every fixed directory field and
+    every custom field these users have), then `password_tag`. A requested custom field
+    nobody has comes back as a column of nulls; `status` only when asked for.
+    """
+    wanted = (*SCALAR_FIELDS, *LIST_FIELDS) if fields is None else tuple(fields)
+    scalars = [f for f in wanted if f in SCALAR_FIELDS or f == "status"]
+    customs = [f.removeprefix(CUSTOM_PREFIX) for f in wanted if f.startswith(CUSTOM_PREFIX)]
+    query = select(users.c.id, *(users.c[f] for f in scalars), users.c.password_tag)
+    schema = pl.Schema(
+        {"user_id": pl.Int64, **dict.fromkeys(scalars, pl.String), "password_tag": pl.String}
+    )
+    ids = user_ids.cast(pl.Int64).unique()
+    frame = _for_users(conn, query, directory_id, ids, schema)
+    frame = with_lists(conn, frame, [f for f in wanted if f in LIST_FIELDS], directory_id)
+    frame = with_custom_fields(conn, frame, None if fields is None else customs, directory_id)
+    order = [f for f in wanted if f in frame.columns]
+    extra = [c for c in frame.columns if c.startswith(CUSTOM_PREFIX) and c not in order]
+    return frame.select("user_id", *order, *sorted(extra), "password_tag")
+
+
+def _for_users(
+    conn: Connection,
+    query: Select[tuple[object, ...]],
+    directory_id: int | None,
+    ids: pl.Series,
+    schema: pl.Schema,
+    id_column: ColumnElement[int] = users.c.id,
+) -> pl.DataFrame:
+    """`query` (whose first column is the user id) restricted to the users in `ids`."""
+    if ids.len() > _SCAN_ABOVE:
+        scope = true() if directory_id is None else users.c.directory_id == directory_id
+        whole = read_frame(conn, query.where(scope), schema)
+        return whole.join(ids.to_frame("user_id"), on="user_id", how="semi")
+    parts = [
+        read_frame(conn, query.where(id_column.in_(chunk)), schema)
+        for chunk in _chunks(ids.to_list())
+    ]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+def _list_query(field: str) -> tuple[Select[tuple[object, ...]], ColumnElement[int]]:
+    if field == "groups":
+        return (
+            select(memberships.c.user_id, groups.c.name, memberships.c.position)
+            .join_from(memberships, groups, memberships.c.group_id == groups.c.id)
+            .join_from(memberships, users, memberships.c.user_id == users.c.id),
+            memberships.c.user_id,
+        )
+    if field == "source_usernames":
+        value = source_usernames.c.source.concat(":").concat(source_usernames.c.username)
+        return (
+            select(source_usernames.c.user_id, value, source_usernames.c.position).join_from(
+                source_usernames, users, source_usernames.c.user_id == users.c.id
+            ),
+            source_usernames.c.user_id,
+        )
+    return (
+        select(labels.c.user_id, labels.c.value, labels.c.position)
+        .join_from(labels, users, labels.c.user_id == users.c.id)
+        .where(labels.c.kind == LABEL_KINDS[field]),
+        labels.c.user_id,
+    )
+
+
+def with_lists(
+    conn: Connection, frame: pl.DataFrame, fields: Iterable[str], directory_id: int | None
+) -> pl.DataFrame:
+    """`frame` (with `user_id`) plus a List(String) column for each list field."""
+    ids = frame.get_column("user_id")
+    for field in fields:
+        query, id_column = _list_query(field)
+        items = _for_users(conn, query, directory_id, ids, _CHILD_SCHEMA, id_column)
+        lists = (
+            items.sort("user_id", "position")
+            .group_by("user_id", maintain_order=True)
+            .agg(pl.col("value").alias(field))
+        )
+        frame = frame.join(lists, on="user_id", how="left").with_columns(
+            pl.col(field).fill_null(pl.lit([], pl.List(pl.String)))
+        )
+    return frame
+
+
+def with_custom_fields(
+    conn: Connection, frame: pl.DataFrame, names: Collection[str] | None, directory_id: int | None
+) -> pl.DataFrame:
+    """`frame` plus a `field:<name>` column per custom field (None: all the users have)."""
+    query = select(user_fields.c.user_id, user_fields.c.name, user_fields.c.value)
+    if names is not None:
+        if not names:
+            return frame
+        query = query.where(user_fields.c.name.in_(sorted(names)))
+    query = query.join_from(user_fields, users, user_fields.c.user_id == users.c.id)
+    schema = pl.Schema({"user_id": pl.Int64, "name": pl.String, "value": pl.String})
+    values = _for_users(
+        conn, query, directory_id, frame.get_column("user_id"), schema, user_fields.c.user_id
+    )
+    if values.height:
+        wide = values.pivot(on="name", index="user_id", values="value")
+        wide = wide.rename({c: CUSTOM_PREFIX + c for c in wide.columns if c != "user_id"})
+        frame = frame.join(wide, on="user_id", how="left")
+    missing = [CUSTOM_PREFIX + n for n in names or () if CUSTOM_PREFIX + n not in frame.columns]
+    return frame.with_columns(pl.lit(None, pl.String).alias(c) for c in missing)
+
+
+def user_ids_of(conn: Connection, directory_id: int, keys: pl.Series) -> pl.DataFrame:
+    """`key` -> `user_id` of the users of the directory with those (normalised) keys."""
+    query = select(users.c.key, users.c.id).where(users.c.directory_id == directory_id)
+    schema = pl.Schema({"key": pl.String, "user_id": pl.Int64})
+    if keys.len() > _SCAN_ABOVE:
+        return read_frame(conn, query, schema).join(keys.to_frame("key"), on="key", how="semi")
+    parts = [
+        read_frame(conn, query.where(users.c.key.in_(chunk)), schema)
+        for chunk in _chunks(keys.to_list())
+    ]
+    return pl.concat(parts) if parts else pl.DataFrame(schema=schema)
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """One user as `syncd users list/show` shows it."""
+
+    directory: str
+    key: str
+    email: str | None
+    status: str
+    employee_id: str | None
+    first_name: str | None
+    last_name: str | None
+    display_name: str | None
+    role: str | None
+    company_id: str | None
+    groups: tuple[str, ...]
+    labels: tuple[str, ...]
+    labels_id: tuple[str, ...]
+    source_usernames: tuple[str, ...]
+    fields: Mapping[str, str]
+    created_at: datetime
+    updated_at: datetime
+    archived_at: datetime | None
+    last_job_id: str | None
+
+    def as_json(self) -> dict[str, object]:
+        """The `users list --json` object: lists as arrays, timestamps as ISO 8601."""
+        out: dict[str, object] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple):
+                value = list(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[field.name] = value
+        return out
+
+
+_VIEW_COLUMNS = (
+    users.c.id,
+    directories.c.name.label("directory"),
+    users.c.key,
+    users.c.email,
+    users.c.status,
+    *(users.c[f] for f in SCALAR_FIELDS if f != "email"),
+    users.c.created_at,
+    users.c.updated_at,
+    users.c.archived_at,
+    users.c.last_job_id,
+)
+
+
+def list_users(
+    conn: Connection,
+    directory_id: int | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+) -> list[UserView]:
+    """Users by directory name then key, optionally of one directory and one status."""
+    query = select(*_VIEW_COLUMNS).join_from(
+        users, directories, users.c.directory_id == directories.c.id
+    )
+    if directory_id is not None:
+        query = query.where(users.c.directory_id == directory_id)
+    if status is not None:
+        query = query.where(users.c.status == status)
+    return _views(conn, query.order_by(directories.c.name, users.c.key).limit(limit))
+
+
+def find_user(conn: Connection, email_or_key: str) -> list[UserView]:
+    """Users, in any directory, whose email (any case) or key is `email_or_key`."""
+    text = email_or_key.strip()
+    query = (
+        select(*_VIEW_COLUMNS)
+        .join_from(users, directories, users.c.directory_id == directories.c.id)
+        .where(or_(users.c.email_lc == text.lower(), users.c.key.in_({text, text.lower()})))
+        .order_by(directories.c.name, users.c.key)
+    )
+    return _views(conn, query)
+
+
+def _views(conn: Connection, query: Select[tuple[object, ...]]) -> list[UserView]:
+    rows = conn.execute(query).all()
+    if not rows:
+        return []
+    ids = pl.DataFrame({"user_id": [row.id for row in rows]}, schema={"user_id": pl.Int64})
+    extra = with_custom_fields(conn, with_lists(conn, ids, LIST_FIELDS, None), None, None)
+    by_id = {values["user_id"]: values for values in extra.iter_rows(named=True)}
+    views = []
+    for row in rows:
+        more = by_id[row.id]
+        custom = {
+            name.removeprefix(CUSTOM_PREFIX): value
+            for name, value in sorted(more.items())
+            if name.startswith(CUSTOM_PREFIX) and value is not None
+        }
+        views.append(
+            UserView(
+                directory=row.directory,
+                key=row.key,
+                email=row.email,
+                status=row.status,
+                employee_id=row.employee_id,
+                first_name=row.first_name,
+                last_name=row.last_name,
+                display_name=row.display_name,
+                role=row.role,
+                company_id=row.company_id,
+                groups=tuple(more["groups"]),
+                labels=tuple(more["labels"]),
+                labels_id=tuple(more["labels_id"]),
+                source_usernames=tuple(more["source_usernames"]),
+                fields=custom,
+                created_at=row.created_at,
+                updated_at=row.updated_at,
+                archived_at=row.archived_at,
+                last_job_id=row.last_job_id,
+            )
+        )
+    return views

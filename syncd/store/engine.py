@@ -1,0 +1,187 @@
+"""Connecting to the database and keeping its schema at the version this syncd needs.
+
+SQLite: the parent directory is created; every connection gets WAL (readers never block
+the writer), a 10 s busy timeout, foreign keys and `synchronous=NORMAL` (durable at each
+checkpoint, much faster than FULL). syncd emits `BEGIN` itself so a transaction really
+spans all its statements (pysqlite would begin one lazily, before the first write only);
+`engine.execution_options(sqlite_begin="IMMEDIATE")` gives an engine whose transactions
+take the write lock up front, for a read-then-write that must not be overtaken.
+
+PostgreSQL goes through psycopg 3; a bare `postgresql://` URL is read as `postgresql+psycopg`.
+
+Schema: an empty database is migrated on first use, one at head is left alone, one behind
+stops with a `ConfigError` telling the admin to run `syncd db upgrade`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from syncd.errors import ConfigError, ServiceUnavailable
+
+MIGRATIONS = "syncd:migrations"
+BUSY_TIMEOUT_MS = 10_000
+# Any constant works; it only has to be the same in every syncd process on a database.
+_MIGRATION_LOCK = 0x5C_D0_0001
+
+_SQLITE_PRAGMAS = (
+    "journal_mode=WAL",
+    f"busy_timeout={BUSY_TIMEOUT_MS}",
+    "foreign_keys=ON",
+    "synchronous=NORMAL",
+)
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except exc.ArgumentError as error:
+        raise ConfigError(
+            f"database url: {url!r} is not a database URL; use sqlite:///PATH "
+            "or postgresql+psycopg://USER@HOST/NAME"
+        ) from error
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    dbapi_connection.isolation_level = None  # autocommit at the driver: BEGIN is ours
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _on_sqlite_begin(conn: Connection) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+    conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for a `sqlite:///...` or `postgresql+psycopg://...` URL; does not connect."""
+    parsed = _parse(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.get_driver_name() not in ("pysqlite", "sqlite"):
+            raise ConfigError(f"database url: use plain sqlite:///PATH, not {parsed.drivername}")
+        database = parsed.database or ""
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(parsed)
+        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        if parsed.get_driver_name() != "psycopg":
+            raise ConfigError(
+                f"database url: syncd talks to PostgreSQL through psycopg 3; "
+                f"use postgresql+psycopg:// instead of {parsed.drivername}://"
+            )
+        # pre_ping: the daemon holds connections across a database restart.
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigError(
+        f"database url: {backend!r} databases are not supported; use sqlite:///PATH "
+        "or postgresql+psycopg://USER@HOST/NAME"
+    )
+
+
+@contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """A connection, with "cannot reach the database" turned into `ServiceUnavailable`."""
+    try:
+        conn = engine.connect()
+    except (exc.OperationalError, exc.InterfaceError, sqlite3.OperationalError) as error:
+        where = engine.url.render_as_string(hide_password=True)
+        reason = str(getattr(error, "orig", error)).strip().splitlines()[0]
+        raise ServiceUnavailable(
+            f"cannot reach the database {where}: {reason}; check [database] url "
+            "and that the server is running"
+        ) from error
+    with conn:
+        yield conn
+
+
+def _alembic_config(conn: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    if conn is not None:
+        config.attributes["connection"] = conn
+    return config
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    """Where a database's schema is (`current`, None when empty) and where it should be."""
+
+    current: str | None
+    head: str
+    known: tuple[str, ...]
+
+    @property
+    def at_head(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def behind(self) -> bool:
+        return self.current is not None and self.current != self.head and self.current in self.known
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The database's schema revision next to the one this syncd ships (for `syncd check`)."""
+    scripts = ScriptDirectory.from_config(_alembic_config())
+    head = scripts.get_current_head()
+    if head is None:
+        raise RuntimeError("syncd ships no migrations: the package is broken")
+    known = tuple(rev.revision for rev in scripts.walk_revisions())
+    with connect(engine) as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        conn.rollback()
+    return SchemaState(current=current, head=head, known=known)
+
+
+def upgrade(engine: Engine) -> None:
+    """Migrate the database to the newest schema (`syncd db upgrade`); safe to run twice.
+
+    The migration holds a lock (PostgreSQL advisory lock, SQLite write lock), so two
+    daemons starting on one empty database do not both create the tables.
+    """
+    if engine.dialect.name == "sqlite":
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
+    with connect(engine) as conn, conn.begin():
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        command.upgrade(_alembic_config(conn), "head")
+
+
+def ensure_schema(engine: Engine) -> None:
+    """Make sure the schema is usable: create it on an empty database, refuse an old one."""
+    state = schema_state(engine)
+    if state.at_head:
+        return
+    if state.current is None:
+        upgrade(engine)
+        return
+    if state.behind:
+        raise ConfigError(
+            f"the database schema is at revision {state.current} and this syncd needs "
+            f"{state.head}: run `syncd db upgrade`"
+        )
+    raise ConfigError(
+        f"the database schema is at revision {state.current}, which this syncd does not "
+        "know (was the database upgraded by a newer syncd?): install that version of syncd"
+    )

@@ -1,0 +1,371 @@
+"""The directory in the database: planner frames read back, and plans applied to it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import polars as pl
+import pytest
+from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy.exc import OperationalError
+
+from syncd.core.counts import Counts
+from syncd.core.plan import Plan
+from syncd.store import directory as directory_module
+from syncd.store.apply import apply_plan
+from syncd.store.directory import (
+    SNAPSHOT_SCHEMA,
+    details,
+    directory_id,
+    find_user,
+    list_users,
+    lock_directory,
+    snapshot,
+)
+from syncd.store.engine import ensure_schema, make_engine
+from syncd.store.schema import groups, memberships, users
+
+T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+T1 = T0 + timedelta(days=1)
+
+UPDATE_COLUMNS: dict[str, pl.DataType] = {
+    "user_id": pl.Int64(),
+    "changed": pl.List(pl.String),
+    "reactivate": pl.Boolean(),
+}
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a freshly migrated database."""
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """One connection in one transaction, as a job's apply step has it."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def records(rows: list[dict[str, Any]], **dtypes: pl.DataType) -> pl.DataFrame:
+    """A records frame (as validation makes it) with a fingerprint, from plain dicts."""
+    schema: dict[str, pl.DataType] = {
+        "_row": pl.UInt32(),
+        "key": pl.String(),
+        "status": pl.String(),
+    }
+    for row in rows:
+        for name, value in row.items():
+            if name not in schema:
+                schema[name] = dtypes.get(name) or (
+                    pl.List(pl.String) if isinstance(value, list) else pl.String()
+                )
+    filled = [
+        {"_row": i + 2, "status": "active", "fingerprint": f"fp{i}"} | r for i, r in enumerate(rows)
+    ]
+    return pl.DataFrame(filled, schema={**schema, "fingerprint": pl.String()})
+
+
+def make_plan(
+    creates: pl.DataFrame | None = None,
+    updates: pl.DataFrame | None = None,
+    refresh: pl.DataFrame | None = None,
+    archives: pl.DataFrame | None = None,
+) -> Plan:
+    """A Plan as the planner builds it, with empty frames for what is not given."""
+    return Plan(
+        mode="full",
+        fields=(),
+        creates=creates if creates is not None else records([]),
+        updates=updates
+        if updates is not None
+        else records([]).with_columns(
+            pl.lit(None, dtype).alias(name) for name, dtype in UPDATE_COLUMNS.items()
+        ),
+        refresh=refresh
+        if refresh is not None
+        else pl.DataFrame(schema={"user_id": pl.Int64, "fingerprint": pl.String}),
+        archives=archives
+        if archives is not None
+        else pl.DataFrame(schema={"user_id": pl.Int64, "key": pl.String, "reason": pl.String}),
+        counts=Counts(),
+        active_before=0,
+    )
+
+
+def with_ids(conn: Connection, frame: pl.DataFrame, directory: int, **extra: Any) -> pl.DataFrame:
+    """Records of existing users as `updates` rows: their user_id joined on the key."""
+    ids = snapshot(conn, directory).select("user_id", "key")
+    out = frame.join(ids, on="key")
+    defaults = {"changed": [], "reactivate": False} | extra
+    return out.with_columns(
+        pl.lit(value, UPDATE_COLUMNS.get(name)).alias(name) for name, value in defaults.items()
+    )
+
+
+def row_of(conn: Connection, key: str) -> dict[str, Any]:
+    """The users row of `key`, as stored."""
+    found = conn.execute(select(users).where(users.c.key == key)).one()
+    return dict(found._mapping)
+
+
+ANN = {
+    "key": "e1",
+    "employee_id": "e1",
+    "email": "Ann.Lee@example.com",
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "display_name": "Ann Lee",
+    "role": "Admin",
+    "company_id": "C7",
+    "groups": ["Sales", "Engineering"],
+    "labels": ["Trial", "Demo", "Marketing"],
+    "labels_id": ["17"],
+    "source_usernames": ["slack:ann", "email:ann:lee"],
+    "field:start_date": "2024-02-29",
+    "field:remote": "true",
+    "password": "secret1",
+    "password_tag": "tag-ann",
+}
+BOB = {"key": "e2", "employee_id": "e2", "email": "bob@example.com", "status": "archived"}
+
+
+def test_a_directory_is_created_once_and_found_by_name(conn: Connection) -> None:
+    """directory_id creates a directory on first use and returns the same id after."""
+    first = directory_id(conn, "hr")
+    assert directory_id(conn, "hr") == first
+    assert directory_id(conn, "other") != first
+
+
+def test_the_snapshot_of_an_empty_directory_has_the_planner_columns(conn: Connection) -> None:
+    """An empty directory still gives the snapshot frame with its documented schema."""
+    frame = snapshot(conn, directory_id(conn, "hr"))
+    assert frame.height == 0
+    assert frame.schema == SNAPSHOT_SCHEMA
+
+
+def test_created_users_read_back_with_every_field_type(conn: Connection) -> None:
+    """Scalars, lists in file order, source usernames, custom fields and the password tag
+    come back in the records' representation; an archived row is archived at `now`."""
+    hr = directory_id(conn, "hr")
+    apply_plan(
+        conn,
+        hr,
+        make_plan(creates=records([ANN, BOB])),
+        job_id="JOB01-AAAAA",
+        now=T0,
+        password_hashes={"e1": "$argon2id$v=19$hash"},
+    )
+    snap = snapshot(conn, hr).sort("key")
+    assert snap.select("key", "email_lc", "status", "fingerprint").rows() == [
+        ("e1", "ann.lee@example.com", "active", "fp0"),
+        ("e2", "bob@example.com", "archived", "fp1"),
+    ]
+    got = details(conn, hr, snap["user_id"]).sort("user_id").to_dicts()
+    ann = {k: v for k, v in ANN.items() if k not in ("key", "password")}
+    assert got[0] == {"user_id": snap["user_id"][0], **ann}
+    assert got[1]["groups"] == []
+    assert got[1]["first_name"] is None
+    assert got[1]["field:start_date"] is None
+    assert got[1]["password_tag"] is None
+    stored = row_of(conn, "e1")
+    assert stored["password_hash"] == "$argon2id$v=19$hash"
+    assert (stored["created_at"], stored["updated_at"], stored["last_job_id"]) == (
+        T0,
+        T0,
+        "JOB01-AAAAA",
+    )
+    assert stored["archived_at"] is None
+    assert row_of(conn, "e2")["archived_at"] == T0
+
+
+def test_details_gives_the_fields_asked_for_even_when_nobody_has_them(conn: Connection) -> None:
+    """Asked-for custom fields nobody stores come back as null columns, in asked order."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([BOB])), job_id="J", now=T0)
+    ids = snapshot(conn, hr)["user_id"]
+    got = details(conn, hr, ids, fields=["email", "field:dept", "groups", "status"])
+    assert got.columns == ["user_id", "email", "field:dept", "groups", "status", "password_tag"]
+    assert got.row(0)[1:] == ("bob@example.com", None, [], "archived", None)
+
+
+def test_details_of_many_users_reads_the_directory_in_one_scan(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the IN-list threshold details scans the directory and keeps only those asked."""
+    monkeypatch.setattr(directory_module, "_SCAN_ABOVE", 1)
+    hr = directory_id(conn, "hr")
+    people = [{"key": f"k{i}", "groups": [f"G{i}"], "field:n": str(i)} for i in range(5)]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    other = directory_id(conn, "other")
+    apply_plan(conn, other, make_plan(creates=records(people[:1])), job_id="J", now=T0)
+    snap = snapshot(conn, hr).sort("key")
+    got = details(conn, hr, snap["user_id"][1:3]).sort("user_id")
+    assert got.select("groups", "field:n").rows() == [(["G1"], "1"), (["G2"], "2")]
+
+
+def test_an_update_writes_only_the_changed_columns(conn: Connection) -> None:
+    """Columns outside `changed` keep their stored value even if the record differs."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([ANN])), job_id="J1", now=T0)
+    conn.execute(update(users).values(first_name="Set by hand"))
+    new = records([ANN | {"first_name": "Annie", "last_name": "Lee-Park", "role": None}])
+    updates = with_ids(conn, new, hr, changed=["last_name", "role"])
+    apply_plan(conn, hr, make_plan(updates=updates), job_id="J2", now=T1)
+    stored = row_of(conn, "e1")
+    assert (stored["first_name"], stored["last_name"], stored["role"]) == (
+        "Set by hand",
+        "Lee-Park",
+        None,
+    )
+    assert (stored["created_at"], stored["updated_at"], stored["last_job_id"]) == (T0, T1, "J2")
+
+
+def test_list_and_custom_fields_are_rewritten_only_where_they_changed(conn: Connection) -> None:
+    """A changed list replaces the stored one; a blanked custom field is removed; the
+    lists of fields not in `changed` stay as they were."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([ANN])), job_id="J1", now=T0)
+    new = records([ANN | {"groups": ["Support"], "labels": [], "field:remote": None}])
+    updates = with_ids(conn, new, hr, changed=["groups", "field:remote"])
+    apply_plan(conn, hr, make_plan(updates=updates), job_id="J2", now=T1)
+    got = details(conn, hr, snapshot(conn, hr)["user_id"]).row(0, named=True)
+    assert got["groups"] == ["Support"]
+    assert got["labels"] == ANN["labels"]
+    assert "field:remote" not in got  # nobody has it any more
+    assert got["field:start_date"] == "2024-02-29"
+    names = conn.scalars(select(groups.c.name).order_by(groups.c.name)).all()
+    assert names == ["Engineering", "Sales", "Support"]
+
+
+def test_a_new_password_stores_its_hash_and_tag(conn: Connection) -> None:
+    """`password` in changed stores the given argon2 hash and the record's password_tag."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([BOB])), job_id="J1", now=T0)
+    new = records([BOB | {"password": "another1", "password_tag": "tag-2"}])
+    updates = with_ids(conn, new, hr, changed=["password"])
+    apply_plan(
+        conn,
+        hr,
+        make_plan(updates=updates),
+        job_id="J2",
+        now=T1,
+        password_hashes={"e2": "$argon2id$new"},
+    )
+    stored = row_of(conn, "e2")
+    assert (stored["password_hash"], stored["password_tag"]) == ("$argon2id$new", "tag-2")
+
+
+def test_users_trading_emails_in_one_job_are_applied(conn: Connection) -> None:
+    """Two users swapping addresses do not trip the unique email constraint midway."""
+    hr = directory_id(conn, "hr")
+    a = {"key": "a", "email": "a@example.com"}
+    b = {"key": "b", "email": "b@example.com"}
+    apply_plan(conn, hr, make_plan(creates=records([a, b])), job_id="J1", now=T0)
+    swapped = records([a | {"email": "B@example.com"}, b | {"email": "a@example.com"}])
+    updates = with_ids(conn, swapped, hr, changed=["email"])
+    apply_plan(conn, hr, make_plan(updates=updates), job_id="J2", now=T1)
+    got = dict(snapshot(conn, hr).select("key", "email_lc").rows())
+    assert got == {"a": "b@example.com", "b": "a@example.com"}
+    assert row_of(conn, "a")["email"] == "B@example.com"
+
+
+def test_archives_mark_only_the_named_users_archived(conn: Connection) -> None:
+    """Archived users get status archived and archived_at; the others are not written."""
+    hr = directory_id(conn, "hr")
+    people = [{"key": "a"}, {"key": "b"}]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J1", now=T0)
+    target = snapshot(conn, hr).filter(pl.col("key") == "a")
+    archives = target.select("user_id", "key", reason=pl.lit("absent"))
+    apply_plan(conn, hr, make_plan(archives=archives), job_id="J2", now=T1)
+    a, b = row_of(conn, "a"), row_of(conn, "b")
+    assert (a["status"], a["archived_at"], a["updated_at"], a["last_job_id"]) == (
+        "archived",
+        T1,
+        T1,
+        "J2",
+    )
+    assert (b["status"], b["updated_at"], b["last_job_id"]) == ("active", T0, "J1")
+
+
+def test_a_reactivated_user_is_active_again_without_archived_at(conn: Connection) -> None:
+    """`reactivate` sets status active and clears archived_at, even with no field change."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([BOB])), job_id="J1", now=T0)
+    back = records([BOB | {"status": "active"}])
+    apply_plan(
+        conn,
+        hr,
+        make_plan(updates=with_ids(conn, back, hr, reactivate=True)),
+        job_id="J2",
+        now=T1,
+    )
+    stored = row_of(conn, "e2")
+    assert (stored["status"], stored["archived_at"], stored["last_job_id"]) == (
+        "active",
+        None,
+        "J2",
+    )
+
+
+def test_a_refresh_writes_only_the_fingerprint(conn: Connection) -> None:
+    """A stale fingerprint is replaced without touching updated_at or last_job_id."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([ANN])), job_id="J1", now=T0)
+    refresh = snapshot(conn, hr).select("user_id", fingerprint=pl.lit("fp-new"))
+    apply_plan(conn, hr, make_plan(refresh=refresh), job_id="J2", now=T1)
+    stored = row_of(conn, "e1")
+    assert (stored["fingerprint"], stored["updated_at"], stored["last_job_id"]) == (
+        "fp-new",
+        T0,
+        "J1",
+    )
+
+
+def test_an_empty_plan_writes_nothing(conn: Connection) -> None:
+    """A plan with nothing to do leaves every user as it was."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([ANN, BOB])), job_id="J1", now=T0)
+    apply_plan(conn, hr, make_plan(), job_id="J2", now=T1)
+    assert conn.scalar(select(func.max(users.c.updated_at))) == T0
+    assert conn.scalar(select(func.count()).select_from(memberships)) == 2
+
+
+def test_users_list_and_show_give_the_json_fields(conn: Connection) -> None:
+    """list_users filters by status; find_user matches email in any case or the key."""
+    hr = directory_id(conn, "hr")
+    apply_plan(conn, hr, make_plan(creates=records([ANN, BOB])), job_id="J1", now=T0)
+    assert [u.key for u in list_users(conn)] == ["e1", "e2"]
+    assert [u.key for u in list_users(conn, hr, status="archived")] == ["e2"]
+    assert list_users(conn, limit=1)[0].key == "e1"
+    (ann,) = find_user(conn, "ANN.LEE@example.com")
+    assert find_user(conn, " e1 ") == [ann]
+    shown = ann.as_json()
+    assert shown["groups"] == ["Sales", "Engineering"]
+    assert shown["source_usernames"] == ["slack:ann", "email:ann:lee"]
+    assert shown["fields"] == {"remote": "true", "start_date": "2024-02-29"}
+    assert shown["directory"] == "hr"
+    assert shown["created_at"] == T0.isoformat()
+    assert find_user(conn, "nobody@example.com") == []
+
+
+def test_a_locked_directory_makes_a_second_job_wait(engine: Engine) -> None:
+    """While one transaction holds a directory's lock another cannot take it; after its
+    commit the other gets the same directory."""
+    with engine.connect() as one, one.begin():
+        held = lock_directory(one, "hr")
+        with engine.connect() as two, two.begin():
+            if two.dialect.name == "postgresql":
+                two.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+            else:
+                two.exec_driver_sql("PRAGMA busy_timeout = 200")
+            with pytest.raises(OperationalError):
+                lock_directory(two, "hr")
+    with engine.connect() as two, two.begin():
+        assert lock_directory(two, "hr") == held

@@ -1,0 +1,248 @@
+"""Job records: claims, leases, outcomes, lookups, row errors, retained files, held passwords."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine
+
+from syncd.core.counts import Counts
+from syncd.core.table import RowError
+from syncd.errors import JobNotFound
+from syncd.store import jobs
+from syncd.store.engine import ensure_schema, make_engine
+
+T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
+SHA = "ab" * 32
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on a freshly migrated database."""
+    engine = make_engine(db_url)
+    ensure_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """One connection in one transaction."""
+    with engine.begin() as conn:
+        yield conn
+
+
+def add(conn: Connection, job_id: str, **overrides: Any) -> bool:
+    """Insert a job with sensible defaults."""
+    values: dict[str, Any] = {
+        "job_id": job_id,
+        "source": "hr",
+        "mode": "full",
+        "file_name": "users.csv",
+        "sha256": SHA,
+        "size": 1234,
+        "now": T0,
+    } | overrides
+    return jobs.insert_job(conn, **values)
+
+
+def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
+    """Every recorded value, counts and messages included, comes back from get_job."""
+    assert add(conn, "7K3M9-QX2AB", directory="main", claim="hr:users.csv")
+    assert jobs.start_job(conn, "7K3M9-QX2AB", now=T0 + timedelta(seconds=1))
+    counts = Counts(rows=3, valid=2, invalid=1, created=2)
+    jobs.finish_job(
+        conn,
+        "7K3M9-QX2AB",
+        status="applied_with_errors",
+        now=T0 + timedelta(seconds=2),
+        counts=counts,
+        messages=["row 3 was skipped"],
+        encoding="utf-8-sig",
+        errors_csv="/var/outbox/7K3M9-QX2AB.csv",
+    )
+    job = jobs.get_job(conn, "7K3M9-QX2AB")
+    assert job is not None
+    assert (job.status, job.counts, job.messages, job.encoding) == (
+        "applied_with_errors",
+        counts,
+        ("row 3 was skipped",),
+        "utf-8-sig",
+    )
+    assert (job.created_at, job.started_at, job.finished_at) == (
+        T0,
+        T0 + timedelta(seconds=1),
+        T0 + timedelta(seconds=2),
+    )
+    assert (job.directory, job.claim, job.size, job.sha256) == ("main", "hr:users.csv", 1234, SHA)
+    assert job.as_json() == {
+        "job_id": "7K3M9-QX2AB",
+        "status": "applied_with_errors",
+        "source": "hr",
+        "mode": "full",
+        "file": "users.csv",
+        "encoding": "utf-8-sig",
+        "counts": counts.as_dict(),
+        "errors_csv": "/var/outbox/7K3M9-QX2AB.csv",
+        "messages": ["row 3 was skipped"],
+    }
+
+
+@pytest.mark.parametrize("typed", ["7k3m9-qx2ab", "7K3M9QX2AB", " 7k3m9 qx2ab ", "7K3M9-QX2AB"])
+def test_a_job_is_found_whatever_case_and_dash_were_typed(conn: Connection, typed: str) -> None:
+    """Support can type the ID in lower case, without the dash or with spaces."""
+    add(conn, "7K3M9-QX2AB")
+    job = jobs.get_job(conn, typed)
+    assert job is not None
+    assert job.id == "7K3M9-QX2AB"
+
+
+def test_an_unknown_job_id_is_none_or_a_job_not_found(conn: Connection) -> None:
+    """get_job says None; require_job raises JobNotFound naming the ID."""
+    assert jobs.get_job(conn, "00000-00000") is None
+    with pytest.raises(JobNotFound, match="00000-00000"):
+        jobs.require_job(conn, "00000-00000")
+
+
+def test_a_claim_is_won_by_one_job_only(conn: Connection) -> None:
+    """A second job with the same claim is not inserted; jobs without a claim never clash."""
+    assert add(conn, "AAAAA-00001", claim="hr:users.csv:" + SHA)
+    assert not add(conn, "AAAAA-00002", claim="hr:users.csv:" + SHA)
+    assert jobs.get_job(conn, "AAAAA-00002") is None
+    assert add(conn, "AAAAA-00003", status="skipped", skipped_of="AAAAA-00001")
+    assert add(conn, "AAAAA-00004", status="skipped", skipped_of="AAAAA-00001")
+
+
+def test_jobs_are_listed_newest_first(conn: Connection) -> None:
+    """list_jobs orders by creation time, newest first, and honours the limit."""
+    for i in range(3):
+        add(conn, f"AAAAA-0000{i}", now=T0 + timedelta(minutes=i))
+    assert [j.id for j in jobs.list_jobs(conn)] == ["AAAAA-00002", "AAAAA-00001", "AAAAA-00000"]
+    assert [j.id for j in jobs.list_jobs(conn, limit=1)] == ["AAAAA-00002"]
+
+
+def test_an_identical_file_is_found_among_the_sources_processed_jobs(conn: Connection) -> None:
+    """find_processed names the first job of that source and content that changed or
+    will change something; rejected files, skipped jobs and other sources do not count."""
+    add(conn, "AAAAA-00001", status="rejected")
+    add(conn, "AAAAA-00002", source="other")
+    assert jobs.find_processed(conn, "hr", SHA) is None
+    add(conn, "AAAAA-00003", now=T0 + timedelta(minutes=1))
+    add(conn, "AAAAA-00004", status="skipped", now=T0 + timedelta(minutes=2))
+    assert jobs.find_processed(conn, "hr", SHA) == "AAAAA-00003"
+    assert jobs.find_processed(conn, "hr", "cd" * 32) is None
+
+
+def test_queued_jobs_are_claimed_in_file_order_per_source(conn: Connection) -> None:
+    """A source's next job waits for its running one; another source's job goes ahead."""
+    add(conn, "AAAAA-00001", now=T0)
+    add(conn, "AAAAA-00002", now=T0 + timedelta(seconds=1))
+    add(conn, "AAAAA-00003", source="uploads", now=T0 + timedelta(seconds=2))
+    lease = T0 + timedelta(minutes=5)
+    first = jobs.claim_next_job(conn, owner="d1", now=T0, lease_until=lease)
+    second = jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease)
+    assert first is not None
+    assert second is not None
+    assert (first.id, first.status, first.lease_owner) == ("AAAAA-00001", "running", "d1")
+    assert second.id == "AAAAA-00003"
+    assert jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease) is None
+    jobs.finish_job(conn, "AAAAA-00001", status="applied", now=T0)
+    third = jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease)
+    assert third is not None
+    assert third.id == "AAAAA-00002"
+
+
+def test_an_expired_lease_puts_the_job_back_in_the_queue(conn: Connection) -> None:
+    """A daemon that died leaves a running job; once its lease runs out it is re-queued."""
+    add(conn, "AAAAA-00001")
+    lease = T0 + timedelta(minutes=5)
+    assert jobs.claim_next_job(conn, owner="d1", now=T0, lease_until=lease) is not None
+    assert jobs.renew_lease(conn, "AAAAA-00001", owner="d1", lease_until=lease)
+    assert not jobs.renew_lease(conn, "AAAAA-00001", owner="d2", lease_until=lease)
+    assert jobs.requeue_expired(conn, now=lease - timedelta(seconds=1)) == []
+    assert jobs.requeue_expired(conn, now=lease + timedelta(seconds=1)) == ["AAAAA-00001"]
+    job = jobs.get_job(conn, "AAAAA-00001")
+    assert job is not None
+    assert (job.status, job.lease_owner) == ("queued", None)
+
+
+def test_row_errors_round_trip_in_order_across_calls(conn: Connection) -> None:
+    """Row errors added in two batches come back in the order they were added."""
+    add(conn, "AAAAA-00001")
+    first = [RowError(3, "Primary Email", "'x' is not an email"), RowError(3, "Role", "no")]
+    jobs.add_row_errors(conn, "AAAAA-00001", first)
+    jobs.add_row_errors(conn, "AAAAA-00001", [RowError(2, "", "row has 7 cells, not 6")])
+    jobs.add_row_errors(conn, "AAAAA-00001", [])
+    assert jobs.row_errors(conn, "AAAAA-00001") == [
+        *first,
+        RowError(2, "", "row has 7 cells, not 6"),
+    ]
+    assert jobs.row_errors(conn, "AAAAA-00002") == []
+
+
+def test_a_retained_file_is_kept_until_it_expires(conn: Connection) -> None:
+    """The input file reads back byte for byte; purge_expired drops it once expired."""
+    add(conn, "AAAAA-00001")
+    content = "email,password\r\nann@example.com,***\r\n".encode("utf-16")
+    expires = T0 + timedelta(days=30)
+    jobs.retain_file(
+        conn, "AAAAA-00001", file_name="u.csv", content=content, now=T0, expires_at=expires
+    )
+    kept = jobs.retained_file(conn, "AAAAA-00001")
+    assert kept is not None
+    assert (kept.content, kept.expires_at) == (content, expires)
+    assert jobs.purge_expired(conn, now=expires - timedelta(seconds=1)) == 0
+    assert jobs.purge_expired(conn, now=expires) == 1
+    assert jobs.retained_file(conn, "AAAAA-00001") is None
+
+
+def test_a_held_plan_keeps_its_digest_and_password_hashes_until_forgotten(
+    conn: Connection,
+) -> None:
+    """hold_plan keeps the archive digest and (hash, tag) by key; forget_held drops both."""
+    add(conn, "AAAAA-00001", status="held")
+    jobs.hold_plan(
+        conn,
+        "AAAAA-00001",
+        "digest-1",
+        [("e1", "$argon2id$a", "tag-a"), ("e2", "$argon2id$b", None)],
+    )
+    assert jobs.held_digest(conn, "AAAAA-00001") == "digest-1"
+    assert jobs.held_passwords(conn, "AAAAA-00001") == {
+        "e1": ("$argon2id$a", "tag-a"),
+        "e2": ("$argon2id$b", None),
+    }
+    jobs.forget_held(conn, "AAAAA-00001")
+    assert jobs.held_passwords(conn, "AAAAA-00001") == {}
+    assert jobs.held_digest(conn, "AAAAA-00001") is None
+
+
+def test_finishing_an_unknown_job_is_a_job_not_found(conn: Connection) -> None:
+    """finish_job on an ID nobody recorded raises instead of silently doing nothing."""
+    with pytest.raises(JobNotFound):
+        jobs.finish_job(conn, "AAAAA-99999", status="applied", now=T0)
+
+
+def test_two_daemons_claiming_at_once_never_take_the_same_job(postgres_url: str) -> None:
+    """On PostgreSQL a job one daemon is claiming is skipped by the other, which also
+    leaves that source's later job alone (file order) and takes another source's."""
+    engine = make_engine(postgres_url)
+    try:
+        ensure_schema(engine)
+        with engine.begin() as conn:
+            add(conn, "AAAAA-00001", now=T0)
+            add(conn, "AAAAA-00002", now=T0 + timedelta(seconds=1))
+            add(conn, "AAAAA-00003", source="uploads", now=T0 + timedelta(seconds=2))
+        lease = T0 + timedelta(minutes=5)
+        with engine.connect() as one, engine.connect() as two, one.begin(), two.begin():
+            first = jobs.claim_next_job(one, owner="d1", now=T0, lease_until=lease)
+            second = jobs.claim_next_job(two, owner="d2", now=T0, lease_until=lease)
+        assert first is not None
+        assert first.id == "AAAAA-00001"
+        assert second is not None
+        assert second.id == "AAAAA-00003"
+    finally:
+        engine.dispose()

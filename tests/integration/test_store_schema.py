@@ -1,0 +1,126 @@
+"""The store's engine and schema: migrations on first use, versions, SQLite settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect, text
+
+from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.store.engine import SchemaState, ensure_schema, make_engine, schema_state, upgrade
+from syncd.store.schema import metadata
+from tests.servers import free_port
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an empty database, disposed after the test."""
+    engine = make_engine(db_url)
+    yield engine
+    engine.dispose()
+
+
+def test_an_empty_database_gets_the_whole_schema_on_first_use(engine: Engine) -> None:
+    """ensure_schema on an empty database creates every table, with no manual step."""
+    assert schema_state(engine).current is None
+    ensure_schema(engine)
+    assert schema_state(engine).at_head
+    assert set(metadata.tables) <= set(inspect(engine).get_table_names())
+
+
+def test_ensuring_or_upgrading_a_current_schema_changes_nothing(engine: Engine) -> None:
+    """A second ensure_schema and a `db upgrade` at head leave the database at head."""
+    ensure_schema(engine)
+    ensure_schema(engine)
+    upgrade(engine)
+    assert schema_state(engine).at_head
+
+
+def test_the_migrations_create_exactly_the_tables_the_code_queries(engine: Engine) -> None:
+    """Alembic finds no difference between the migrated database and schema.py."""
+    ensure_schema(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+
+
+def test_a_schema_revision_this_syncd_does_not_know_is_refused(engine: Engine) -> None:
+    """A database migrated by a newer syncd stops with a ConfigError naming the revision."""
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(ConfigError, match="9999"):
+        ensure_schema(engine)
+
+
+def test_a_schema_behind_head_asks_for_syncd_db_upgrade() -> None:
+    """A known older revision is `behind`, which ensure_schema turns into that advice."""
+    state = SchemaState(current="0001", head="0002", known=("0002", "0001"))
+    assert state.behind
+    assert not SchemaState(current="0003", head="0002", known=("0002", "0001")).behind
+
+
+def test_sqlite_connections_use_wal_foreign_keys_and_a_busy_timeout(tmp_path: Path) -> None:
+    """Every SQLite connection gets the pragmas the daemon relies on, and the parent dir."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'lib' / 'syncd.db'}")
+    try:
+        with engine.connect() as conn:
+            pragma = {
+                name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                for name in ("journal_mode", "foreign_keys", "busy_timeout", "synchronous")
+            }
+    finally:
+        engine.dispose()
+    assert pragma == {
+        "journal_mode": "wal",
+        "foreign_keys": 1,
+        "busy_timeout": 10000,
+        "synchronous": 1,
+    }
+    assert (tmp_path / "var" / "lib").is_dir()
+
+
+def test_a_sqlite_transaction_reads_one_consistent_snapshot(tmp_path: Path) -> None:
+    """A write committed elsewhere mid-transaction is not seen: BEGIN spans the reads."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'syncd.db'}")
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        with engine.connect() as reader, reader.begin():
+            assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+            with engine.begin() as writer:
+                writer.exec_driver_sql("INSERT INTO t VALUES (1)")
+            assert reader.exec_driver_sql("SELECT count(*) FROM t").scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_a_bare_postgresql_url_goes_through_psycopg() -> None:
+    """postgresql:// is read as postgresql+psycopg://, the driver syncd ships with."""
+    engine = make_engine("postgresql://syncd@127.0.0.1/syncd")
+    assert engine.url.drivername == "postgresql+psycopg"
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://u@localhost/db", "postgresql+psycopg2://u@h/db", "not a url"]
+)
+def test_a_database_syncd_does_not_support_is_a_configuration_error(url: str) -> None:
+    """Unsupported databases or drivers are reported as configuration, with what to use."""
+    with pytest.raises(ConfigError, match="database url"):
+        make_engine(url)
+
+
+def test_an_unreachable_database_is_reported_as_unavailable() -> None:
+    """Nothing listening on the port: ServiceUnavailable naming the database, no password."""
+    engine = make_engine(f"postgresql+psycopg://syncd:s3cret@127.0.0.1:{free_port()}/syncd")
+    try:
+        with pytest.raises(ServiceUnavailable, match="cannot reach the database") as caught:
+            ensure_schema(engine)
+    finally:
+        engine.dispose()
+    assert "s3cret" not in str(caught.value)

@@ -1,0 +1,71 @@
+"""The guard: when a plan is held for approval, and how it says why."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from syncd.core.counts import Counts
+from syncd.core.guard import GuardLimits, Verdict, judge
+from syncd.core.plan import Plan
+
+
+def plan(archives: int, active_before: int) -> Plan:
+    """A plan that archives `archives` users out of `active_before` active ones."""
+    frame = pl.DataFrame(
+        {"user_id": range(archives), "key": [f"E{i}" for i in range(archives)], "reason": "absent"},
+        schema={"user_id": pl.Int64(), "key": pl.String(), "reason": pl.String()},
+    )
+    empty = pl.DataFrame()
+    return Plan("full", (), empty, empty, empty, frame, Counts(), active_before)
+
+
+def test_a_plan_within_both_limits_is_applied() -> None:
+    """Archiving at exactly the limits does not hold the job."""
+    assert judge(plan(10, 100), GuardLimits()) == Verdict(hold=False, reasons=())
+    assert judge(plan(500, 5000), GuardLimits()).hold is False
+
+
+def test_archiving_a_larger_share_than_allowed_holds_the_job() -> None:
+    """The reason gives the numbers, the limit and the command to approve."""
+    verdict = judge(plan(412, 1000), GuardLimits(), job_id="7K3M-9QX2")
+    assert verdict == Verdict(
+        hold=True,
+        reasons=(
+            "would archive 412 of 1,000 active users (41.2%), above max_archive_percent = 10; "
+            "approve with `syncd jobs approve 7K3M-9QX2` if this is right",
+        ),
+    )
+
+
+def test_archiving_more_users_than_allowed_holds_the_job() -> None:
+    """The count limit applies on its own, whatever the share."""
+    verdict = judge(plan(501, 100_000), GuardLimits())
+    assert verdict.reasons == (
+        "would archive 501 users, above max_archive_count = 500; "
+        "approve with `syncd jobs approve ID` if this is right",
+    )
+
+
+def test_both_limits_give_both_reasons() -> None:
+    """Every exceeded limit is named."""
+    verdict = judge(plan(600, 1000), GuardLimits())
+    assert verdict.hold
+    assert len(verdict.reasons) == 2
+
+
+def test_a_share_just_above_the_limit_is_not_printed_as_the_limit() -> None:
+    """10.04% shows enough decimals to be visibly above 10."""
+    verdict = judge(plan(1004, 10_000), GuardLimits(max_archive_count=None))
+    assert "(10.04%)" in verdict.reasons[0]
+
+
+def test_a_directory_without_active_users_only_checks_the_count() -> None:
+    """No share exists without active users; archiving nobody never holds."""
+    assert judge(plan(0, 0), GuardLimits(max_archive_percent=0)).hold is False
+    assert judge(plan(3, 0), GuardLimits(max_archive_count=2)).hold is True
+
+
+def test_limits_set_to_none_are_off() -> None:
+    """With both limits off nothing is held."""
+    limits = GuardLimits(max_archive_percent=None, max_archive_count=None)
+    assert judge(plan(1000, 1000), limits).hold is False

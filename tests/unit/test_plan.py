@@ -1,0 +1,602 @@
+"""The planner: fingerprints, candidates and each branch of build_plan."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import polars as pl
+import pytest
+
+from syncd.core.passwords import password_tags
+from syncd.core.plan import FINGERPRINT_VERSION, Plan, build_plan, candidates, fingerprint
+from syncd.core.profile import Mode
+from syncd.core.records import Validated
+from syncd.core.table import ROW, RawTable, RowError
+from syncd.errors import FileRejected
+
+LISTS = frozenset({"groups", "labels", "labels_id", "source_usernames"})
+FIELDS = ("email", "first_name", "groups")
+EMAIL_HEADER = "Primary Email"
+
+
+def records(rows: Sequence[Mapping[str, Any]], fields: Sequence[str] = FIELDS) -> pl.DataFrame:
+    """A records frame as validation makes it; rows are numbered from 2 unless given."""
+    schema: dict[str, pl.DataType] = {ROW: pl.UInt32(), "key": pl.String(), "status": pl.String()}
+    for name in fields:
+        schema[name] = pl.List(pl.String()) if name in LISTS else pl.String()
+    if any("password_tag" in r for r in rows):
+        schema["password_tag"] = pl.String()
+    data = [
+        {k: r.get(k) for k in schema}
+        | {ROW: r.get(ROW, i + 2), "status": r.get("status", "active")}
+        for i, r in enumerate(rows)
+    ]
+    return pl.DataFrame(data, schema=schema)
+
+
+def validated(
+    rows: Sequence[Mapping[str, Any]],
+    fields: Sequence[str] = FIELDS,
+    *,
+    invalid_keys: Iterable[str] = (),
+    unreadable: int = 0,
+) -> Validated:
+    """A Validated of `rows`; invalid rows (keyed and unkeyed) are numbered after them."""
+    recs = records(rows, fields)
+    bad_keys = tuple(invalid_keys)
+    first_bad = (max(recs[ROW].to_list()) if recs.height else 1) + 1
+    bad_rows = range(first_bad, first_bad + len(bad_keys) + unreadable)
+    all_rows = [*recs[ROW].to_list(), *bad_rows]
+    table = RawTable(
+        header=("h",),
+        cells=pl.DataFrame({ROW: all_rows}, schema={ROW: pl.UInt32()}),
+        encoding="utf-8",
+        delimiter=",",
+        has_header=True,
+    )
+    return Validated(
+        table=table,
+        records=recs,
+        fields=tuple(fields),
+        errors=tuple(RowError(r, "h", "is wrong") for r in bad_rows),
+        invalid_keys=bad_keys,
+        unreadable_keys=unreadable,
+        headers={"email": EMAIL_HEADER},
+    )
+
+
+def user(
+    user_id: int, key: str, *, status: str = "active", fields: Sequence[str] = FIELDS, **values: Any
+) -> dict[str, Any]:
+    """A stored user whose fingerprint is the one a record of its values would have."""
+    values.setdefault("email", f"{key.lower()}@example.com")
+    stored = {"user_id": user_id, "key": key, "status": status, **values}
+    row = {"key": key, **{k: v for k, v in values.items() if k != "password_tag"}}
+    stored.setdefault("fingerprint", fingerprint(records([row], fields), fields)[0])
+    return stored
+
+
+def snapshot(users: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
+    """The snapshot frame of the store for these users."""
+    return pl.DataFrame(
+        [
+            {
+                "user_id": u["user_id"],
+                "key": u["key"],
+                "email_lc": None if u.get("email") is None else u["email"].lower(),
+                "status": u["status"],
+                "fingerprint": u.get("fingerprint"),
+            }
+            for u in users
+        ],
+        schema={
+            "user_id": pl.Int64(),
+            "key": pl.String(),
+            "email_lc": pl.String(),
+            "status": pl.String(),
+            "fingerprint": pl.String(),
+        },
+    )
+
+
+def details(users: Sequence[Mapping[str, Any]], fields: Sequence[str] = FIELDS) -> pl.DataFrame:
+    """The details frame of the store for these users."""
+    schema: dict[str, pl.DataType] = {"user_id": pl.Int64()}
+    for name in fields:
+        schema[name] = pl.List(pl.String()) if name in LISTS else pl.String()
+    schema["password_tag"] = pl.String()
+    return pl.DataFrame([{k: u.get(k) for k in schema} for u in users], schema=schema)
+
+
+def plan_for(
+    v: Validated, users: Sequence[Mapping[str, Any]], mode: Mode = "full"
+) -> tuple[Plan, tuple[RowError, ...]]:
+    """Plan as the job does: details only for the users candidates() names."""
+    snap = snapshot(users)
+    wanted = set(candidates(v.records, v.fields, snap).to_list())
+    return build_plan(
+        v, snap, details([u for u in users if u["user_id"] in wanted], v.fields), mode=mode
+    )
+
+
+def one(frame: pl.DataFrame) -> dict[str, Any]:
+    assert frame.height == 1, frame
+    return frame.row(0, named=True)
+
+
+# fingerprint
+
+
+def test_fingerprint_is_the_same_for_the_same_values_and_tagged_with_its_version() -> None:
+    """Equal values (lists in any order) give equal fingerprints, prefixed by the algorithm."""
+    a = records([{"key": "E1", "email": "a@x.com", "groups": ["S", "E"]}])
+    b = records([{"key": "E1", "email": "a@x.com", "groups": ["E", "S"]}])
+    assert fingerprint(a, FIELDS)[0] == fingerprint(b, FIELDS)[0]
+    assert fingerprint(a, FIELDS)[0].startswith(FINGERPRINT_VERSION + ":")
+
+
+def test_fingerprint_tells_a_blank_cell_from_an_empty_string() -> None:
+    """Null and "" hash differently, and so do an empty list and a null list."""
+    frame = records(
+        [
+            {"key": "1", "first_name": None},
+            {"key": "2", "first_name": ""},
+            {"key": "3", "first_name": "x", "groups": []},
+            {"key": "4", "first_name": "x", "groups": None},
+        ]
+    )
+    assert fingerprint(frame, FIELDS).n_unique() == 4
+
+
+def test_fingerprint_depends_on_field_names_not_only_values() -> None:
+    """The same value under another field name gives another fingerprint."""
+    frame = records([{"key": "1", "first_name": "Ann", "last_name": None}], ["first_name"])
+    other = frame.rename({"first_name": "last_name"})
+    assert fingerprint(frame, ["first_name"])[0] != fingerprint(other, ["last_name"])[0]
+
+
+def test_fingerprint_cannot_be_fooled_by_moving_text_between_fields() -> None:
+    """Values are length-prefixed, so "ab"+"c" and "a"+"bc" differ."""
+    frame = records(
+        [
+            {"key": "1", "first_name": "ab", "email": "c"},
+            {"key": "2", "first_name": "a", "email": "bc"},
+        ]
+    )
+    assert fingerprint(frame, FIELDS).n_unique() == 2
+
+
+def test_fingerprint_leaves_out_password_and_status() -> None:
+    """A new password or status does not change the fingerprint."""
+    fields = (*FIELDS, "password")
+    a = records([{"key": "1", "password": "secret1", "status": "active"}], fields)
+    b = records([{"key": "1", "password": "other22", "status": "archived"}], fields)
+    assert fingerprint(a, fields)[0] == fingerprint(b, fields)[0]
+
+
+# candidates
+
+
+def test_candidates_are_empty_when_the_file_matches_the_directory() -> None:
+    """A re-import of unchanged users needs no details at all."""
+    users = [user(1, "E1", first_name="Ann"), user(2, "E2", first_name="Bo")]
+    recs = records(
+        [
+            {"key": "E1", "email": "e1@example.com", "first_name": "Ann"},
+            {"key": "E2", "email": "e2@example.com", "first_name": "Bo"},
+        ]
+    )
+    assert candidates(recs, FIELDS, snapshot(users)).to_list() == []
+
+
+def test_candidates_name_changed_users_and_users_without_a_fingerprint() -> None:
+    """A differing or missing stored fingerprint asks for details; new keys do not."""
+    users = [user(1, "E1"), user(2, "E2", fingerprint=None), user(3, "E3")]
+    recs = records(
+        [
+            {"key": "E1", "email": "e1@example.com", "first_name": "New"},
+            {"key": "E2", "email": "e2@example.com"},
+            {"key": "E3", "email": "e3@example.com"},
+            {"key": "E9", "email": "e9@example.com"},
+        ]
+    )
+    assert candidates(recs, FIELDS, snapshot(users)).to_list() == [1, 2]
+
+
+def test_candidates_name_the_holder_of_an_email_another_key_claims() -> None:
+    """A user whose email a record of another key uses is a candidate (conflict or swap)."""
+    users = [user(1, "E1"), user(2, "E2")]
+    recs = records(
+        [{"key": "E1", "email": "e1@example.com"}, {"key": "E9", "email": "E2@example.com"}]
+    )
+    assert candidates(recs, FIELDS, snapshot(users)).to_list() == [2]
+
+
+def test_candidates_name_matched_users_whose_row_carries_a_password() -> None:
+    """Only the stored tag tells whether a password changed, so those users need details."""
+    users = [user(1, "E1"), user(2, "E2")]
+    recs = records(
+        [
+            {"key": "E1", "email": "e1@example.com", "password_tag": "t"},
+            {"key": "E2", "email": "e2@example.com", "password_tag": None},
+        ]
+    )
+    assert candidates(recs, FIELDS, snapshot(users)).dtype == pl.Int64
+    assert candidates(recs, FIELDS, snapshot(users)).to_list() == [1]
+
+
+# creates, status changes
+
+
+def test_an_unknown_key_is_created() -> None:
+    """A row without a stored user becomes a create with its fingerprint."""
+    plan, errors = plan_for(validated([{"key": "E1", "email": "a@x.com"}]), [])
+    assert errors == ()
+    assert one(plan.creates)["email"] == "a@x.com"
+    assert one(plan.creates)["fingerprint"].startswith(FINGERPRINT_VERSION)
+    assert (plan.counts.created, plan.counts.archived, plan.counts.valid) == (1, 0, 1)
+
+
+def test_an_archived_row_with_an_unknown_key_creates_an_archived_user() -> None:
+    """Importing history: the user is created archived and counted as archived."""
+    plan, _ = plan_for(validated([{"key": "E1", "email": "a@x.com", "status": "archived"}]), [])
+    assert one(plan.creates)["status"] == "archived"
+    assert (plan.counts.created, plan.counts.archived) == (0, 1)
+    assert plan.archive_count == 0
+
+
+def test_an_archived_user_in_an_active_row_is_reactivated_even_with_changes() -> None:
+    """Reactivation wins over update in the counts; the update row says reactivate."""
+    users = [user(1, "E1", status="archived", first_name="Ann")]
+    v = validated([{"key": "E1", "email": "e1@example.com", "first_name": "Anna"}])
+    plan, _ = plan_for(v, users)
+    row = one(plan.updates)
+    assert (row["reactivate"], row["changed"]) == (True, ["first_name"])
+    assert (plan.counts.reactivated, plan.counts.updated) == (1, 0)
+
+
+def test_an_unchanged_archived_user_in_an_active_row_is_still_reactivated() -> None:
+    """Reactivation is an update row even when no field changes."""
+    users = [user(1, "E1", status="archived")]
+    plan, _ = plan_for(validated([{"key": "E1", "email": "e1@example.com"}]), users)
+    assert one(plan.updates)["reactivate"] is True
+    assert plan.counts.reactivated == 1
+
+
+def test_an_archived_row_archives_its_active_user() -> None:
+    """Status Archived archives the user (reason status), counted as archived."""
+    users = [user(1, "E1")]
+    v = validated([{"key": "E1", "email": "e1@example.com", "status": "archived"}])
+    plan, _ = plan_for(v, users)
+    assert one(plan.archives) == {"user_id": 1, "key": "E1", "reason": "status"}
+    assert plan.updates.height == 0
+    assert (plan.counts.archived, plan.counts.unchanged) == (1, 0)
+
+
+def test_an_archived_row_with_new_values_archives_and_updates_counting_once() -> None:
+    """The field changes ride along with the archive; the user counts once, as archived."""
+    users = [user(1, "E1", first_name="Ann")]
+    v = validated(
+        [{"key": "E1", "email": "e1@example.com", "first_name": "Anna", "status": "archived"}]
+    )
+    plan, _ = plan_for(v, users)
+    assert one(plan.updates)["changed"] == ["first_name"]
+    assert one(plan.archives)["reason"] == "status"
+    assert (plan.counts.archived, plan.counts.updated) == (1, 0)
+
+
+def test_an_archived_user_in_an_archived_row_is_unchanged_unless_fields_change() -> None:
+    """Archived stays archived; only a field change makes it an update."""
+    users = [user(1, "E1", status="archived"), user(2, "E2", status="archived")]
+    v = validated(
+        [
+            {"key": "E1", "email": "e1@example.com", "status": "archived"},
+            {"key": "E2", "email": "e2@example.com", "first_name": "Bo", "status": "archived"},
+        ]
+    )
+    plan, _ = plan_for(v, users)
+    assert one(plan.updates)["user_id"] == 2
+    assert plan.archives.height == 0
+    assert (plan.counts.unchanged, plan.counts.updated) == (1, 1)
+
+
+# comparing values
+
+
+def test_an_equal_fingerprint_is_unchanged_without_details() -> None:
+    """No details are needed, and none given, for a matching fingerprint."""
+    users = [user(1, "E1", first_name="Ann")]
+    v = validated([{"key": "E1", "email": "e1@example.com", "first_name": "Ann"}])
+    plan, _ = build_plan(v, snapshot(users), details([]), mode="full")
+    assert (plan.updates.height, plan.refresh.height, plan.counts.unchanged) == (0, 0, 1)
+
+
+def test_a_blank_cell_clears_a_stored_string() -> None:
+    """Null against a stored value is a change of that field only."""
+    users = [user(1, "E1", first_name="Ann", groups=["Sales"])]
+    v = validated([{"key": "E1", "email": "e1@example.com", "groups": ["Sales"]}])
+    plan, _ = plan_for(v, users)
+    row = one(plan.updates)
+    assert (row["changed"], row["first_name"]) == (["first_name"], None)
+    assert plan.counts.updated == 1
+
+
+def test_full_mode_replaces_a_list_when_the_sets_differ() -> None:
+    """The same groups in another order are no change; another set is."""
+    users = [user(1, "E1", groups=["A", "B"]), user(2, "E2", groups=["A", "B"])]
+    v = validated(
+        [
+            {"key": "E1", "email": "e1@example.com", "groups": ["B", "A"]},
+            {"key": "E2", "email": "e2@example.com", "groups": ["A"]},
+        ]
+    )
+    plan, _ = plan_for(v, users)
+    row = one(plan.updates)
+    assert (row["user_id"], row["changed"], row["groups"]) == (2, ["groups"], ["A"])
+    assert plan.counts.unchanged == 1
+
+
+def test_partial_mode_adds_list_items_and_carries_the_union() -> None:
+    """A subset is no change; a new item is, and the row carries stored + new items."""
+    users = [user(1, "E1", groups=["A", "B"]), user(2, "E2", groups=["A"])]
+    v = validated(
+        [
+            {"key": "E1", "email": "e1@example.com", "groups": ["B"]},
+            {"key": "E2", "email": "e2@example.com", "groups": ["C", "A"]},
+        ]
+    )
+    plan, _ = plan_for(v, users, mode="partial")
+    row = one(plan.updates)
+    assert (row["user_id"], row["changed"], row["groups"]) == (2, ["groups"], ["A", "C"])
+    assert plan.counts.unchanged == 1
+
+
+def test_a_full_import_after_a_partial_one_still_replaces_the_list() -> None:
+    """A partial row's subset leaves the union stored, so the same subset in a full file
+    must still be compared and replace the set."""
+    users = [user(1, "E1", groups=["A", "B"])]
+    row = {"key": "E1", "email": "e1@example.com", "groups": ["A"]}
+    partial, _ = plan_for(validated([row]), users, "partial")
+    stored = [users[0] | {"fingerprint": f} for f in partial.refresh["fingerprint"]] or users
+    full, _ = plan_for(validated([row]), stored)
+    assert one(full.updates)["groups"] == ["A"]
+
+
+def test_source_usernames_add_even_in_full_mode() -> None:
+    """A source username missing from the file is kept; a new one is added."""
+    fields = ("email", "source_usernames")
+    users = [user(1, "E1", fields=fields, source_usernames=["slack:ann", "email:ann"])]
+    v = validated(
+        [{"key": "E1", "email": "e1@example.com", "source_usernames": ["slack:a2"]}], fields
+    )
+    plan, _ = plan_for(v, users)
+    row = one(plan.updates)
+    assert row["source_usernames"] == ["slack:ann", "email:ann", "slack:a2"]
+
+
+def test_a_blank_list_cell_leaves_the_stored_list() -> None:
+    """Only `none` empties a list; a blank cell says nothing."""
+    users = [user(1, "E1", groups=["A"], fingerprint="old")]
+    plan, _ = plan_for(validated([{"key": "E1", "email": "e1@example.com"}]), users)
+    assert plan.updates.height == 0
+    assert plan.counts.unchanged == 1
+
+
+def test_a_new_password_is_a_change_and_a_blank_one_never_clears() -> None:
+    """The password changes when its tag differs; a null tag leaves the stored one."""
+    fields = (*FIELDS, "password")
+    users = [
+        user(1, "E1", fields=fields, password_tag="t1"),
+        user(2, "E2", fields=fields, password_tag="t2"),
+        user(3, "E3", fields=fields, password_tag="t3"),
+    ]
+    v = validated(
+        [
+            {"key": "E1", "email": "e1@example.com", "password": "same11", "password_tag": "t1"},
+            {"key": "E2", "email": "e2@example.com", "password": "newpw2", "password_tag": "n2"},
+            {"key": "E3", "email": "e3@example.com", "password": None, "password_tag": None},
+        ],
+        fields,
+    )
+    plan, _ = plan_for(v, users)
+    row = one(plan.updates)
+    assert (row["user_id"], row["changed"], row["password"]) == (2, ["password"], "newpw2")
+    assert plan.counts.unchanged == 2
+
+
+def test_passwords_without_tags_are_refused() -> None:
+    """The job must add password tags; without them a change cannot be seen."""
+    recs = records([{"key": "E1", "password": "secret"}], (*FIELDS, "password"))
+    v = validated([{"key": "E1"}])
+    v = Validated(v.table, recs, (*FIELDS, "password"), (), (), 0)
+    with pytest.raises(ValueError, match="password_tag"):
+        build_plan(v, snapshot([]), details([]), mode="full")
+
+
+def test_a_change_of_case_is_an_update_but_not_an_email_change() -> None:
+    """Email stored as given: a case change updates; only a new address counts as changed."""
+    users = [user(1, "E1", email="ann@x.com"), user(2, "E2", email="bo@x.com")]
+    v = validated([{"key": "E1", "email": "Ann@x.com"}, {"key": "E2", "email": "bob@x.com"}])
+    plan, _ = plan_for(v, users)
+    flags = dict(zip(plan.updates["user_id"], plan.updates["email_changed"], strict=True))
+    assert flags == {1: False, 2: True}
+    assert (plan.counts.updated, plan.counts.email_changed) == (2, 1)
+
+
+def test_a_stale_fingerprint_without_changes_is_only_refreshed() -> None:
+    """An old-algorithm fingerprint is rewritten, without an update."""
+    users = [user(1, "E1", first_name="Ann", fingerprint="f0:old")]
+    v = validated([{"key": "E1", "email": "e1@example.com", "first_name": "Ann"}])
+    plan, _ = plan_for(v, users)
+    assert plan.updates.height == 0
+    assert one(plan.refresh)["fingerprint"] == fingerprint(v.records, FIELDS)[0]
+    assert plan.counts.unchanged == 1
+
+
+def test_missing_details_of_a_needed_user_are_an_error() -> None:
+    """A store that leaves out a candidate's details is caught, not planned around."""
+    users = [user(1, "E1", fingerprint=None)]
+    v = validated([{"key": "E1", "email": "e1@example.com"}])
+    with pytest.raises(ValueError, match="details lack 1 user"):
+        build_plan(v, snapshot(users), details([]), mode="full")
+
+
+# absent users
+
+
+def test_full_mode_archives_active_users_absent_from_the_file() -> None:
+    """Absent active users are archived (reason absent); archived ones are left alone."""
+    users = [user(1, "E1"), user(2, "E2"), user(3, "E3", status="archived")]
+    plan, _ = plan_for(validated([{"key": "E1", "email": "e1@example.com"}]), users)
+    assert one(plan.archives) == {"user_id": 2, "key": "E2", "reason": "absent"}
+    assert (plan.counts.archived, plan.active_before) == (1, 2)
+
+
+def test_a_user_whose_row_is_invalid_but_keyed_is_not_archived() -> None:
+    """An invalid row with a readable key counts as present."""
+    users = [user(1, "E1"), user(2, "E2")]
+    v = validated([{"key": "E1", "email": "e1@example.com"}], invalid_keys=["E2"])
+    plan, _ = plan_for(v, users)
+    assert plan.archives.height == 0
+    assert (plan.counts.rows, plan.counts.valid, plan.counts.invalid) == (2, 1, 1)
+
+
+def test_an_unreadable_key_blocks_absent_archives_but_not_status_archives() -> None:
+    """With a keyless invalid row nobody is archived as absent, and the plan says why."""
+    users = [user(1, "E1"), user(2, "E2"), user(3, "E3")]
+    v = validated([{"key": "E1", "email": "e1@example.com", "status": "archived"}], unreadable=2)
+    plan, _ = plan_for(v, users)
+    assert one(plan.archives)["reason"] == "status"
+    assert plan.archive_blocked is not None
+    assert "2 rows have no readable key" in plan.archive_blocked
+    assert "2 users would have been" in plan.archive_blocked
+
+
+def test_partial_mode_never_archives_absent_users() -> None:
+    """Upsert only: users missing from a partial file stay as they are."""
+    users = [user(1, "E1"), user(2, "E2")]
+    plan, _ = plan_for(validated([{"key": "E1", "email": "e1@example.com"}]), users, "partial")
+    assert plan.archives.height == 0
+    assert plan.archive_blocked is None
+
+
+def test_a_full_file_without_valid_rows_is_rejected() -> None:
+    """Applying it would archive everyone, so the whole file is rejected."""
+    with pytest.raises(FileRejected, match="no row of the file is valid"):
+        plan_for(validated([], invalid_keys=["E1"]), [user(1, "E1")])
+
+
+def test_a_partial_file_without_valid_rows_plans_nothing() -> None:
+    """Partial mode has nothing to fear from an empty file."""
+    plan, _ = plan_for(validated([], invalid_keys=["E1"]), [user(1, "E1")], "partial")
+    assert plan.counts.invalid == 1
+    assert plan.creates.height + plan.updates.height + plan.archives.height == 0
+
+
+# email uniqueness
+
+
+def test_a_create_with_an_email_another_user_keeps_is_a_row_error() -> None:
+    """The error names the file's email column, the email and the holder's key."""
+    users = [user(1, "E17", email="a@x.com")]
+    v = validated([{"key": "E17", "email": "a@x.com"}, {"key": "E18", "email": "A@x.com"}])
+    plan, errors = plan_for(v, users)
+    assert errors == (
+        RowError(
+            3,
+            EMAIL_HEADER,
+            "'A@x.com' belongs to another user (key E17); give this row an email no other "
+            "user has, or change that user's email in the same file",
+        ),
+    )
+    assert plan.creates.height == 0
+    assert (plan.counts.valid, plan.counts.invalid, plan.counts.unchanged) == (1, 1, 1)
+
+
+def test_an_update_to_an_email_held_by_a_user_not_in_the_file_is_refused_and_kept() -> None:
+    """The conflicting row's user is left as is and, being present, not archived."""
+    users = [user(1, "E1"), user(2, "E2"), user(3, "E3")]
+    v = validated(
+        [{"key": "E1", "email": "e2@example.com"}, {"key": "E3", "email": "e3@example.com"}],
+        invalid_keys=["E2"],
+    )
+    plan, errors = plan_for(v, users)
+    assert [e.row for e in errors] == [2]
+    assert plan.updates.height == 0
+    assert plan.archives.height == 0
+    assert (plan.counts.valid, plan.counts.invalid, plan.counts.unchanged) == (1, 2, 1)
+
+
+def test_an_archived_user_keeps_their_email() -> None:
+    """Archived users count for uniqueness too."""
+    users = [user(1, "E1", status="archived")]
+    plan, errors = plan_for(validated([{"key": "E2", "email": "E1@example.com"}]), users, "partial")
+    assert len(errors) == 1
+    assert plan.creates.height == 0
+
+
+def test_two_users_may_swap_emails_in_one_file() -> None:
+    """A swap releases both emails in the same plan, so neither row conflicts."""
+    users = [user(1, "E1"), user(2, "E2")]
+    v = validated(
+        [{"key": "E1", "email": "e2@example.com"}, {"key": "E2", "email": "e1@example.com"}]
+    )
+    plan, errors = plan_for(v, users)
+    assert errors == ()
+    assert plan.counts.email_changed == 2
+
+
+def test_two_rows_claiming_one_new_email_are_both_refused() -> None:
+    """Neither row wins; each error names the other row."""
+    v = validated([{"key": "E1", "email": "n@x.com"}, {"key": "E2", "email": "N@x.com"}])
+    plan, errors = plan_for(v, [], "partial")
+    assert [e.message.split(";")[0] for e in errors] == [
+        "'n@x.com' is also given to key E2 on row 3",
+        "'N@x.com' is also given to key E1 on row 2",
+    ]
+    assert plan.counts.invalid == 2
+
+
+def test_a_refused_row_breaks_the_swap_it_was_part_of() -> None:
+    """E1 cannot take E3's email, so it keeps its own, and E2 cannot take that one."""
+    users = [user(1, "E1"), user(2, "E2"), user(3, "E3")]
+    v = validated(
+        [
+            {"key": "E1", "email": "e3@example.com"},
+            {"key": "E2", "email": "e1@example.com"},
+            {"key": "E3", "email": "e3@example.com"},
+        ]
+    )
+    plan, errors = plan_for(v, users)
+    assert [(e.row, "key E1" in e.message) for e in errors] == [(2, False), (3, True)]
+    assert (plan.counts.unchanged, plan.counts.invalid, plan.archive_count) == (1, 2, 0)
+
+
+def test_a_full_file_whose_every_row_conflicts_is_rejected() -> None:
+    """Conflicts can leave no valid row; the rejection lists them."""
+    users = [user(1, "E1")]
+    with pytest.raises(FileRejected) as caught:
+        plan_for(validated([{"key": "E2", "email": "e1@example.com"}]), users)
+    assert caught.value.problems[0].startswith("row 2: Primary Email: 'e1@example.com'")
+
+
+# password tags
+
+
+def test_password_tags_are_keyed_hmacs_and_null_for_blank_passwords() -> None:
+    """The tag is HMAC-SHA256(secret, key NUL password) in hex; blank stays null."""
+    tags = password_tags(pl.Series(["E1", "E2"]), pl.Series(["secret1", None]), b"k")
+    expected = hmac.new(b"k", b"E1\x00secret1", hashlib.sha256).hexdigest()
+    assert tags.to_list() == [expected, None]
+    assert tags.name == "password_tag"
+
+
+def test_the_same_password_gets_another_tag_for_another_user_or_secret() -> None:
+    """Binding key and secret keeps equal passwords from showing as equal tags."""
+    keys, passwords = pl.Series(["E1", "E2"]), pl.Series(["same12", "same12"])
+    tags = password_tags(keys, passwords, b"k").to_list()
+    assert tags[0] != tags[1]
+    assert password_tags(keys, passwords, b"other").to_list()[0] != tags[0]
