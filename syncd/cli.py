@@ -1,0 +1,326 @@
+"""The `syncd` command: parses arguments, calls the job function, maps errors to exit codes.
+
+Exit codes (the contract): 0 done without row errors, 1 done with row errors, 2 file
+rejected, 3 held for approval, 64 bad usage, 69 a service unreachable, 78 bad
+configuration. A `SyncdError` is printed as a sentence (and its problems), never as a
+traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from syncd import __version__, store
+from syncd.approval import approve, dismiss
+from syncd.config import Config, SourceConfig, find_config_path, load_config
+from syncd.display import job_text, jobs_table, progress_display, user_text, users_table
+from syncd.errors import ServiceUnavailable, SyncdError, UsageError
+from syncd.jobs import Drop, fresh_job_id, reissue_errors_csv, run_job, validate_file
+from syncd.outcome import JobOutcome
+from syncd.runtime import Runtime, open_runtime
+
+EX_USAGE = 64
+
+
+class _State:
+    def __init__(self, config_path: Path | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+        self._runtime: Runtime | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            self._config = load_config(find_config_path(self.config_path, os.environ), os.environ)
+        return self._config
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            try:
+                self._runtime = open_runtime(self.config)
+            except SyncdError:
+                raise
+            except Exception as exc:  # a driver error: the database is not reachable
+                raise ServiceUnavailable(
+                    "the database cannot be reached",
+                    [f"database.url: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"],
+                ) from exc
+        return self._runtime
+
+
+pass_state = click.make_pass_decorator(_State)
+
+
+def _source(config: Config, name: str | None) -> SourceConfig:
+    if name:
+        return config.source(name)
+    if len(config.sources) == 1:
+        return config.sources[0]
+    names = ", ".join(s.name for s in config.sources)
+    raise UsageError(f"the configuration has several sources; name one with --source ({names})")
+
+
+def _read_drop(path: Path) -> Drop:
+    try:
+        return Drop(path.name, path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _emit(outcome: JobOutcome, as_json: bool, *, verbose: bool = False) -> None:
+    if as_json:
+        click.echo(json.dumps(outcome.as_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(job_text(outcome, verbose=verbose))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncd")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Configuration file (default: $SYNCD_CONFIG, /etc/syncd/syncd.toml, or "
+    "the embedded defaults).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Keep the user directory in step with CSV exports."""
+    ctx.obj = _State(config_path)
+
+
+@cli.command()
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
+@pass_state
+def run(state: _State, log_level: str) -> None:
+    """Run the daemon in the foreground (SIGTERM: finish the current job, then stop)."""
+    from syncd.daemon import Daemon
+    from syncd.logs import configure_logging
+
+    configure_logging(log_level)
+    sys.exit(Daemon(state.runtime).run())
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--source", "source_name", help="Source whose profile reads the file.")
+@click.option(
+    "--errors-out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the errors CSV (default: ./<job_id>.csv).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def validate(
+    state: _State, file: Path, source_name: str | None, errors_out: Path | None, as_json: bool
+) -> None:
+    """Check FILE against its profile without changing anything."""
+    config = state.config
+    source = _source(config, source_name)
+    drop = _read_drop(file)
+
+    with progress_display(f"Validating {file.name}") as progress:
+        outcome, errors_csv = validate_file(
+            config, source, drop, mint=fresh_job_id, progress=progress
+        )
+    if errors_csv is not None:
+        path = errors_out or Path(f"{outcome.job_id}.csv")
+        path.write_bytes(errors_csv)
+        outcome = replace(outcome, errors_csv=str(path))
+    _emit(outcome, as_json)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command(name="import")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--source", "source_name", help="Source (directory, profile, guard) to use.")
+@click.option(
+    "--mode",
+    type=click.Choice(["full", "partial"]),
+    help="full archives users missing from the file; partial only upserts "
+    "(default: the source's mode).",
+)
+@click.option("--dry-run", is_flag=True, help="Plan and report without writing anything.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@pass_state
+def import_(
+    state: _State,
+    file: Path,
+    source_name: str | None,
+    mode: str | None,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Apply FILE to the directory."""
+    source = _source(state.config, source_name)
+    drop = _read_drop(file)
+    rt = state.runtime
+    with progress_display(f"Importing {file.name}") as progress:
+        outcome = run_job(
+            rt,
+            source,
+            drop,
+            mode="full" if mode == "full" else "partial" if mode == "partial" else None,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    _emit(outcome, as_json)
+    sys.exit(outcome.exit_code)
+
+
+@cli.command()
+@click.option("--source", "source_name", help="Source whose profile gives the columns.")
+@pass_state
+def template(state: _State, source_name: str | None) -> None:
+    """Print the CSV header row (the template) for a source's profile."""
+    config = state.config
+    profile = config.profiles[_source(config, source_name).profile]
+    headers = [c.header for c in profile.columns]
+    delimiter = profile.delimiter if profile.delimiter not in ("auto", "") else ","
+    quoted = [f'"{h}"' if delimiter in h or '"' in h else h for h in headers]
+    click.echo(delimiter.join(quoted))
+
+
+@cli.group()
+def jobs() -> None:
+    """Look up jobs, re-issue errors CSVs, decide held jobs."""
+
+
+@jobs.command(name="list")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def jobs_list(state: _State, limit: int, as_json: bool) -> None:
+    """The latest jobs, newest first."""
+    with state.runtime.engine.connect() as conn:
+        outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, limit)]
+    if as_json:
+        click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
+    else:
+        click.echo(jobs_table(outcomes))
+
+
+@jobs.command(name="show")
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
+    """One job, as support reads it (the ID may be typed in any case, with or without dash)."""
+    with state.runtime.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        errors = store.row_errors(conn, job.id)
+    outcome = JobOutcome.from_job(job, tuple(errors[:20]), len(errors))
+    _emit(outcome, as_json, verbose=True)
+
+
+@jobs.command(name="errors")
+@click.argument("job_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write it (default: ./<job_id>.csv).",
+)
+@pass_state
+def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
+    """Write a job's errors CSV again."""
+    path, rows = reissue_errors_csv(state.runtime, job_id, output)
+    click.echo(f"{path}: {rows} rows with errors")
+
+
+@jobs.command(name="approve")
+@click.argument("job_id")
+@pass_state
+def jobs_approve(state: _State, job_id: str) -> None:
+    """Apply a held job (re-planned against the directory as it is now)."""
+    outcome = approve(state.runtime, job_id)
+    _emit(outcome, False)
+    sys.exit(outcome.exit_code)
+
+
+@jobs.command(name="reject")
+@click.argument("job_id")
+@pass_state
+def jobs_reject(state: _State, job_id: str) -> None:
+    """Drop a held job: nothing of it is applied."""
+    _emit(dismiss(state.runtime, job_id), False)
+
+
+@cli.group()
+def users() -> None:
+    """Look up users of the directory."""
+
+
+@users.command(name="list")
+@click.option("--status", type=click.Choice(["active", "archived"]))
+@click.option("--limit", default=None, type=click.IntRange(1, None))
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def users_list(state: _State, status: str | None, limit: int | None, as_json: bool) -> None:
+    """Users, by key."""
+    with state.runtime.engine.connect() as conn:
+        found = [u.as_json() for u in store.list_users(conn, status=status, limit=limit)]
+    click.echo(json.dumps(found, ensure_ascii=False, indent=2) if as_json else users_table(found))
+
+
+@users.command(name="show")
+@click.argument("email_or_key")
+@click.option("--json", "as_json", is_flag=True)
+@pass_state
+def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
+    """One user, by email (any case) or key."""
+    with state.runtime.engine.connect() as conn:
+        found = [u.as_json() for u in store.find_user(conn, email_or_key)]
+    if not found:
+        raise UsageError(f"no user has the email or key {email_or_key!r}")
+    if as_json:
+        click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
+    else:
+        click.echo("\n\n".join(user_text(u) for u in found))
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command(name="upgrade")
+@pass_state
+def db_upgrade(state: _State) -> None:
+    """Apply schema migrations."""
+    engine = store.make_engine(state.config.database.url)
+    store.upgrade(engine)
+    click.echo("database schema is up to date")
+
+
+def _fail(error: SyncdError) -> NoReturn:
+    click.echo(f"syncd: {error}", err=True)
+    sys.exit(error.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: click's own usage errors exit 64, ours their class's code."""
+    try:
+        cli.main(args=argv, prog_name="syncd", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.exceptions.ClickException as exc:
+        exc.show()
+        sys.exit(EX_USAGE)
+    except SyncdError as exc:
+        _fail(exc)
+    sys.exit(0)

@@ -1,0 +1,150 @@
+"""How the CLI shows jobs and users to a person (JSON is `JobOutcome.as_json`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from syncd.outcome import JobOutcome
+
+STAGES = ("reading", "validating", "planning", "applying")
+
+_STATUS_WORDS = {
+    "applied": "applied",
+    "applied_with_errors": "applied, some rows failed",
+    "rejected": "rejected: nothing was applied",
+    "held": "held for approval: nothing was applied yet",
+    "skipped": "skipped: identical to an earlier file",
+    "dismissed": "dismissed: nothing was applied",
+    "valid": "valid",
+    "invalid": "some rows have errors",
+}
+
+
+def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
+    """A job as support reads it: what, where, how it ended, the numbers, what to do."""
+    c = outcome.counts
+    lines = [
+        f"Job {outcome.job_id}: {_STATUS_WORDS.get(outcome.status, outcome.status)}"
+        + (" (dry run: nothing was written)" if outcome.dry_run else ""),
+        f"  source {outcome.source} ({outcome.mode}), file {outcome.file}"
+        + (f", read as {outcome.encoding}" if outcome.encoding else ""),
+    ]
+    if outcome.created_at and verbose:
+        finished = outcome.finished_at.isoformat(timespec="seconds") if outcome.finished_at else "-"
+        lines.append(
+            f"  started {outcome.created_at.isoformat(timespec='seconds')}, finished {finished}"
+        )
+    if outcome.skipped_of:
+        lines.append(f"  same file as job {outcome.skipped_of}")
+    if c.rows:
+        lines.append(f"  rows {c.rows}: {c.valid} valid, {c.invalid} with errors")
+    if outcome.status not in ("valid", "invalid", "rejected", "skipped"):
+        lines.append(
+            f"  created {c.created}, updated {c.updated} ({c.email_changed} email changes), "
+            f"unchanged {c.unchanged}, archived {c.archived}, reactivated {c.reactivated}"
+        )
+    lines += [f"  ! {message}" for message in outcome.messages]
+    if outcome.row_errors:
+        lines.append(
+            "  Row errors"
+            + (
+                f" (first {len(outcome.row_errors)} of {outcome.row_error_total})"
+                if outcome.row_error_total > len(outcome.row_errors)
+                else ""
+            )
+            + ":"
+        )
+        lines += [f"    row {e.row}: {e.render()}" for e in outcome.row_errors]
+    if outcome.errors_csv:
+        lines.append(
+            f"  Errors CSV: {outcome.errors_csv} (fix the rows there and upload "
+            "that file again; its errors column is ignored)"
+        )
+    return "\n".join(lines)
+
+
+def jobs_table(outcomes: Sequence[JobOutcome]) -> str:
+    if not outcomes:
+        return "No jobs yet."
+    rows = [("JOB", "WHEN", "SOURCE", "STATUS", "ROWS", "INVALID", "FILE")]
+    for o in outcomes:
+        when = o.created_at.strftime("%Y-%m-%d %H:%M") if o.created_at else ""
+        rows.append(
+            (o.job_id, when, o.source, o.status, str(o.counts.rows), str(o.counts.invalid), o.file)
+        )
+    return _columns(rows)
+
+
+def users_table(users: Sequence[dict[str, Any]]) -> str:
+    if not users:
+        return "No users."
+    rows = [("KEY", "EMAIL", "STATUS", "NAME", "ROLE", "GROUPS")]
+    for u in users:
+        name = u.get("display_name") or " ".join(
+            p for p in (u.get("first_name"), u.get("last_name")) if p
+        )
+        rows.append(
+            (
+                str(u["key"]),
+                str(u["email"]),
+                str(u["status"]),
+                name or "",
+                u.get("role") or "",
+                ",".join(u.get("groups") or ()),
+            )
+        )
+    return _columns(rows)
+
+
+def user_text(user: dict[str, Any]) -> str:
+    lines = [f"{user['email']} ({user['status']})"]
+    for name, value in user.items():
+        if name in ("email", "status") or value in (None, [], {}):
+            continue
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items())
+        elif isinstance(value, list):
+            value = ", ".join(map(str, value))
+        lines.append(f"  {name}: {value}")
+    return "\n".join(lines)
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+@contextmanager
+def progress_display(label: str) -> Iterator[Any]:
+    """A progress bar over the job's stages on a terminal; nothing when piped."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield lambda _stage: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[stage]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=len(STAGES), stage="")
+
+        def advance(stage: str) -> None:
+            done = STAGES.index(stage) if stage in STAGES else 0
+            bar.update(task, completed=done, stage=stage)
+
+        yield advance
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)

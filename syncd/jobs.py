@@ -1,0 +1,500 @@
+"""Run one file through the flow: read, validate, plan, guard, apply, record.
+
+`validate_file` serves `syncd validate` (nothing is stored). `run_job` serves
+`syncd import` and the daemon alike: the CLI and the daemon differ only in where the
+bytes come from. `approve` and `dismiss` decide a held job. Everything between reading
+and guarding is the pure core; this module gathers its inputs and acts on its answer.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection
+
+from syncd import store
+from syncd.config import Config, SourceConfig
+from syncd.core.counts import Counts
+from syncd.core.errors_csv import render_errors_csv
+from syncd.core.guard import GuardLimits, judge
+from syncd.core.job_id import new_job_id
+from syncd.core.passwords import password_tags
+from syncd.core.plan import Plan, build_plan, candidates, fingerprint
+from syncd.core.profile import Mode, Profile
+from syncd.core.reading import ReadOptions, read_table
+from syncd.core.records import Validated
+from syncd.core.table import RawTable, RowError
+from syncd.core.validation import validate
+from syncd.errors import FileRejected, JobStateError
+from syncd.hashing import hash_passwords
+from syncd.outcome import JobOutcome
+from syncd.runtime import Runtime
+
+Progress = Callable[[str], None]
+
+#: How many row errors a job outcome carries for display (all are stored).
+SHOWN_ROW_ERRORS = 20
+
+
+def _quiet(_stage: str) -> None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """A file handed to syncd: its name as the sender gave it, and its bytes."""
+
+    name: str
+    data: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A file read and validated, or the reason it was rejected whole."""
+
+    validated: Validated | None
+    problems: tuple[str, ...] = ()
+    rejection: str = ""
+
+    @property
+    def encoding(self) -> str | None:
+        return self.validated.table.encoding if self.validated else None
+
+
+def read_options(profile: Profile) -> ReadOptions:
+    return ReadOptions(
+        delimiter=profile.delimiter,
+        encoding=profile.encoding,
+        fallback_encoding=profile.fallback_encoding,
+        header=profile.header,
+        max_bytes=profile.max_bytes,
+        max_rows=profile.max_rows,
+    )
+
+
+def check(config: Config, profile: Profile, drop: Drop, progress: Progress = _quiet) -> Checked:
+    """Read and validate a file: the pure half of every job."""
+    try:
+        progress("reading")
+        header_names = None if profile.header else [c.header for c in profile.columns]
+        table = read_table(drop.data, read_options(profile), header_names=header_names)
+        progress("validating")
+        return Checked(validate(table, profile, config.directory))
+    except FileRejected as rejected:
+        return Checked(
+            None, problems=(rejected.message, *rejected.problems), rejection=rejected.message
+        )
+
+
+def password_columns(validated: Validated) -> set[int]:
+    """Positions of the columns whose cells are clear passwords."""
+    header = validated.headers.get("password")
+    return {i for i, name in enumerate(validated.table.header) if name == header}
+
+
+def errors_csv_bytes(validated: Validated, errors: tuple[RowError, ...]) -> bytes:
+    return render_errors_csv(validated.table, errors, redact=password_columns(validated))
+
+
+def _counts(validated: Validated | None, plan: Plan | None = None) -> Counts:
+    if plan is not None:
+        return plan.counts
+    if validated is None:
+        return Counts()
+    return Counts(rows=validated.rows, valid=validated.valid, invalid=validated.invalid)
+
+
+def validate_file(
+    config: Config,
+    source: SourceConfig,
+    drop: Drop,
+    *,
+    mint: Callable[[], str],
+    progress: Progress = _quiet,
+) -> tuple[JobOutcome, bytes | None]:
+    """`syncd validate`: the outcome and the errors CSV (None when every row is valid)."""
+    checked = check(config, config.profiles[source.profile], drop, progress)
+    outcome = JobOutcome(
+        job_id=mint(),
+        status="rejected",
+        source=source.name,
+        mode=source.mode,
+        file=drop.name,
+        encoding=None,
+        counts=Counts(),
+        messages=checked.problems,
+    )
+    validated = checked.validated
+    if validated is None:
+        return outcome, None
+    errors = validated.errors
+    outcome = replace(
+        outcome,
+        status="invalid" if errors else "valid",
+        encoding=validated.table.encoding,
+        counts=_counts(validated),
+        messages=validated.notices,
+        row_errors=errors[:SHOWN_ROW_ERRORS],
+        row_error_total=len(errors),
+    )
+    return outcome, (errors_csv_bytes(validated, errors) if errors else None)
+
+
+def mint_job_id(rt: Runtime) -> str:
+    return new_job_id(int(rt.clock().timestamp() * 1000), rt.entropy(2))
+
+
+def fresh_job_id() -> str:
+    """An ID from the wall clock, for `syncd validate`, which has no runtime."""
+    return new_job_id(time.time_ns() // 1_000_000, secrets.token_bytes(2))
+
+
+def _retained_bytes(validated: Validated | None, drop: Drop) -> bytes:
+    """The file as kept for support: compressed, with password cells blanked."""
+    if validated is None or not password_columns(validated):
+        return gzip.compress(drop.data, compresslevel=1)
+    table = validated.table
+    blanked = table.cells.with_columns(
+        pl.lit("").alias(table.column_name(i)) for i in password_columns(validated)
+    )
+    redacted = RawTable(table.header, blanked, "utf-8", table.delimiter, table.has_header)
+    return gzip.compress(render_all_rows(redacted), compresslevel=1)
+
+
+def render_all_rows(table: RawTable) -> bytes:
+    """A table back to CSV text (UTF-8), every row: used for redacted retained files."""
+    frame = table.cells.select(table.column_name(i) for i in range(len(table.header)))
+    if table.has_header:
+        frame.columns = (
+            list(table.header)
+            if len(set(table.header)) == len(table.header)
+            else [f"{name}\u200b{i}" for i, name in enumerate(table.header)]
+        )
+    return frame.write_csv(include_header=table.has_header, line_terminator="\r\n").encode()
+
+
+class _Job:
+    """One job's bookkeeping while it runs: what gets recorded when it ends."""
+
+    def __init__(
+        self, rt: Runtime, source: SourceConfig, drop: Drop, mode: Mode, dry_run: bool
+    ) -> None:
+        self.rt, self.source, self.drop, self.mode, self.dry_run = rt, source, drop, mode, dry_run
+        self.job_id = mint_job_id(rt)
+        self.started = rt.clock()
+
+    def outcome(
+        self,
+        status: str,
+        validated: Validated | None,
+        *,
+        plan: Plan | None = None,
+        messages: tuple[str, ...] = (),
+        errors: tuple[RowError, ...] = (),
+        errors_csv: str | None = None,
+        skipped_of: str | None = None,
+    ) -> JobOutcome:
+        return JobOutcome(
+            job_id=self.job_id,
+            status=status,
+            source=self.source.name,
+            mode=self.mode,
+            file=self.drop.name,
+            encoding=validated.table.encoding if validated else None,
+            counts=_counts(validated, plan),
+            errors_csv=errors_csv,
+            messages=messages,
+            row_errors=errors[:SHOWN_ROW_ERRORS],
+            row_error_total=len(errors),
+            skipped_of=skipped_of,
+            dry_run=self.dry_run,
+            created_at=self.started,
+            finished_at=self.rt.clock(),
+        )
+
+    def write_errors_csv(self, validated: Validated, errors: tuple[RowError, ...]) -> str | None:
+        if not errors:
+            return None
+        path = self.rt.errors_dir / f"{self.job_id}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(errors_csv_bytes(validated, errors))
+        return str(path)
+
+    def record(
+        self,
+        conn: Connection,
+        outcome: JobOutcome,
+        validated: Validated | None,
+        errors: tuple[RowError, ...],
+    ) -> None:
+        """Store the job's end state, its row errors and the retained file."""
+        finish(conn, outcome)
+        store.add_row_errors(conn, self.job_id, errors)
+        retention = timedelta(days=self.rt.config.retention_days)
+        store.retain_file(
+            conn,
+            self.job_id,
+            file_name=self.drop.name,
+            content=_retained_bytes(validated, self.drop),
+            now=self.started,
+            expires_at=self.started + retention,
+        )
+
+
+def run_job(
+    rt: Runtime,
+    source: SourceConfig,
+    drop: Drop,
+    *,
+    mode: Mode | None = None,
+    dry_run: bool = False,
+    progress: Progress = _quiet,
+) -> JobOutcome:
+    """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
+    job = _Job(rt, source, drop, mode or source.mode, dry_run)
+    if not dry_run:
+        with rt.engine.begin() as conn:
+            earlier = store.find_processed(conn, source.name, drop.sha256)
+            skipped_message = (
+                f"this file is identical to the one of job {earlier}; nothing was done",
+            )
+            store.insert_job(
+                conn,
+                job_id=job.job_id,
+                source=source.name,
+                directory=source.directory,
+                mode=job.mode,
+                file_name=drop.name,
+                sha256=drop.sha256,
+                size=len(drop.data),
+                status="skipped" if earlier else "running",
+                now=job.started,
+                skipped_of=earlier,
+                messages=skipped_message if earlier else (),
+            )
+        if earlier:
+            # Same bytes as a file already processed from this source: nothing to do,
+            # and the job says which earlier job to look at.
+            return job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
+    try:
+        return _process(job, progress)
+    except Exception as exc:
+        if not dry_run:
+            with rt.engine.begin() as conn:
+                finish(
+                    conn,
+                    job.outcome(
+                        "rejected",
+                        None,
+                        messages=(
+                            f"syncd failed while processing this file ({type(exc).__name__}:"
+                            f" {exc}); nothing was applied; please report job {job.job_id}",
+                        ),
+                    ),
+                )
+        raise
+
+
+def _process(job: _Job, progress: Progress) -> JobOutcome:
+    rt, config = job.rt, job.rt.config
+    profile = config.profiles[job.source.profile]
+    checked = check(config, profile, job.drop, progress)
+    validated = checked.validated
+    if validated is None:
+        outcome = job.outcome("rejected", None, messages=checked.problems)
+        return _finish(job, outcome, None, ())
+
+    errors = validated.errors
+    notices = validated.notices
+    if errors and profile.on_row_error == "reject":
+        # The profile asks for all or nothing: any row error rejects the file.
+        message = (
+            f"{len(validated.invalid_keys) + validated.unreadable_keys} rows have errors"
+            " and the profile says on_row_error = reject: nothing was applied; fix the"
+            " rows in the errors CSV and upload it again"
+        )
+        outcome = job.outcome(
+            "rejected",
+            validated,
+            messages=(message, *notices),
+            errors=errors,
+            errors_csv=job.write_errors_csv(validated, errors),
+        )
+        return _finish(job, outcome, validated, errors)
+
+    records = _with_password_tags(validated, rt.secret)
+    validated = replace(validated, records=records)
+    with rt.engine.begin() as conn:
+        directory_id = store.lock_directory(conn, job.source.directory)
+        progress("planning")
+        try:
+            plan, conflicts = _plan(conn, directory_id, validated, job.mode)
+        except FileRejected as rejected:
+            outcome = job.outcome(
+                "rejected",
+                validated,
+                errors=errors,
+                messages=(rejected.message, *rejected.problems, *notices),
+                errors_csv=job.write_errors_csv(validated, errors),
+            )
+            if not job.dry_run:
+                job.record(conn, outcome, validated, errors)
+            return outcome
+        errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
+        messages = (
+            *plan.messages,
+            *((plan.archive_blocked,) if plan.archive_blocked else ()),
+            *notices,
+        )
+        verdict = judge(
+            plan, GuardLimits(job.source.max_archive_percent, job.source.max_archive_count),
+            job_id=job.job_id,
+        )
+        status = "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
+        errors_csv = job.write_errors_csv(validated, errors)
+        outcome = job.outcome(
+            status,
+            validated,
+            plan=plan,
+            errors=errors,
+            errors_csv=errors_csv,
+            messages=(*verdict.reasons, *messages),
+        )
+        if job.dry_run:
+            conn.rollback()
+            return outcome
+        if verdict.hold:
+            store.hold_plan(conn, job.job_id, _archive_digest(plan), _held_passwords(plan))
+        else:
+            progress("applying")
+            store.apply_plan(
+                conn,
+                directory_id,
+                plan,
+                job_id=job.job_id,
+                now=job.started,
+                password_hashes=_hashes(plan),
+            )
+        job.record(conn, outcome, validated, errors)
+    return outcome
+
+
+def finish(conn: Connection, outcome: JobOutcome) -> None:
+    """Store a job's end state."""
+    store.finish_job(
+        conn,
+        outcome.job_id,
+        status=outcome.status,  # type: ignore[arg-type]
+        now=outcome.finished_at or outcome.created_at or datetime.now(UTC),
+        counts=outcome.counts,
+        messages=outcome.messages,
+        encoding=outcome.encoding,
+        errors_csv=outcome.errors_csv,
+    )
+
+
+def _finish(
+    job: _Job, outcome: JobOutcome, validated: Validated | None, errors: tuple[RowError, ...]
+) -> JobOutcome:
+    if not job.dry_run:
+        with job.rt.engine.begin() as conn:
+            job.record(conn, outcome, validated, errors)
+    return outcome
+
+
+def _with_password_tags(validated: Validated, secret: bytes) -> pl.DataFrame:
+    records = validated.records
+    if "password" not in records.columns:
+        return records
+    return records.with_columns(
+        password_tags(records["key"], records["password"], secret).alias("password_tag")
+    )
+
+
+def _plan(
+    conn: Connection, directory_id: int, validated: Validated, mode: Mode
+) -> tuple[Plan, tuple[RowError, ...]]:
+    snapshot = store.snapshot(conn, directory_id)
+    prints = fingerprint(validated.records, validated.fields)
+    wanted = candidates(validated.records, validated.fields, snapshot, fingerprints=prints)
+    details = store.details(conn, directory_id, wanted)
+    return build_plan(validated, snapshot, details, mode=mode, fingerprints=prints)
+
+
+def _archive_digest(plan: Plan) -> str:
+    """What a plan archives, as one value: approval must archive exactly the same users."""
+    keys = sorted(plan.archives["key"].to_list()) if plan.archives.height else []
+    return hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()
+
+
+def _password_rows(plan: Plan) -> list[tuple[str, str]]:
+    """(key, clear password) of the rows whose password is new or changed."""
+    pairs: list[tuple[str, str]] = []
+    if "password" not in plan.creates.columns:
+        return pairs
+    created = plan.creates.filter(pl.col("password").is_not_null())
+    pairs += list(zip(created["key"].to_list(), created["password"].to_list(), strict=True))
+    if plan.updates.height:
+        changed = plan.updates.filter(pl.col("changed").list.contains("password"))
+        pairs += list(zip(changed["key"].to_list(), changed["password"].to_list(), strict=True))
+    return pairs
+
+
+def _hashes(plan: Plan) -> dict[str, str]:
+    return dict(hash_passwords(_password_rows(plan)))
+
+
+def _held_passwords(plan: Plan) -> list[tuple[str, str, str]]:
+    """(key, hash, tag) to keep while a job is held: the retained file has no passwords."""
+    rows = _password_rows(plan)
+    if not rows:
+        return []
+    hashes = hash_passwords(rows)
+    tags = dict(
+        zip(plan.creates["key"].to_list(), plan.creates["password_tag"].to_list(), strict=True)
+    )
+    if plan.updates.height:
+        tags.update(
+            zip(plan.updates["key"].to_list(), plan.updates["password_tag"].to_list(), strict=True)
+        )
+    return [(key, hashes[key], tags[key]) for key, _ in rows]
+
+
+def load_retained(rt: Runtime, job_id: str) -> tuple[str, bytes]:
+    with rt.engine.connect() as conn:
+        retained = store.retained_file(conn, job_id)
+    if retained is None:
+        raise JobStateError(f"the file of job {job_id} is no longer retained (retention_days ="
+                            f" {rt.config.retention_days})")
+    return retained.file_name, gzip.decompress(retained.content)
+
+
+def reissue_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path, int]:
+    """`syncd jobs errors ID`: the errors CSV again, from the stored rows and errors."""
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        errors = tuple(store.row_errors(conn, job.id))
+    if not errors:
+        raise JobStateError(f"job {job.id} has no row errors; there is no errors CSV")
+    source = rt.config.source(job.source)
+    name, data = load_retained(rt, job.id)
+    checked = check(rt.config, rt.config.profiles[source.profile], Drop(name, data))
+    if checked.validated is None:
+        raise JobStateError(
+            f"the file retained for job {job.id} cannot be read again: {checked.rejection}"
+        )
+    path = out or Path(f"{job.id}.csv")
+    path.write_bytes(errors_csv_bytes(checked.validated, errors))
+    return path, len({e.row for e in errors})
