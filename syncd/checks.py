@@ -1,0 +1,112 @@
+"""`syncd check`: can this configuration work? Database, SFTP servers, SMTP server.
+
+Each check answers with one line a person can act on. SFTP host keys are verified against
+the source's `known_hosts` and never added: an unknown or changed key is a failure that
+says which key the server showed, so the admin can compare it out of band.
+"""
+
+from __future__ import annotations
+
+import os
+import smtplib
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from syncd.config import Config, SourceConfig
+from syncd.errors import SyncdError
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str
+    #: 69 for an unreachable service, 78 for a problem the configuration must fix
+    exit_code: int = 0
+
+
+def check_database(config: Config) -> CheckResult:
+    from syncd.store import make_engine, schema_state
+
+    try:
+        engine = make_engine(config.database.url)
+        state = schema_state(engine)
+        engine.dispose()
+    except SyncdError as exc:
+        return CheckResult("database", False, str(exc), exc.exit_code)
+    except Exception as exc:  # driver errors: the server is not there or refused us
+        return CheckResult("database", False, f"{type(exc).__name__}: {exc}", 69)
+    return CheckResult("database", True, f"{_redacted(config.database.url)}: {state}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def check_sftp(source: SourceConfig, env: Mapping[str, str]) -> CheckResult:
+    import paramiko
+
+    name = f"source {source.name} (sftp {source.host}:{source.port})"
+    if source.known_hosts is None or not source.known_hosts.exists():
+        return CheckResult(name, False, f"known_hosts file {source.known_hosts} does not exist; "
+                           "add the server's host key with ssh-keyscan and check it", 78)
+    client = paramiko.SSHClient()
+    try:
+        client.load_host_keys(str(source.known_hosts))
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        client.connect(
+            source.host or "", port=source.port, username=source.username,
+            key_filename=str(source.key_file) if source.key_file else None,
+            password=source.password(env), timeout=source.timeout_seconds,
+            banner_timeout=source.timeout_seconds, auth_timeout=source.timeout_seconds,
+            allow_agent=False, look_for_keys=False,
+        )
+        sftp = client.open_sftp()
+        sftp.get_channel().settimeout(source.timeout_seconds)
+        entries = sftp.listdir(source.remote_dir or ".")
+    except paramiko.SSHException as exc:
+        return CheckResult(name, False, f"{exc} (host keys are read from {source.known_hosts})",
+                           69)
+    except (OSError, socket.timeout) as exc:
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}", 69)
+    finally:
+        client.close()
+    return CheckResult(name, True, f"{source.remote_dir}: {len(entries)} entries")
+
+
+def check_smtp(config: Config, env: Mapping[str, str]) -> CheckResult:
+    mail = config.mail
+    if not mail.smtp_host:
+        return CheckResult("mail", True, f"no smtp_host: reports are written to {mail.outbox_dir}")
+    name = f"mail (smtp {mail.smtp_host}:{mail.smtp_port})"
+    try:
+        with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=mail.timeout_seconds) as smtp:
+            smtp.ehlo()
+            if mail.starttls:
+                smtp.starttls()
+                smtp.ehlo()
+            if mail.username:
+                smtp.login(mail.username, mail.password(env) or "")
+            smtp.noop()
+    except smtplib.SMTPAuthenticationError as exc:
+        return CheckResult(name, False, f"login refused: {exc.smtp_error!r}", 78)
+    except (OSError, smtplib.SMTPException) as exc:
+        return CheckResult(name, False, f"{type(exc).__name__}: {exc}", 69)
+    return CheckResult(name, True, "reachable" + (", login accepted" if mail.username else ""))
+
+
+def run_checks(config: Config, env: Mapping[str, str] | None = None) -> list[CheckResult]:
+    environ = os.environ if env is None else env
+    results = [CheckResult("config", True, str(config.path or "embedded defaults"))]
+    results.append(check_database(config))
+    results += [check_sftp(s, environ) for s in config.sources if s.kind == "sftp"]
+    for source in config.sources:
+        if source.kind == "local" and source.path is not None:
+            ok = os.access(source.path, os.W_OK) or not source.path.exists()
+            results.append(CheckResult(f"source {source.name} (local {source.path})", ok,
+                                       "writable" if ok else "not writable by this user", 78))
+    results.append(check_smtp(config, environ))
+    return results
