@@ -1,0 +1,356 @@
+"""Validation: a file's cells -> typed records of its valid rows, plus every row error.
+
+Pure and columnar. The header is mapped first (file-level problems raise FileRejected);
+then every column is stripped and checked by its rule as polars expressions over the
+whole column, keys are normalised and checked for repeats, and Python runs only for the
+cells that failed (to say why) and for addresses the fast email pattern left undecided.
+Whether a file with row errors is rejected (`on_row_error`) is the caller's decision.
+
+Working columns, per mapped column n: `s{n}` the cell (stripped, null when blank, for
+rules that run on every cell; as received for rules that run on distinct values), `v{n}`
+the normalised value, `k{n}` whether the cell passed; emails add `l{n}`, the whole
+address lower-cased, which keys and repeats compare.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import polars as pl
+
+from syncd.core.emails import decide, keep_local_case, upper_in_local
+from syncd.core.fields import CellRule, EmailRule, TextRule, quoted, rule_for
+from syncd.core.headers import MappedColumn, map_header
+from syncd.core.profile import FIXED_FIELDS, DirectoryRules, Profile
+from syncd.core.records import CUSTOM_PREFIX, Validated
+from syncd.core.table import ROW, RawTable, RowError
+from syncd.errors import FileRejected
+
+_KEY = "_key"
+_REPEATED_KEY = "_repeated_key"
+_REPEATED_EMAIL = "_repeated_email"
+_BAD = "_bad"
+_SHOWN_ROWS = 10
+# Below this many rows a file is checked in one piece; splitting costs more than it saves.
+_PARALLEL_ROWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Spec:
+    """One mapped column and how it is checked."""
+
+    n: int
+    mapped: MappedColumn
+    rule: CellRule
+    required: bool
+
+    @property
+    def field(self) -> str:
+        return self.mapped.column.field
+
+    def col(self, prefix: str) -> pl.Expr:
+        return pl.col(f"{prefix}{self.n}")
+
+
+def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Validated:
+    """Check every cell of `table` against `profile` and `rules`.
+
+    Raises FileRejected for file-level problems only (the header, no data rows); row
+    problems come back in `Validated.errors`, sorted by row, then column.
+    """
+    columns = map_header(table, profile)
+    if table.rows == 0:
+        raise FileRejected(
+            "the file has no data rows; nothing was applied",
+            ["add the users below the header row, one user per row"],
+        )
+    specs = [
+        _Spec(n, m, rule_for(m.column, rules), m.column.required or m.column.field == profile.key)
+        for n, m in enumerate(columns.columns)
+    ]
+    key = next(s for s in specs if s.field == profile.key)
+    email = next((s for s in specs if s.field == "email"), None)
+
+    frame = _checked(table, specs)
+    frame = frame.with_columns(_key_expr(key).alias(_KEY))
+    other_email = email if email is not None and email is not key else None
+    frame = frame.with_columns(
+        _repeated(frame, pl.col(_KEY), pl.col(_KEY).is_not_null()).alias(_REPEATED_KEY),
+        (
+            pl.lit(False)
+            if other_email is None
+            else _repeated(frame, other_email.col("l"), _readable(other_email))
+        ).alias(_REPEATED_EMAIL),
+    )
+    broken = pl.Series(sorted({e.row for e in table.row_errors}), dtype=pl.UInt32)
+    frame = frame.with_columns(
+        (
+            ~pl.all_horizontal([s.col("k") for s in specs])
+            | pl.col(_REPEATED_KEY)
+            | pl.col(_REPEATED_EMAIL)
+            | pl.col(ROW).is_in(broken.implode())
+        ).alias(_BAD)
+    )
+
+    any_bad = bool(frame[_BAD].any())
+    errors = [*table.row_errors]
+    if any_bad:
+        errors += _cell_errors(frame, specs)
+    errors += _repeat_errors(frame, key, pl.col(_REPEATED_KEY), pl.col(_KEY), "user")
+    if other_email is not None:
+        repeated = pl.col(_REPEATED_EMAIL)
+        errors += _repeat_errors(
+            frame, other_email, repeated, other_email.col("l"), "email address"
+        )
+    order = {s.mapped.header: s.mapped.index for s in specs}
+    errors.sort(key=lambda e: (e.row, order.get(e.column, -1) if e.column else -1))
+
+    invalid = frame.filter(pl.col(_BAD))[_KEY] if any_bad else pl.Series(dtype=pl.String)
+    fields, headers, values = _record_columns(specs)
+    records = (frame.filter(~pl.col(_BAD)) if any_bad else frame).select(
+        pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values
+    )
+    return Validated(
+        table=table,
+        records=records,
+        fields=fields,
+        errors=tuple(errors),
+        invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
+        unreadable_keys=invalid.null_count(),
+        notices=columns.notices,
+        headers=headers,
+    )
+
+
+def _in_parts(cells: pl.DataFrame) -> pl.DataFrame:
+    """The cells in as many chunks as polars has threads.
+
+    Polars runs a string kernel over a column chunk by chunk, in parallel; a frame read
+    as one chunk would keep every core but one idle.
+    """
+    parts = pl.thread_pool_size()
+    if parts < 2 or cells.height < _PARALLEL_ROWS or min(cells.n_chunks("all")) >= parts:
+        return cells
+    size = -(-cells.height // parts)
+    return pl.concat([cells.slice(i * size, size) for i in range(parts)], rechunk=False)
+
+
+def _blank_is_null(cell: pl.Expr) -> pl.Expr:
+    return pl.when(cell.str.len_bytes() > 0).then(cell)
+
+
+def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
+    """Run each column's rule over its cells; columns `s`, `v`, `k` (and `l` for emails).
+
+    Cells checked one by one are stripped first (`s`, null when blank). Columns checked
+    by distinct value keep `s` as received: stripping the few distinct values is enough.
+    """
+    direct = [s for s in specs if not s.rule.by_distinct]
+    distinct = [s for s in specs if s.rule.by_distinct]
+    frame = _in_parts(table.cells).select(
+        pl.col(ROW),
+        *(
+            pl.col(table.column_name(s.mapped.index)).str.strip_chars().alias(f"s{s.n}")
+            for s in direct
+        ),
+        *(pl.col(table.column_name(s.mapped.index)).alias(f"s{s.n}") for s in distinct),
+    )
+    frame = frame.with_columns(_blank_is_null(s.col("s")).alias(f"s{s.n}") for s in direct)
+    rules = _screened(frame, direct)
+    checks: list[pl.Expr] = []
+    for s in direct:
+        value, ok = rules[s.n].check(s.col("s"))
+        if s.required:
+            ok = ok & s.col("s").is_not_null()
+        checks += [value.alias(f"v{s.n}"), ok.alias(f"k{s.n}")]
+        if isinstance(s.rule, EmailRule):
+            checks += [
+                s.col("s").str.to_lowercase().alias(f"l{s.n}"),
+                upper_in_local(s.col("s")).alias(f"u{s.n}"),
+            ]
+    frame = frame.with_columns(*checks, *_distinct_checks(frame, distinct))
+    emails = [e for s in direct if isinstance(s.rule, EmailRule) for e in _settled(frame, s)]
+    return frame.with_columns(emails) if emails else frame
+
+
+def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> dict[int, CellRule]:
+    """Each column's rule, text rules narrowed by what one look at the column shows."""
+    rules: dict[int, CellRule] = {s.n: s.rule for s in specs}
+    texts = [(s, s.rule) for s in specs if isinstance(s.rule, TextRule)]
+    if not texts:
+        return rules
+    facts = frame.select(
+        expr.alias(f"{i}:{s.n}")
+        for s, rule in texts
+        for i, expr in enumerate(rule.screens(s.col("s")))
+    ).row(0, named=True)
+    for s, rule in texts:
+        rules[s.n] = rule.narrowed(bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"])
+    return rules
+
+
+def _distinct_checks(frame: pl.DataFrame, specs: list[_Spec]) -> list[pl.Expr]:
+    """Run each rule on its column's distinct cells; expressions mapping results back."""
+    if not specs:
+        return []
+    distinct = frame.select(s.col("s").drop_nulls().unique().implode() for s in specs)
+    checks: list[pl.Expr] = []
+    for s in specs:
+        received = distinct[f"s{s.n}"][0]
+        stripped = _blank_is_null(pl.col("r").str.strip_chars())
+        value, ok = s.rule.check(pl.col("c"))
+        if s.required:
+            ok = ok & pl.col("c").is_not_null()
+        outcome = (
+            pl.DataFrame({"r": received}, schema={"r": pl.String})
+            .with_columns(stripped.alias("c"))
+            .with_columns(value.alias("v"), ok.alias("k"))
+        )
+        cell = s.col("s")
+        bad = outcome.filter(~pl.col("k"))["r"]
+        passed = ~cell.is_in(bad.implode()).fill_null(False) if bad.len() else pl.lit(True)
+        if s.required:
+            passed = passed & cell.is_not_null()
+        checks += [_mapped(cell, outcome).alias(f"v{s.n}"), passed.alias(f"k{s.n}")]
+    return checks
+
+
+def _mapped(cell: pl.Expr, outcome: pl.DataFrame) -> pl.Expr:
+    """Each cell's value, looked up by the cell as received (`outcome`: r -> v)."""
+    if outcome["v"].dtype == pl.String:
+        passing = outcome.filter(pl.col("k"))
+        same = (passing["v"] == passing["r"]).fill_null(passing["r"] == "")
+        if same.all():
+            # Most files already hold canonical values: nothing to look up.
+            return _blank_is_null(cell)
+    # Plain lists keep the lookup element-wise, so the result keeps the frame's chunks.
+    return cell.replace_strict(
+        outcome["r"].to_list(),
+        outcome["v"].to_list(),
+        default=None,
+        return_dtype=outcome["v"].dtype,
+    )
+
+
+def _settled(frame: pl.DataFrame, spec: _Spec) -> list[pl.Expr]:
+    """An email column's final `v`, `k`, `l`: domains lower-cased, and the addresses the
+    fast pattern left undecided decided by email-validator.
+
+    Everything stays an expression over the frame (no Series patched in place), so the
+    frame's columns keep one chunk layout and polars never has to copy them to realign.
+    """
+    cell, fast, lowered = spec.col("s"), spec.col("k"), spec.col("l")
+    value = lowered  # an address with no upper case before the @ is its lower-cased self
+    if frame[f"u{spec.n}"].any():
+        value = pl.when(spec.col("u")).then(keep_local_case(cell, lowered)).otherwise(lowered)
+    asked = frame.filter(~pl.col(f"k{spec.n}") & pl.col(f"s{spec.n}").is_not_null())
+    undecided = asked[f"s{spec.n}"].unique()
+    if undecided.len():
+        answers = decide(undecided)
+        decided = cell.replace_strict(
+            undecided.to_list(), answers.to_list(), default=None, return_dtype=pl.String
+        )
+        value = pl.when(fast).then(value).otherwise(decided)
+        lowered = pl.when(fast).then(lowered).otherwise(decided.str.to_lowercase())
+        fast = fast | decided.is_not_null()
+    return [value.alias(f"v{spec.n}"), fast.alias(f"k{spec.n}"), lowered.alias(f"l{spec.n}")]
+
+
+def _readable(email: _Spec) -> pl.Expr:
+    """Only valid addresses are compared (as `l`, lower-cased whole)."""
+    return email.col("k") & email.col("s").is_not_null()
+
+
+def _key_expr(key: _Spec) -> pl.Expr:
+    """The normalised key, null when it cannot be read (blank, or an invalid email key)."""
+    if isinstance(key.rule, EmailRule):
+        return pl.when(_readable(key)).then(key.col("l"))
+    return key.col("s")
+
+
+def _repeated(frame: pl.DataFrame, values: pl.Expr, readable: pl.Expr) -> pl.Expr:
+    """True where a value occurs on more than one of the readable rows."""
+    # Hashes are far cheaper to count than strings: all distinct proves no repeats, and
+    # otherwise only rows sharing a hash need comparing.
+    keyed = frame.select(
+        pl.col(ROW), values.alias("v"), pl.when(readable).then(values.hash()).alias("h")
+    )
+    hashes = keyed["h"]
+    nulls = hashes.null_count()
+    if hashes.n_unique() == hashes.len() - nulls + (1 if nulls else 0):
+        return pl.lit(False)
+    shared = keyed.filter(pl.col("h").is_duplicated() & pl.col("h").is_not_null())
+    rows = shared.filter(pl.col("v").is_duplicated())[ROW]
+    return pl.col(ROW).is_in(rows.implode())
+
+
+def _cell_errors(frame: pl.DataFrame, specs: list[_Spec]) -> Iterator[RowError]:
+    """A RowError for every cell that failed its rule (or is required and blank)."""
+    failing = frame.filter(~pl.all_horizontal([s.col("k") for s in specs])).select(
+        pl.col(ROW), *(s.col("s") for s in specs), *(s.col("k") for s in specs)
+    )
+    explained: dict[tuple[int, str], str] = {}
+    for record in failing.iter_rows(named=True):
+        for s in specs:
+            if record[f"k{s.n}"]:
+                continue
+            # Cells checked by distinct value are kept as received.
+            cell = (record[f"s{s.n}"] or "").strip()
+            if not cell:
+                message = "a value is required"
+            else:
+                message = explained.get((s.n, cell)) or s.rule.explain(cell)
+                explained[(s.n, cell)] = message
+            yield RowError(record[ROW], s.mapped.header, message)
+
+
+def _repeat_errors(
+    frame: pl.DataFrame, spec: _Spec, repeated: pl.Expr, compared: pl.Expr, what: str
+) -> list[RowError]:
+    """Every occurrence of a repeated value, each naming the rows of the others."""
+    rows = frame.filter(repeated).select(pl.col(ROW), compared.alias("c"), spec.col("s"))
+    groups: dict[str, list[int]] = defaultdict(list)
+    for row, value, _ in rows.iter_rows():
+        groups[value].append(row)
+    errors: list[RowError] = []
+    for row, value, cell in rows.iter_rows():
+        others = [r for r in groups[value][: _SHOWN_ROWS + 1] if r != row][:_SHOWN_ROWS]
+        more = len(groups[value]) - 1 - len(others)
+        listed = ", ".join(str(r) for r in others) + (f" and {more:,} more" if more else "")
+        where = "row" if len(groups[value]) == 2 else "rows"
+        message = f"{quoted(cell)} is also on {where} {listed}; each {what} may appear once"
+        errors.append(RowError(row, spec.mapped.header, message))
+    return errors
+
+
+def _status(specs: list[_Spec]) -> pl.Expr:
+    """From a status column, else an active column, else active (both rules give
+    active/archived directly)."""
+    ranked = sorted(
+        (s for s in specs if s.field in ("status", "active")), key=lambda s: s.field != "status"
+    )
+    return pl.coalesce(*(s.col("v") for s in ranked), pl.lit("active"))
+
+
+def _record_columns(specs: list[_Spec]) -> tuple[tuple[str, ...], dict[str, str], list[pl.Expr]]:
+    """The directory fields the file carries, their headers, and their value columns."""
+    has_display_name = any(s.field == "display_name" for s in specs)
+    fields: list[str] = []
+    headers: dict[str, str] = {}
+    values: list[pl.Expr] = []
+    for s in specs:
+        if s.field in ("status", "active"):
+            if s.field == "status" or "status" not in headers:
+                headers["status"] = s.mapped.header
+            continue
+        if s.field == "full_name" and has_display_name:
+            continue
+        name = "display_name" if s.field == "full_name" else s.field
+        if name not in FIXED_FIELDS:
+            name = CUSTOM_PREFIX + name
+        fields.append(name)
+        headers[name] = s.mapped.header
+        values.append(s.col("v").alias(name))
+    return tuple(fields), headers, values

@@ -1,0 +1,582 @@
+"""Validation: each rule's accepted and refused cells, keys, repeats and the records frame."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+import pytest
+
+from syncd.core.profile import Column, DirectoryRules, Profile
+from syncd.core.records import Validated
+from syncd.core.table import ROW, RawTable, RowError
+from syncd.core.validation import validate
+from syncd.errors import FileRejected
+
+RULES = DirectoryRules(
+    groups=("Engineering", "Sales", "Support"),
+    roles=("User", "Admin", "Supervisor"),
+    enabled_sources=("slack", "email"),
+)
+
+
+def profile(*columns: Column, key: str = "employee_id") -> Profile:
+    """A profile with `columns` after its key column."""
+    key_column = (
+        Column("email", "email", type="email")
+        if key == "email"
+        else Column("employee_id", "employee_id")
+    )
+    return Profile(name="test", key=key, columns=(key_column, *columns))  # type: ignore[arg-type]
+
+
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    row_errors: Sequence[RowError] = (),
+    has_header: bool = True,
+) -> RawTable:
+    """A RawTable with data rows numbered from 2, cells as received."""
+    cells: dict[str, list[object]] = {f"c{i}": [r[i] for r in rows] for i in range(len(header))}
+    cells[ROW] = list(range(2, len(rows) + 2))
+    return RawTable(
+        header=tuple(header),
+        cells=pl.DataFrame(cells, schema_overrides={ROW: pl.UInt32}),
+        encoding="utf-8",
+        delimiter=",",
+        has_header=has_header,
+        row_errors=tuple(row_errors),
+    )
+
+
+def check(
+    column: Column, *cells: str, rules: DirectoryRules = RULES, key: str = "employee_id"
+) -> Validated:
+    """Validate one column of `cells`, one row each, keyed by distinct employee IDs."""
+    if key == "email":
+        rows = [[f"u{i}@example.com", c] for i, c in enumerate(cells)]
+    else:
+        rows = [[f"E{i}", c] for i, c in enumerate(cells)]
+    return validate(table([key, column.header], rows), profile(column, key=key), rules)
+
+
+def messages(v: Validated) -> list[str]:
+    return [f"{e.row} {e.render()}" for e in v.errors]
+
+
+def values(v: Validated, name: str) -> list[object]:
+    return v.records[name].to_list()
+
+
+# --- whitespace, blanks and required values --------------------------------------------
+
+
+def test_surrounding_whitespace_is_stripped_before_checking() -> None:
+    """Cells are stored without the spaces around them."""
+    v = check(Column("first_name", "First Name"), "  Jane\t", "\u00a0Li ")
+    assert messages(v) == []
+    assert values(v, "first_name") == ["Jane", "Li"]
+
+
+def test_a_blank_cell_is_null_unless_the_column_is_required() -> None:
+    """Blank and space-only cells become null; a required column needs a value."""
+    blank = check(Column("first_name", "First Name"), "", "   ")
+    assert values(blank, "first_name") == [None, None]
+    v = check(Column("first_name", "First Name", required=True), "Jane", "  ")
+    assert messages(v) == ["3 First Name: a value is required"]
+    assert values(v, "first_name") == ["Jane"]
+
+
+# --- emails ------------------------------------------------------------------------------
+
+
+def test_emails_are_stored_with_the_domain_lower_cased_and_the_local_part_as_given() -> None:
+    """Jane.Doe@Example.COM is stored as Jane.Doe@example.com."""
+    v = check(Column("email", "Primary Email", type="email"), "Jane.Doe@Example.COM", "x@y.org")
+    assert values(v, "email") == ["Jane.Doe@example.com", "x@y.org"]
+
+
+def test_addresses_beyond_the_fast_pattern_are_accepted_when_email_validator_accepts_them() -> None:
+    """An international address passes through email-validator and is normalised alike."""
+    v = check(Column("email", "Primary Email", type="email"), "Jösé@Bücher.DE")
+    assert messages(v) == []
+    assert values(v, "email") == ["Jösé@bücher.de"]
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        ("jane", "'jane' is not a valid email address: An email address must have an @-sign."),
+        (
+            "jane@example",
+            "'jane@example' is not a valid email address: "
+            "The part after the @-sign is not valid. It should have a period.",
+        ),
+        (
+            "jane..doe@example.com",
+            "'jane..doe@example.com' is not a valid email address: "
+            "An email address cannot have two periods in a row.",
+        ),
+    ],
+)
+def test_an_invalid_email_says_why_in_email_validators_words(cell: str, message: str) -> None:
+    """email-validator has the last word and its message reaches the row error."""
+    v = check(Column("email", "Primary Email", type="email"), cell)
+    assert messages(v) == [f"2 Primary Email: {message}"]
+
+
+def test_an_email_key_is_lower_cased_whole() -> None:
+    """Keys compare case-insensitively, so an email key is lower-cased."""
+    v = validate(table(["Email"], [["Jane.Doe@Example.COM"]]), profile(key="email"), RULES)
+    assert values(v, "key") == ["jane.doe@example.com"]
+    assert values(v, "email") == ["Jane.Doe@example.com"]
+
+
+# --- selects, status, role, booleans -----------------------------------------------------
+
+
+def test_select_options_match_case_insensitively_and_store_the_canonical_spelling() -> None:
+    """' sales ' and 'SUPPORT' are stored as 'Sales' and 'Support'."""
+    column = Column("department", "Department", type="select", options=("Sales", "Support"))
+    v = check(column, " sales ", "SUPPORT")
+    assert values(v, "field:department") == ["Sales", "Support"]
+
+
+def test_an_unknown_select_option_lists_the_options() -> None:
+    """The message names the value and every allowed option."""
+    column = Column("department", "Department", type="select", options=("Sales", "Support"))
+    assert messages(check(column, "Marketing")) == [
+        "2 Department: 'Marketing' is not one of Sales, Support"
+    ]
+
+
+def test_role_is_checked_against_the_configured_roles() -> None:
+    """role: 'Admn' is refused with the configured roles; 'admin' is stored as Admin."""
+    v = check(Column("role", "role"), "admin", "Admn")
+    assert messages(v) == ["3 role: 'Admn' is not one of User, Admin, Supervisor"]
+    assert values(v, "role") == ["Admin"]
+
+
+def test_status_gives_the_records_status_and_is_not_a_field() -> None:
+    """Active/Archived (any case) become active/archived in the status column."""
+    v = check(Column("status", "Current Status"), "archived", "Active", "")
+    assert values(v, "status") == ["archived", "active", "active"]
+    assert v.fields == ("employee_id",)
+    assert v.headers["status"] == "Current Status"
+
+
+def test_an_unknown_status_lists_active_and_archived() -> None:
+    """Status only knows Active and Archived."""
+    assert messages(check(Column("status", "Current Status"), "Gone")) == [
+        "2 Current Status: 'Gone' is not one of Active, Archived"
+    ]
+
+
+def test_an_active_column_gives_the_status() -> None:
+    """active = false archives, true keeps active (seed 001)."""
+    v = check(Column("active", "active"), "false", "TRUE", "no", "1")
+    assert values(v, "status") == ["archived", "active", "archived", "active"]
+
+
+def test_without_a_status_column_every_row_is_active() -> None:
+    """A file that says nothing about status keeps its users active."""
+    assert values(check(Column("first_name", "First Name"), "Jane"), "status") == ["active"]
+
+
+def test_booleans_accept_true_false_yes_no_one_zero_in_any_case() -> None:
+    """Custom booleans are stored as 'true' or 'false'."""
+    v = check(Column("remote", "Remote", type="boolean"), "Yes", "no", "1", "0", "TRUE", "False")
+    assert values(v, "field:remote") == ["true", "false", "true", "false", "true", "false"]
+
+
+def test_an_unreadable_boolean_says_what_is_accepted() -> None:
+    """The message lists the accepted spellings."""
+    assert messages(check(Column("remote", "Remote", type="boolean"), "maybe")) == [
+        "2 Remote: 'maybe' is not true or false; use true/false, yes/no or 1/0"
+    ]
+
+
+# --- numbers and dates -------------------------------------------------------------------
+
+
+def test_integers_are_stored_as_plain_digits() -> None:
+    """An optional sign and leading zeros are normalised away."""
+    v = check(Column("level", "Level", type="integer"), "+007", "-12", "-0", "0")
+    assert values(v, "field:level") == ["7", "-12", "0", "0"]
+
+
+@pytest.mark.parametrize("cell", ["1,000", "1.5", "12a", "1 000", "٣"])
+def test_an_integer_with_separators_or_other_characters_is_refused(cell: str) -> None:
+    """Thousands separators are an error, and the message says so."""
+    assert messages(check(Column("level", "Level", type="integer"), cell)) == [
+        f"2 Level: '{cell}' is not a whole number; write digits only, with no thousands separators"
+    ]
+
+
+def test_numbers_are_stored_as_the_shortest_decimal() -> None:
+    """Leading and trailing zeros and a plus sign are dropped; no float rounding."""
+    column = Column("fte", "FTE", type="number")
+    v = check(column, "-00.50", "12.", ".5", "+3", "-0.0", "0.10000000000000000001")
+    assert values(v, "field:fte") == ["-0.5", "12", "0.5", "3", "0", "0.10000000000000000001"]
+
+
+@pytest.mark.parametrize("cell", ["1e5", "1,5", "1.000,5", "--1", "."])
+def test_a_number_not_written_with_a_dot_decimal_is_refused(cell: str) -> None:
+    """Only digits with an optional . are numbers."""
+    assert messages(check(Column("fte", "FTE", type="number"), cell)) == [
+        f"2 FTE: '{cell}' is not a number; write digits with . for decimals, "
+        "with no thousands separators"
+    ]
+
+
+def test_iso_dates_are_accepted_as_written() -> None:
+    """yyyy-mm-dd dates that exist are stored unchanged."""
+    v = check(Column("start_date", "start_date", type="date"), "2026-02-28", "2024-02-29")
+    assert values(v, "field:start_date") == ["2026-02-28", "2024-02-29"]
+
+
+@pytest.mark.parametrize("cell", ["2026-02-30", "2026-2-3", "28/02/2026", "2026-13-01", "20260228"])
+def test_a_date_that_is_not_iso_or_not_in_the_calendar_is_refused(cell: str) -> None:
+    """start_date: '2026-02-30' is not a date; use yyyy-mm-dd."""
+    assert messages(check(Column("start_date", "start_date", type="date"), cell)) == [
+        f"2 start_date: '{cell}' is not a date; use yyyy-mm-dd"
+    ]
+
+
+# --- lists -------------------------------------------------------------------------------
+
+
+def test_groups_match_configured_groups_case_insensitively_in_their_spelling() -> None:
+    """Items are stripped, empties dropped, repeats merged, spelling made canonical."""
+    v = check(Column("groups", "Groups"), " sales ,engineering,, Sales", "Support")
+    assert values(v, "groups") == [["Sales", "Engineering"], ["Support"]]
+
+
+def test_groups_none_means_no_groups() -> None:
+    """'none' (any case) clears the groups (seed 002)."""
+    assert values(check(Column("groups", "Groups"), "None", ""), "groups") == [[], None]
+
+
+def test_an_unknown_group_is_refused_with_the_configured_groups() -> None:
+    """Groups must exist unless the directory creates missing ones."""
+    v = check(Column("groups", "Groups"), "Sales,Marketing,Legal")
+    assert messages(v) == [
+        "2 Groups: 'Marketing', 'Legal' are not groups; "
+        "groups: Engineering, Sales, Support, or none for no groups"
+    ]
+
+
+def test_unknown_groups_are_kept_as_written_when_missing_groups_are_created() -> None:
+    """create_missing_groups keeps new names as written and known ones canonical."""
+    rules = DirectoryRules(groups=("Sales",), create_missing_groups=True)
+    v = check(Column("groups", "Groups"), "sales, Marketing", rules=rules)
+    assert messages(v) == []
+    assert values(v, "groups") == [["Sales", "Marketing"]]
+
+
+def test_source_usernames_are_normalised_with_the_source_lower_cased() -> None:
+    """Items are source:username; the source is lower-cased, the username kept."""
+    v = check(Column("source_usernames", "Source Username(s)"), "Slack : JDoe, email:j@x.com")
+    assert values(v, "source_usernames") == [["slack:JDoe", "email:j@x.com"]]
+
+
+def test_a_source_that_is_not_enabled_is_refused_with_the_enabled_ones() -> None:
+    """source_usernames: 'teams' is not an enabled source; enabled: email, slack."""
+    v = check(Column("source_usernames", "source_usernames"), "slack:jd, teams:jd")
+    assert messages(v) == [
+        "2 source_usernames: 'teams' is not an enabled source; enabled: email, slack"
+    ]
+
+
+def test_a_source_username_without_a_source_is_refused() -> None:
+    """An item must be source:username."""
+    v = check(Column("source_usernames", "source_usernames"), "jdoe, slack:")
+    assert messages(v) == [
+        "2 source_usernames: 'jdoe', 'slack:' are not source:username (for example slack:jdoe)"
+    ]
+
+
+def test_labels_are_colon_separated_and_any_label_passes_when_none_are_configured() -> None:
+    """Seed 001: labels like Marketing:Trial:Demo, case kept."""
+    v = check(Column("labels", "labels"), "Marketing:Trial: :Demo")
+    assert values(v, "labels") == [["Marketing", "Trial", "Demo"]]
+
+
+def test_labels_are_checked_case_sensitively_when_configured() -> None:
+    """Label names are case-sensitive (seed 001)."""
+    rules = DirectoryRules(labels=("Marketing", "Trial"))
+    v = check(Column("labels", "labels"), "Marketing", "marketing:Trial", rules=rules)
+    assert messages(v) == [
+        "3 labels: 'marketing' is not a label; labels: Marketing, Trial (labels are case-sensitive)"
+    ]
+
+
+def test_custom_lists_are_joined_with_a_bar() -> None:
+    """A custom list field is stored as its items joined by |."""
+    v = check(Column("skills", "Skills", type="list", separator=";"), "python; sql;;python")
+    assert values(v, "field:skills") == ["python|sql"]
+
+
+# --- strings, text and passwords ---------------------------------------------------------
+
+
+def test_a_string_over_255_characters_is_refused_saying_the_limit() -> None:
+    """Strings hold at most 255 characters; 255 is fine."""
+    v = check(Column("first_name", "First Name"), "é" * 255, "x" * 256)
+    assert messages(v) == ["3 First Name: is 256 characters long; at most 255 are allowed"]
+
+
+def test_a_string_with_a_line_break_is_refused() -> None:
+    """Strings are single lines."""
+    assert messages(check(Column("cost_center", "Cost Center"), "A\nB", "C\rD")) == [
+        "2 Cost Center: must be a single line; remove the line breaks",
+        "3 Cost Center: must be a single line; remove the line breaks",
+    ]
+
+
+def test_text_may_span_lines_up_to_64_kib() -> None:
+    """Text fields take line breaks; over 64 KiB is refused."""
+    column = Column("bio", "Bio", type="text")
+    v = check(column, "line one\nline two", "x" * (64 * 1024 + 1))
+    assert messages(v) == ["3 Bio: is 65,537 bytes long; at most 65,536 bytes (64 KiB) are allowed"]
+    assert values(v, "field:bio") == ["line one\nline two"]
+
+
+def test_a_short_password_is_refused_without_showing_it() -> None:
+    """Passwords need 6 characters and never appear in a message."""
+    v = check(Column("password", "password"), "secret1", "abc12")
+    assert messages(v) == ["3 password: must be at least 6 characters long"]
+    assert values(v, "password") == ["secret1"]
+
+
+def test_a_full_name_fills_the_display_name() -> None:
+    """full_name is stored as display_name."""
+    v = check(Column("full_name", "Full Name"), "Jane Doe")
+    assert v.fields == ("employee_id", "display_name")
+    assert v.headers["display_name"] == "Full Name"
+    assert values(v, "display_name") == ["Jane Doe"]
+
+
+def test_a_display_name_wins_over_a_full_name() -> None:
+    """When both are present, display_name is taken and full_name only checked."""
+    p = profile(Column("display_name", "Display Name"), Column("full_name", "Full Name"))
+    v = validate(
+        table(["employee_id", "Display Name", "Full Name"], [["E1", "Jane", "J. Doe"]]), p, RULES
+    )
+    assert values(v, "display_name") == ["Jane"]
+    assert v.fields == ("employee_id", "display_name")
+
+
+# --- keys and repeats --------------------------------------------------------------------
+
+
+def test_every_occurrence_of_a_repeated_key_names_the_other_rows() -> None:
+    """employee_id: 'E100' is also on rows 4, 9; each user may appear once."""
+    ids = ["E100", "E1", "E100", "E2", "E3", "E4", "E5", " E100 "]
+    v = validate(table(["employee_id"], [[i] for i in ids]), profile(), RULES)
+    assert messages(v) == [
+        "2 employee_id: 'E100' is also on rows 4, 9; each user may appear once",
+        "4 employee_id: 'E100' is also on rows 2, 9; each user may appear once",
+        "9 employee_id: 'E100' is also on rows 2, 4; each user may appear once",
+    ]
+    assert v.invalid_keys == ("E100",)
+    assert values(v, "key") == ["E1", "E2", "E3", "E4", "E5"]
+
+
+def test_a_key_repeated_once_names_the_single_other_row() -> None:
+    """Two occurrences: 'row', not 'rows'."""
+    v = validate(table(["employee_id"], [["A"], ["A"]]), profile(), RULES)
+    assert messages(v)[0] == "2 employee_id: 'A' is also on row 3; each user may appear once"
+
+
+def test_a_key_repeated_many_times_lists_the_first_rows_and_counts_the_rest() -> None:
+    """Messages stay short however often a key repeats."""
+    v = validate(table(["employee_id"], [["A"]] * 15), profile(), RULES)
+    assert messages(v)[0] == (
+        "2 employee_id: 'A' is also on rows 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 4 more; "
+        "each user may appear once"
+    )
+    assert len(v.errors) == 15
+
+
+def test_repeated_emails_are_found_case_insensitively_under_an_employee_id_key() -> None:
+    """Two users cannot share an address, whatever its case."""
+    header = ["employee_id", "Email"]
+    rows = [["E1", "jane@example.com"], ["E2", "JANE@Example.com"], ["E3", "bob@example.com"]]
+    p = profile(Column("email", "Email", type="email"))
+    v = validate(table(header, rows), p, RULES)
+    assert messages(v) == [
+        "2 Email: 'jane@example.com' is also on row 3; each email address may appear once",
+        "3 Email: 'JANE@Example.com' is also on row 2; each email address may appear once",
+    ]
+    assert v.invalid_keys == ("E1", "E2")
+
+
+def test_repeated_email_keys_are_reported_once_per_row() -> None:
+    """With an email key the repeat is the key's, reported under the email column."""
+    v = validate(table(["email"], [["a@x.org"], ["A@X.ORG"]]), profile(key="email"), RULES)
+    assert messages(v) == [
+        "2 email: 'a@x.org' is also on row 3; each user may appear once",
+        "3 email: 'A@X.ORG' is also on row 2; each user may appear once",
+    ]
+    assert v.invalid_keys == ("a@x.org",)
+
+
+def test_a_blank_or_invalid_email_key_is_unreadable() -> None:
+    """Rows whose key cannot be read are counted apart from the keys of invalid rows."""
+    rows = [["ok@x.org", "User"], ["", "User"], ["not-an-email", "User"], ["bad@x.org", "Boss"]]
+    p = profile(Column("role", "role"), key="email")
+    v = validate(table(["email", "role"], rows), p, RULES)
+    assert v.unreadable_keys == 2
+    assert v.invalid_keys == ("bad@x.org",)
+    assert v.valid == 1
+    assert v.invalid == 3
+
+
+def test_a_blank_employee_id_is_unreadable_and_required() -> None:
+    """The key column always needs a value."""
+    v = validate(table(["employee_id"], [["E1"], ["  "]]), profile(), RULES)
+    assert messages(v) == ["3 employee_id: a value is required"]
+    assert v.unreadable_keys == 1
+
+
+def test_invalid_rows_whose_key_can_be_read_report_their_keys() -> None:
+    """A row that fails but has a key counts as present (the planner leaves it alone)."""
+    v = check(Column("role", "role"), "User", "Nobody", "Nobody")
+    assert v.invalid_keys == ("E1", "E2")
+    assert v.unreadable_keys == 0
+
+
+# --- rows, order and the records frame ----------------------------------------------------
+
+
+def test_structural_row_errors_make_their_rows_invalid_and_come_first_in_the_row() -> None:
+    """A ragged row is invalid even if its cells pass; its error precedes cell errors."""
+    ragged = RowError(3, "", "row 3 has 3 cells; the header has 2")
+    rows = [["E1", "User"], ["E2", "Boss"], ["E3", "User"]]
+    v = validate(
+        table(["employee_id", "role"], rows, row_errors=[ragged]),
+        profile(Column("role", "role")),
+        RULES,
+    )
+    assert messages(v) == [
+        "3 row 3 has 3 cells; the header has 2",
+        "3 role: 'Boss' is not one of User, Admin, Supervisor",
+    ]
+    assert values(v, "key") == ["E1", "E3"]
+
+
+def test_errors_are_sorted_by_row_then_by_column_order_in_the_file() -> None:
+    """Within a row, errors follow the file's columns left to right."""
+    p = profile(Column("role", "role"), Column("start_date", "start", type="date"))
+    rows = [["2026-02-30", "E1", "x"], ["bad", "E2", "User"], ["2026-01-01", "E1", "y"]]
+    v = validate(table(["start", "employee_id", "role"], rows), p, RULES)
+    assert [(e.row, e.column) for e in v.errors] == [
+        *[(2, "start"), (2, "employee_id"), (2, "role")],
+        *[(3, "start")],
+        *[(4, "employee_id"), (4, "role")],
+    ]
+
+
+def test_the_records_frame_has_the_documented_columns_and_types() -> None:
+    """_row, key, status, then the fields in file order; custom fields prefixed."""
+    p = profile(
+        Column("email", "Primary Email", type="email"),
+        Column("groups", "Groups"),
+        Column("department", "Dept", type="select", options=("Sales",)),
+    )
+    header = ["employee_id", "Primary Email", "Groups", "Dept", "Errors"]
+    v = validate(table(header, [[" E1 ", "a@b.org", "sales", "SALES", "old error"]]), p, RULES)
+    schema: dict[str, pl.DataType] = {
+        ROW: pl.UInt32(),
+        "key": pl.String(),
+        "status": pl.String(),
+        "employee_id": pl.String(),
+        "email": pl.String(),
+        "groups": pl.List(pl.String()),
+        "field:department": pl.String(),
+    }
+    assert v.records.schema == pl.Schema(schema)
+    assert v.records.row(0) == (2, "E1", "active", "E1", "a@b.org", ["Sales"], "Sales")
+    assert v.fields == ("employee_id", "email", "groups", "field:department")
+    assert dict(v.headers) == {
+        "employee_id": "employee_id",
+        "email": "Primary Email",
+        "groups": "Groups",
+        "field:department": "Dept",
+    }
+
+
+def test_header_notices_are_passed_on() -> None:
+    """Ignored columns are named in the Validated notices."""
+    v = validate(table(["employee_id", "Notes"], [["E1", "hi"]]), profile(), RULES)
+    assert v.notices == ("ignored columns not in profile 'test': 'Notes' (column 2 (B))",)
+
+
+def test_a_header_less_file_names_columns_as_the_profile_does() -> None:
+    """Without a header, messages use the profile's column headers."""
+    p = profile(Column("role", "Role"))
+    v = validate(table(["c0", "c1"], [["E1", "Boss"]], has_header=False), p, RULES)
+    assert messages(v) == ["2 Role: 'Boss' is not one of User, Admin, Supervisor"]
+
+
+def test_a_file_without_data_rows_is_rejected() -> None:
+    """No rows is a file-level problem; nothing is applied."""
+    with pytest.raises(FileRejected, match="no data rows"):
+        validate(table(["employee_id"], []), profile(), RULES)
+
+
+def test_a_header_problem_rejects_the_file() -> None:
+    """Header mapping problems surface as FileRejected from validate."""
+    with pytest.raises(FileRejected) as caught:
+        validate(table(["Name"], [["x"]]), profile(), RULES)
+    assert "the key column 'employee_id' is missing" in caught.value.problems[0]
+
+
+def test_all_valid_rows_pass_through_untouched() -> None:
+    """A clean file has no errors and every row in records."""
+    v = check(Column("first_name", "First Name"), *[f"N{i}" for i in range(50)])
+    assert (v.valid, v.invalid, v.errors) == (50, 0, ())
+
+
+def test_a_status_column_wins_over_an_active_column() -> None:
+    """With both, status decides; active fills in where status is blank."""
+    p = profile(Column("status", "Status"), Column("active", "active"))
+    rows = [["E1", "Active", "false"], ["E2", "", "false"], ["E3", "", ""]]
+    v = validate(table(["employee_id", "Status", "active"], rows), p, RULES)
+    assert values(v, "status") == ["active", "archived", "active"]
+    assert v.headers["status"] == "Status"
+
+
+def test_a_required_select_left_blank_or_spaces_needs_a_value() -> None:
+    """Columns checked by distinct value treat blanks like any other column."""
+    v = check(Column("role", "role", required=True), "User", "   ", "")
+    assert messages(v) == ["3 role: a value is required", "4 role: a value is required"]
+
+
+def test_a_large_file_checked_in_parallel_parts_finds_every_problem() -> None:
+    """Splitting a big frame for parallel work loses no row and mixes up no message."""
+    count = 60_000
+    ids = [f"E{i}" for i in range(count)]
+    emails = [f"user{i}@Example.com" for i in range(count)]
+    roles = ["admin" if i % 2 else "User" for i in range(count)]
+    ids[count - 1] = "E7"
+    emails[40_000] = "Jösé@Bücher.DE"
+    emails[45_000] = "bad@"
+    roles[59_000] = "Boss"
+    p = profile(Column("email", "Email", type="email"), Column("role", "role"))
+    rows = list(zip(ids, emails, roles, strict=True))
+    v = validate(table(["employee_id", "Email", "role"], rows), p, RULES)
+    assert messages(v) == [
+        f"9 employee_id: 'E7' is also on row {count + 1}; each user may appear once",
+        "45002 Email: 'bad@' is not a valid email address: "
+        "There must be something after the @-sign.",
+        "59002 role: 'Boss' is not one of User, Admin, Supervisor",
+        f"{count + 1} employee_id: 'E7' is also on row 9; each user may appear once",
+    ]
+    assert v.valid == count - 4
+    by_row = dict(zip(v.records[ROW].to_list(), v.records["email"].to_list(), strict=True))
+    assert by_row[40_002] == "Jösé@bücher.de"
+    assert by_row[3] == "user1@example.com"
+    assert v.records["role"].unique().sort().to_list() == ["Admin", "User"]
