@@ -8,6 +8,8 @@ traceback.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import sys
@@ -166,13 +168,12 @@ def import_(
 ) -> None:
     """Apply FILE to the directory."""
     source = _source(state.config, source_name)
-    drop = _read_drop(file)
     rt = state.runtime
     with progress_display(f"Importing {file.name}") as progress:
         outcome = run_job(
             rt,
             source,
-            drop,
+            _read_drop(file),  # not kept here: the job lets go of the bytes early
             mode="full" if mode == "full" else "partial" if mode == "partial" else None,
             dry_run=dry_run,
             progress=progress,
@@ -188,10 +189,13 @@ def template(state: _State, source_name: str | None) -> None:
     """Print the CSV header row (the template) for a source's profile."""
     config = state.config
     profile = config.profiles[_source(config, source_name).profile]
-    headers = [c.header for c in profile.columns]
     delimiter = profile.delimiter if profile.delimiter not in ("auto", "") else ","
-    quoted = [f'"{h}"' if delimiter in h or '"' in h else h for h in headers]
-    click.echo(delimiter.join(quoted))
+    line = io.StringIO()
+    # The csv module quotes a header holding the delimiter or a quote, and doubles its quotes.
+    csv.writer(line, delimiter=delimiter, lineterminator="").writerow(
+        c.header for c in profile.columns
+    )
+    click.echo(line.getvalue())
 
 
 @cli.group()

@@ -97,8 +97,7 @@ class Daemon:
 
     def take(self, cfg: SourceConfig, source: Source, name: str) -> None:
         try:
-            drop = Drop(name, source.fetch(name))
-            outcome = run_job(self.rt, cfg, drop)
+            outcome = run_job(self.rt, cfg, Drop(name, source.fetch(name)))
         except SyncdError as exc:
             log.error("job_failed", source=cfg.name, file=name, error=str(exc))
             return

@@ -13,6 +13,7 @@ import hashlib
 import secrets
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +32,7 @@ from syncd.core.plan import Plan, build_plan, candidates, fingerprint
 from syncd.core.profile import Mode, Profile
 from syncd.core.reading import ReadOptions, read_table
 from syncd.core.records import Validated
-from syncd.core.table import RawTable, RowError
+from syncd.core.table import ROW, RawTable, RowError
 from syncd.core.validation import validate
 from syncd.errors import FileRejected, JobStateError
 from syncd.hashing import hash_passwords
@@ -161,10 +162,9 @@ def fresh_job_id() -> str:
     return new_job_id(time.time_ns() // 1_000_000, secrets.token_bytes(2))
 
 
-def _retained_bytes(validated: Validated | None, drop: Drop) -> bytes:
-    """The file as kept for support: compressed, with password cells blanked."""
-    if validated is None or not password_columns(validated):
-        return gzip.compress(drop.data, compresslevel=1)
+def _redacted(validated: Validated) -> bytes:
+    """The file as kept for support when it holds passwords: re-written with those cells
+    blanked, compressed."""
     table = validated.table
     blanked = table.cells.with_columns(
         pl.lit("").alias(table.column_name(i)) for i in password_columns(validated)
@@ -185,15 +185,46 @@ def render_all_rows(table: RawTable) -> bytes:
     return frame.write_csv(include_header=table.has_header, line_terminator="\r\n").encode()
 
 
+#: Compresses the retained copy of a file while the job reads and validates it (zlib
+#: releases the GIL, so this runs on the second core).
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-retain")
+
+
 class _Job:
-    """One job's bookkeeping while it runs: what gets recorded when it ends."""
+    """One job's bookkeeping while it runs: what gets recorded when it ends.
+
+    The file's bytes are handed over once (`take_data`) and not kept: a million-row file
+    is 140 MB, and the compressed copy for support is all the job needs afterwards.
+    """
 
     def __init__(
         self, rt: Runtime, source: SourceConfig, drop: Drop, mode: Mode, dry_run: bool
     ) -> None:
-        self.rt, self.source, self.drop, self.mode, self.dry_run = rt, source, drop, mode, dry_run
+        self.rt, self.source, self.mode, self.dry_run = rt, source, mode, dry_run
+        self.name, self.size, self.sha256 = drop.name, len(drop.data), drop.sha256
+        self._data: bytes | None = drop.data
+        self._retained: Future[bytes] | None = None
         self.job_id = mint_job_id(rt)
         self.started = rt.clock()
+
+    def take_data(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise RuntimeError("the file's bytes were already taken")
+        if not self.dry_run:
+            self._retained = _BACKGROUND.submit(gzip.compress, data, 1)
+        return data
+
+    def keep_redacted(self, validated: Validated) -> None:
+        """Retain the password-free rewrite instead of the original bytes."""
+        if self._retained is not None:
+            self._retained.cancel()
+        self._retained = _BACKGROUND.submit(_redacted, validated)
+
+    def retained(self) -> bytes:
+        if self._retained is None:
+            raise RuntimeError("nothing to retain: take_data was not called")
+        return self._retained.result()
 
     def outcome(
         self,
@@ -211,7 +242,7 @@ class _Job:
             status=status,
             source=self.source.name,
             mode=self.mode,
-            file=self.drop.name,
+            file=self.name,
             encoding=validated.table.encoding if validated else None,
             counts=_counts(validated, plan),
             errors_csv=errors_csv,
@@ -227,6 +258,13 @@ class _Job:
     def write_errors_csv(self, validated: Validated, errors: tuple[RowError, ...]) -> str | None:
         if not errors:
             return None
+        missing = {e.row for e in errors} - set(validated.table.cells.get_column(ROW).to_list())
+        if missing and self._retained is not None:
+            # Rows the planner refused (email conflicts) were valid, so their cells were
+            # let go after validation: read them back from the retained copy.
+            again = check(self.rt.config, self.rt.config.profiles[self.source.profile],
+                          Drop(self.name, gzip.decompress(self.retained())))
+            validated = again.validated or validated
         path = self.rt.errors_dir / f"{self.job_id}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(errors_csv_bytes(validated, errors))
@@ -236,7 +274,6 @@ class _Job:
         self,
         conn: Connection,
         outcome: JobOutcome,
-        validated: Validated | None,
         errors: tuple[RowError, ...],
     ) -> None:
         """Store the job's end state, its row errors and the retained file."""
@@ -246,11 +283,12 @@ class _Job:
         store.retain_file(
             conn,
             self.job_id,
-            file_name=self.drop.name,
-            content=_retained_bytes(validated, self.drop),
+            file_name=self.name,
+            content=self.retained(),
             now=self.started,
             expires_at=self.started + retention,
         )
+        store.purge_expired(conn, now=self.started)
 
 
 def run_job(
@@ -264,9 +302,10 @@ def run_job(
 ) -> JobOutcome:
     """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
     job = _Job(rt, source, drop, mode or source.mode, dry_run)
+    del drop  # the job holds the bytes until reading has them
     if not dry_run:
         with rt.engine.begin() as conn:
-            earlier = store.find_processed(conn, source.name, drop.sha256)
+            earlier = store.find_processed(conn, source.name, job.sha256)
             skipped_message = (
                 f"this file is identical to the one of job {earlier}; nothing was done",
             )
@@ -276,9 +315,9 @@ def run_job(
                 source=source.name,
                 directory=source.directory,
                 mode=job.mode,
-                file_name=drop.name,
-                sha256=drop.sha256,
-                size=len(drop.data),
+                file_name=job.name,
+                sha256=job.sha256,
+                size=job.size,
                 status="skipped" if earlier else "running",
                 now=job.started,
                 skipped_of=earlier,
@@ -310,20 +349,21 @@ def run_job(
 def _process(job: _Job, progress: Progress) -> JobOutcome:
     rt, config = job.rt, job.rt.config
     profile = config.profiles[job.source.profile]
-    checked = check(config, profile, job.drop, progress)
+    checked = check(config, profile, Drop(job.name, job.take_data()), progress)
     validated = checked.validated
     if validated is None:
         outcome = job.outcome("rejected", None, messages=checked.problems)
-        return _finish(job, outcome, None, ())
+        return _finish(job, outcome, ())
+    if password_columns(validated) and not job.dry_run:
+        job.keep_redacted(validated)
 
     errors = validated.errors
     notices = validated.notices
     if errors and profile.on_row_error == "reject":
         # The profile asks for all or nothing: any row error rejects the file.
         message = (
-            f"{len(validated.invalid_keys) + validated.unreadable_keys} rows have errors"
-            " and the profile says on_row_error = reject: nothing was applied; fix the"
-            " rows in the errors CSV and upload it again"
+            f"{validated.invalid} rows have errors and the profile says on_row_error ="
+            " reject: nothing was applied; fix the rows in the errors CSV and upload it again"
         )
         outcome = job.outcome(
             "rejected",
@@ -332,11 +372,16 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
             errors=errors,
             errors_csv=job.write_errors_csv(validated, errors),
         )
-        return _finish(job, outcome, validated, errors)
+        return _finish(job, outcome, errors)
 
-    records = _with_password_tags(validated, rt.secret)
-    validated = replace(validated, records=records)
-    with rt.engine.begin() as conn:
+    # From here on only the failed rows' cells are needed (for the errors CSV): letting
+    # go of the others keeps a million-row job within its memory budget.
+    validated = replace(
+        validated,
+        records=_with_password_tags(validated, rt.secret),
+        table=validated.table.keep_rows({e.row for e in errors}),
+    )
+    with rt.engine.connect() as conn, conn.begin() as transaction:
         directory_id = store.lock_directory(conn, job.source.directory)
         progress("planning")
         try:
@@ -350,8 +395,9 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
                 errors_csv=job.write_errors_csv(validated, errors),
             )
             if not job.dry_run:
-                job.record(conn, outcome, validated, errors)
+                job.record(conn, outcome, errors)
             return outcome
+        validated = replace(validated, records=validated.records.clear())
         errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
         messages = (
             *plan.messages,
@@ -359,21 +405,21 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
             *notices,
         )
         verdict = judge(
-            plan, GuardLimits(job.source.max_archive_percent, job.source.max_archive_count),
+            plan,
+            GuardLimits(job.source.max_archive_percent, job.source.max_archive_count),
             job_id=job.job_id,
         )
         status = "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
-        errors_csv = job.write_errors_csv(validated, errors)
         outcome = job.outcome(
             status,
             validated,
             plan=plan,
             errors=errors,
-            errors_csv=errors_csv,
+            errors_csv=job.write_errors_csv(validated, errors),
             messages=(*verdict.reasons, *messages),
         )
         if job.dry_run:
-            conn.rollback()
+            transaction.rollback()
             return outcome
         if verdict.hold:
             store.hold_plan(conn, job.job_id, _archive_digest(plan), _held_passwords(plan))
@@ -387,7 +433,7 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
                 now=job.started,
                 password_hashes=_hashes(plan),
             )
-        job.record(conn, outcome, validated, errors)
+        job.record(conn, outcome, errors)
     return outcome
 
 
@@ -405,12 +451,10 @@ def finish(conn: Connection, outcome: JobOutcome) -> None:
     )
 
 
-def _finish(
-    job: _Job, outcome: JobOutcome, validated: Validated | None, errors: tuple[RowError, ...]
-) -> JobOutcome:
+def _finish(job: _Job, outcome: JobOutcome, errors: tuple[RowError, ...]) -> JobOutcome:
     if not job.dry_run:
         with job.rt.engine.begin() as conn:
-            job.record(conn, outcome, validated, errors)
+            job.record(conn, outcome, errors)
     return outcome
 
 

@@ -212,11 +212,13 @@ class DateRule:
 
     def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         # to_date alone accepts "2026-2-3"; the pattern insists on the ISO shape.
-        ok = (
+        # A blank cell is not this rule's business (required-ness is checked apart); test
+        # it first, as `null & False` is False in polars and would hide it from fill_null.
+        ok = cell.is_null() | (
             cell.str.contains(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
             & cell.str.to_date("%Y-%m-%d", strict=False).is_not_null()
         )
-        return cell, ok.fill_null(True)
+        return cell, ok
 
     def explain(self, cell: str) -> str:
         return f"{quoted(cell)} is not a date; use yyyy-mm-dd"

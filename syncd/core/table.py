@@ -7,7 +7,7 @@ the errors CSV can give them back untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -52,11 +52,19 @@ class RawTable:
     has_header: bool
     row_errors: tuple[RowError, ...] = ()
     notices: tuple[str, ...] = ()
+    #: Set when `cells` was cut down to the rows still needed (the failed ones, for the
+    #: errors CSV) to free memory: the data rows the file had.
+    total_rows: int | None = None
 
     @property
     def rows(self) -> int:
         """Data rows (blank rows excluded)."""
-        return self.cells.height
+        return self.cells.height if self.total_rows is None else self.total_rows
+
+    def keep_rows(self, rows: set[int]) -> RawTable:
+        """The same table holding only the cells of `rows` (spreadsheet row numbers)."""
+        kept = self.cells.filter(pl.col(ROW).is_in(sorted(rows))) if rows else self.cells.clear()
+        return replace(self, cells=kept, total_rows=self.rows)
 
     def column_name(self, index: int) -> str:
         return f"c{index}"

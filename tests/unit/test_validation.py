@@ -236,6 +236,27 @@ def test_iso_dates_are_accepted_as_written() -> None:
     assert values(v, "field:start_date") == ["2026-02-28", "2024-02-29"]
 
 
+@pytest.mark.parametrize(
+    "column",
+    [
+        Column("start_date", "Start Date", type="date"),
+        Column("age", "Age", type="integer"),
+        Column("fte", "FTE", type="number"),
+        Column("remote", "Remote", type="boolean"),
+        Column("tier", "Tier", type="select", options=("Gold", "Silver")),
+        Column("backup_email", "Backup Email", type="email"),
+        Column("tags", "Tags", type="list"),
+        Column("note", "Note", type="text"),
+    ],
+    ids=lambda c: c.type,
+)
+def test_a_blank_cell_of_an_optional_column_is_no_error(column: Column) -> None:
+    """An optional column may be left empty, whatever its type; it stores nothing."""
+    v = check(column, "", "   ")
+    assert messages(v) == []
+    assert v.valid == 2
+
+
 @pytest.mark.parametrize("cell", ["2026-02-30", "2026-2-3", "28/02/2026", "2026-13-01", "20260228"])
 def test_a_date_that_is_not_iso_or_not_in_the_calendar_is_refused(cell: str) -> None:
     """start_date: '2026-02-30' is not a date; use yyyy-mm-dd."""
