@@ -262,8 +262,11 @@ class _Job:
         if missing and self._retained is not None:
             # Rows the planner refused (email conflicts) were valid, so their cells were
             # let go after validation: read them back from the retained copy.
-            again = check(self.rt.config, self.rt.config.profiles[self.source.profile],
-                          Drop(self.name, gzip.decompress(self.retained())))
+            again = check(
+                self.rt.config,
+                self.rt.config.profiles[self.source.profile],
+                Drop(self.name, gzip.decompress(self.retained())),
+            )
             validated = again.validated or validated
         path = self.rt.errors_dir / f"{self.job_id}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -520,8 +523,10 @@ def load_retained(rt: Runtime, job_id: str) -> tuple[str, bytes]:
     with rt.engine.connect() as conn:
         retained = store.retained_file(conn, job_id)
     if retained is None:
-        raise JobStateError(f"the file of job {job_id} is no longer retained (retention_days ="
-                            f" {rt.config.retention_days})")
+        raise JobStateError(
+            f"the file of job {job_id} is no longer retained (retention_days ="
+            f" {rt.config.retention_days})"
+        )
     return retained.file_name, gzip.decompress(retained.content)
 
 

@@ -47,10 +47,19 @@ class JobOutcome:
     def from_job(cls, job: Job, errors: tuple[RowError, ...] = (), total: int = 0) -> JobOutcome:
         """A stored job as people see it; `errors` are the first row errors to show."""
         return cls(
-            job_id=job.id, status=job.status, source=job.source, mode=job.mode,
-            file=job.file_name, encoding=job.encoding, counts=job.counts,
-            errors_csv=job.errors_csv, messages=job.messages, row_errors=errors,
-            row_error_total=total, skipped_of=job.skipped_of, created_at=job.created_at,
+            job_id=job.id,
+            status=job.status,
+            source=job.source,
+            mode=job.mode,
+            file=job.file_name,
+            encoding=job.encoding,
+            counts=job.counts,
+            errors_csv=job.errors_csv,
+            messages=job.messages,
+            row_errors=errors,
+            row_error_total=total,
+            skipped_of=job.skipped_of,
+            created_at=job.created_at,
             finished_at=job.finished_at,
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+from contextlib import suppress
 
 
 class Notifier:
@@ -20,11 +21,9 @@ class Notifier:
         if not self.address:
             return
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-            try:
-                sock.sendto("\n".join(fields).encode("utf-8"), target)
-            except OSError:
-                pass  # systemd went away; nothing a daemon can do about it
+        # If systemd went away there is nothing a daemon can do about it.
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, suppress(OSError):
+            sock.sendto("\n".join(fields).encode("utf-8"), target)
 
     def ready(self, status: str) -> None:
         self.send("READY=1", f"STATUS={status}")

@@ -51,6 +51,9 @@ def render_errors_csv(
         writer.writerow([neutralise(table.header[i]) for i in keep] + [ERRORS_HEADER])
     names = [table.column_name(i) for i in keep]
     for row in failed.select([ROW, *names]).iter_rows():
-        cells = ["" if i in redact else neutralise(cell or "") for i, cell in zip(keep, row[1:])]
+        cells = [
+            "" if i in redact else neutralise(cell or "")
+            for i, cell in zip(keep, row[1:], strict=True)
+        ]
         writer.writerow([*cells, neutralise(by_row[row[0]])])
     return (BOM + out.getvalue()).encode("utf-8")

@@ -30,9 +30,7 @@ def _parse(data: bytes) -> list[list[str]]:
 
 def test_only_failed_rows_are_written_with_their_messages_last() -> None:
     """Rows without errors are left out; each failed row gets `column: message; ...`."""
-    table = _table(
-        ["Email", "Role"], [["a@x.com", "User"], ["bad", "Admn"], ["c@x.com", "Admin"]]
-    )
+    table = _table(["Email", "Role"], [["a@x.com", "User"], ["bad", "Admn"], ["c@x.com", "Admin"]])
     errors = [
         RowError(3, "Email", "'bad' is not an email address"),
         RowError(3, "Role", "'Admn' is not one of User, Admin, Supervisor"),
