@@ -7,7 +7,10 @@ and cells untouched, except:
   leading `'` (`formula.neutralise`); reading a file that has an `errors` column undoes
   exactly that, so the round trip is lossless;
 - password cells are blanked: no clear password ever leaves syncd;
-- an `errors` column the input already had is replaced by the new one.
+- an `errors` column the input already had is replaced by the new one;
+- a header-less file's errors CSV still gets a header row (the profile's headers, then
+  `errors`), so a person can tell the columns apart; reading recognises that row when
+  the file comes back.
 """
 
 from __future__ import annotations
@@ -47,8 +50,7 @@ def render_errors_csv(
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    if table.has_header:
-        writer.writerow([neutralise(table.header[i]) for i in keep] + [ERRORS_HEADER])
+    writer.writerow([neutralise(table.header[i]) for i in keep] + [ERRORS_HEADER])
     names = [table.column_name(i) for i in keep]
     for row in failed.select([ROW, *names]).iter_rows():
         cells = [

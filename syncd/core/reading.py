@@ -237,7 +237,8 @@ def _shape(
 ) -> RawTable:
     """Header, width, row errors and un-neutralised cells from the parsed records."""
     frame = records.frame
-    if options.header:
+    has_header = options.header or _is_errors_csv_header(records, names)
+    if has_header:
         if frame.height == 0:
             raise FileRejected("the file holds only blank lines; check that the export wrote data")
         header = [_str(c) for c in frame.row(0)[: records.first_width]]
@@ -264,9 +265,9 @@ def _shape(
             "allowed; split it or raise max_rows in the profile"
         )
     _check_columns(len(header), options, delimiter)
-    frame, row_errors = _fit(frame, len(header), delimiter, options.header)
+    frame, row_errors = _fit(frame, len(header), delimiter, has_header)
     row_errors += _long_cells(frame, header, options.max_cell_chars, len(decoded.data))
-    if options.header and any(h.strip().lower() == ERRORS_HEADER for h in header):
+    if has_header and any(h.strip().lower() == ERRORS_HEADER for h in header):
         frame = frame.with_columns(undo_expr(pl.col(f"c{i}")) for i in range(len(header)))
         header = [undo(h) for h in header]
     return RawTable(
@@ -274,10 +275,23 @@ def _shape(
         cells=frame,
         encoding=decoded.encoding,
         delimiter=delimiter,
-        has_header=options.header,
+        has_header=has_header,
         row_errors=tuple(sorted(row_errors, key=lambda e: e.row)),
         notices=decoded.notices,
     )
+
+
+def _is_errors_csv_header(records: _Records, names: tuple[str, ...] | None) -> bool:
+    """Whether a header-less file is an errors CSV coming back: its first record is the
+    profile's headers plus `errors`, the header row `errors_csv` gives such a file.
+
+    No data row reads like that (the key column would hold its own header), and without
+    this the `errors` column would make every row one cell too long.
+    """
+    if names is None or records.frame.height == 0 or records.first_width != len(names) + 1:
+        return False
+    first = [undo(_str(c)).strip().casefold() for c in records.frame.row(0)[: records.first_width]]
+    return first == [*(n.strip().casefold() for n in names), ERRORS_HEADER]
 
 
 def _fit(
