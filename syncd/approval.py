@@ -12,8 +12,9 @@ from dataclasses import replace
 import polars as pl
 
 from syncd import store
+from syncd.checking import Drop, check
 from syncd.errors import JobStateError
-from syncd.jobs import Drop, _archive_digest, _plan, check, finish, load_retained
+from syncd.jobs import _archive_digest, _plan, finish, load_retained
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 

@@ -386,7 +386,8 @@ def _message(error: ErrorDetails, loc: list[int | str], kind: str | None) -> str
     if kind_of == "value_error":
         return str(ctx["error"])
     if kind_of == "missing":
-        return f"is required for an {kind} source" if kind else "is required"
+        article = "an" if kind == "sftp" else "a"  # "an ess-eff-tee-pee", "a local"
+        return f"is required for {article} {kind} source" if kind else "is required"
     if kind_of == "extra_forbidden":
         return _unknown_key(str(loc[-1]), loc, kind)
     if kind_of == "literal_error":

@@ -15,9 +15,10 @@ from types import FrameType
 
 import structlog
 
+from syncd.checking import Drop
 from syncd.config import SourceConfig
 from syncd.errors import SyncdError
-from syncd.jobs import Drop, run_job
+from syncd.jobs import run_job
 from syncd.runtime import Runtime
 from syncd.sources import Source
 from syncd.sources.local import LocalSource

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from syncd.outcome import JobOutcome
 
@@ -125,6 +124,13 @@ def _columns(rows: Sequence[Sequence[str]]) -> str:
 @contextmanager
 def progress_display(label: str) -> Iterator[Any]:
     """A progress bar over the job's stages on a terminal; nothing when piped."""
+    if not sys.stderr.isatty():
+        yield lambda _stage: None
+        return
+    # rich costs a tenth of a second to import: only on a terminal, where it is shown.
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
     console = Console(stderr=True)
     if not console.is_terminal:
         yield lambda _stage: None

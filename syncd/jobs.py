@@ -1,6 +1,6 @@
 """Run one file through the flow: read, validate, plan, guard, apply, record.
 
-`validate_file` serves `syncd validate` (nothing is stored). `run_job` serves
+`run_job` serves
 `syncd import` and the daemon alike: the CLI and the daemon differ only in where the
 bytes come from. `approve` and `dismiss` decide a held job. Everything between reading
 and guarding is the pure core; this module gathers its inputs and acts on its answer.
@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import secrets
-import time
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,144 +19,32 @@ import polars as pl
 from sqlalchemy import Connection
 
 from syncd import store
-from syncd.config import Config, SourceConfig
-from syncd.core.counts import Counts
-from syncd.core.errors_csv import render_errors_csv
+from syncd.checking import (
+    SHOWN_ROW_ERRORS,
+    Drop,
+    Progress,
+    check,
+    counts_of,
+    errors_csv_bytes,
+    password_columns,
+    quiet,
+)
+from syncd.config import SourceConfig
 from syncd.core.guard import GuardLimits, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
 from syncd.core.plan import Plan, build_plan, candidates, fingerprint
-from syncd.core.profile import Mode, Profile
-from syncd.core.reading import ReadOptions, read_table
+from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.table import ROW, RawTable, RowError
-from syncd.core.validation import validate
-from syncd.errors import FileRejected, JobStateError
+from syncd.errors import FileRejected, JobStateError, UsageError
 from syncd.hashing import hash_passwords
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 
-Progress = Callable[[str], None]
-
-#: How many row errors a job outcome carries for display (all are stored).
-SHOWN_ROW_ERRORS = 20
-
-
-def _quiet(_stage: str) -> None:
-    return None
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
-    """A file handed to syncd: its name as the sender gave it, and its bytes."""
-
-    name: str
-    data: bytes
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class Checked:
-    """A file read and validated, or the reason it was rejected whole."""
-
-    validated: Validated | None
-    problems: tuple[str, ...] = ()
-    rejection: str = ""
-
-    @property
-    def encoding(self) -> str | None:
-        return self.validated.table.encoding if self.validated else None
-
-
-def read_options(profile: Profile) -> ReadOptions:
-    return ReadOptions(
-        delimiter=profile.delimiter,
-        encoding=profile.encoding,
-        fallback_encoding=profile.fallback_encoding,
-        header=profile.header,
-        max_bytes=profile.max_bytes,
-        max_rows=profile.max_rows,
-    )
-
-
-def check(config: Config, profile: Profile, drop: Drop, progress: Progress = _quiet) -> Checked:
-    """Read and validate a file: the pure half of every job."""
-    try:
-        progress("reading")
-        header_names = None if profile.header else [c.header for c in profile.columns]
-        table = read_table(drop.data, read_options(profile), header_names=header_names)
-        progress("validating")
-        return Checked(validate(table, profile, config.directory))
-    except FileRejected as rejected:
-        return Checked(
-            None, problems=(rejected.message, *rejected.problems), rejection=rejected.message
-        )
-
-
-def password_columns(validated: Validated) -> set[int]:
-    """Positions of the columns whose cells are clear passwords."""
-    header = validated.headers.get("password")
-    return {i for i, name in enumerate(validated.table.header) if name == header}
-
-
-def errors_csv_bytes(validated: Validated, errors: tuple[RowError, ...]) -> bytes:
-    return render_errors_csv(validated.table, errors, redact=password_columns(validated))
-
-
-def _counts(validated: Validated | None, plan: Plan | None = None) -> Counts:
-    if plan is not None:
-        return plan.counts
-    if validated is None:
-        return Counts()
-    return Counts(rows=validated.rows, valid=validated.valid, invalid=validated.invalid)
-
-
-def validate_file(
-    config: Config,
-    source: SourceConfig,
-    drop: Drop,
-    *,
-    mint: Callable[[], str],
-    progress: Progress = _quiet,
-) -> tuple[JobOutcome, bytes | None]:
-    """`syncd validate`: the outcome and the errors CSV (None when every row is valid)."""
-    checked = check(config, config.profiles[source.profile], drop, progress)
-    outcome = JobOutcome(
-        job_id=mint(),
-        status="rejected",
-        source=source.name,
-        mode=source.mode,
-        file=drop.name,
-        encoding=None,
-        counts=Counts(),
-        messages=checked.problems,
-    )
-    validated = checked.validated
-    if validated is None:
-        return outcome, None
-    errors = validated.errors
-    outcome = replace(
-        outcome,
-        status="invalid" if errors else "valid",
-        encoding=validated.table.encoding,
-        counts=_counts(validated),
-        messages=validated.notices,
-        row_errors=errors[:SHOWN_ROW_ERRORS],
-        row_error_total=len(errors),
-    )
-    return outcome, (errors_csv_bytes(validated, errors) if errors else None)
-
 
 def mint_job_id(rt: Runtime) -> str:
     return new_job_id(int(rt.clock().timestamp() * 1000), rt.entropy(2))
-
-
-def fresh_job_id() -> str:
-    """An ID from the wall clock, for `syncd validate`, which has no runtime."""
-    return new_job_id(time.time_ns() // 1_000_000, secrets.token_bytes(2))
 
 
 def _redacted(validated: Validated) -> bytes:
@@ -244,7 +129,7 @@ class _Job:
             mode=self.mode,
             file=self.name,
             encoding=validated.table.encoding if validated else None,
-            counts=_counts(validated, plan),
+            counts=counts_of(validated, plan),
             errors_csv=errors_csv,
             messages=messages,
             row_errors=errors[:SHOWN_ROW_ERRORS],
@@ -301,7 +186,7 @@ def run_job(
     *,
     mode: Mode | None = None,
     dry_run: bool = False,
-    progress: Progress = _quiet,
+    progress: Progress = quiet,
 ) -> JobOutcome:
     """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
     job = _Job(rt, source, drop, mode or source.mode, dry_run)
@@ -545,5 +430,8 @@ def reissue_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path
             f"the file retained for job {job.id} cannot be read again: {checked.rejection}"
         )
     path = out or Path(f"{job.id}.csv")
-    path.write_bytes(errors_csv_bytes(checked.validated, errors))
+    try:
+        path.write_bytes(errors_csv_bytes(checked.validated, errors))
+    except OSError as exc:
+        raise UsageError(f"cannot write the errors CSV to {path}: {exc.strerror}") from exc
     return path, len({e.row for e in errors})

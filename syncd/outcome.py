@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from syncd.core.counts import Counts
 from syncd.core.table import RowError
-from syncd.store import Job
+
+if TYPE_CHECKING:  # the store is not loaded for `syncd validate`
+    from syncd.store import Job
 
 #: Exit codes of the CLI contract, by job status.
 EXIT_CODES: dict[str, int] = {

@@ -93,6 +93,10 @@ class EmailVerdict:
 
 def check_email(text: str) -> EmailVerdict:
     """Ask email-validator (no DNS) about one whole address."""
+    if len(text) > 4 * EMAIL_MAX_LENGTH:
+        # Far past any valid length (in any encoding): no need to make email-validator
+        # parse a multi-megabyte cell to say so.
+        return EmailVerdict(None, f"The email address is too long ({len(text):,} characters).")
     try:
         validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

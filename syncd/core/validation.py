@@ -119,7 +119,7 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
         errors=tuple(errors),
         invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
         unreadable_keys=invalid.null_count(),
-        notices=columns.notices,
+        notices=(*table.notices, *columns.notices),
         headers=headers,
     )
 
