@@ -36,7 +36,24 @@ def check_database(config: Config) -> CheckResult:
         return CheckResult("database", False, str(exc), exc.exit_code)
     except Exception as exc:  # driver errors: the server is not there or refused us
         return CheckResult("database", False, f"{type(exc).__name__}: {exc}", 69)
-    return CheckResult("database", True, f"{_redacted(config.database.url)}: {state}")
+    where = _redacted(config.database.url)
+    if state.at_head:
+        return CheckResult("database", True, f"{where}: schema up to date ({state.head})")
+    if state.current is None:
+        return CheckResult("database", True, f"{where}: empty; the schema is created on first use")
+    if state.behind:
+        return CheckResult(
+            "database",
+            False,
+            f"{where}: schema {state.current} is behind {state.head}; run `syncd db upgrade`",
+            78,
+        )
+    return CheckResult(
+        "database",
+        False,
+        f"{where}: schema {state.current} is newer than this syncd knows; upgrade syncd",
+        78,
+    )
 
 
 def _redacted(url: str) -> str:

@@ -324,6 +324,20 @@ def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
         click.echo("\n\n".join(user_text(u) for u in found))
 
 
+@cli.command(name="check")
+@pass_state
+def check_(state: _State) -> None:
+    """Check the configuration, the database, SFTP servers (host keys!) and SMTP."""
+    from syncd.checks import run_checks
+
+    results = run_checks(state.config)
+    for result in results:
+        click.echo(f"{'ok  ' if result.ok else 'FAIL'}  {result.name}: {result.detail}")
+    failures = [r.exit_code for r in results if not r.ok]
+    # A configuration the admin must fix outranks a server that is down right now.
+    sys.exit(78 if 78 in failures else 69 if failures else 0)
+
+
 @cli.group()
 def db() -> None:
     """Database schema."""
