@@ -20,6 +20,7 @@ from syncd.config import SourceConfig
 from syncd.errors import SyncdError
 from syncd.jobs import run_job
 from syncd.runtime import Runtime
+from syncd.sdnotify import Notifier
 from syncd.sources import Source
 from syncd.sources.local import LocalSource
 
@@ -51,6 +52,7 @@ class Daemon:
         self.rt = rt
         self.stopping = threading.Event()
         self._signals = 0
+        self.notify = Notifier()
         self.sources = [
             (cfg, build_source(cfg)) for cfg in rt.config.sources if cfg.kind == "local"
         ]
@@ -74,7 +76,9 @@ class Daemon:
             database=self.rt.engine.url.render_as_string(hide_password=True),
         )
         next_scan = {cfg.name: 0.0 for cfg, _ in self.sources}
+        self.notify.ready(f"watching {len(self.sources)} sources")
         while not self.stopping.is_set():
+            self.notify.watchdog()
             now = time.monotonic()
             for cfg, source in self.sources:
                 if self.stopping.is_set() or now < next_scan[cfg.name]:
@@ -82,6 +86,7 @@ class Daemon:
                 next_scan[cfg.name] = now + float(cfg.interval_seconds or DEFAULT_INTERVAL)
                 self.scan(cfg, source)
             self.stopping.wait(0.5)
+        self.notify.stopping()
         log.info("stopped")
         return 0
 
@@ -116,6 +121,7 @@ class Daemon:
             **outcome.counts.as_dict(),
         )
         self._settle(source, cfg, name, outcome.job_id, ok=outcome.status in OK_STATUSES)
+        self.notify.status(f"last job {outcome.job_id} ({cfg.name}): {outcome.status}")
 
     def _settle(
         self, source: Source, cfg: SourceConfig, name: str, job_id: str, *, ok: bool
