@@ -1,34 +1,76 @@
 """Applying a `Plan` to the directory: the hot path of every job.
 
 A plan is written with a handful of set-based statements (see `syncd.store.bulk`), never
-a statement per user: creates are bulk-inserted (COPY on PostgreSQL) and their ids read
-back by key; updates write only the columns that change, one `UPDATE ... FROM` a staged
-table per set of changed fields; list and custom fields are rewritten only for users
-whose values changed; archives and fingerprint refreshes go through a staged table of
-ids. Unchanged users are not touched. Order matters for unique emails: archives, then
-updates (old addresses released first), then creates.
+a statement per user: creates are bulk-inserted (COPY on PostgreSQL) with ids drawn
+beforehand, so their list rows need no read-back; updates write only the columns that
+change, one `UPDATE ... FROM` a staged table per set of changed fields, custom fields
+merged into the stored JSON (a field the row does not change keeps its value); lists are
+rewritten only for users whose lists changed; archives and fingerprint refreshes go
+through a staged table of ids. Unchanged users are not touched. Order matters for unique
+emails: archives, then updates (old addresses released first), then creates.
+
+Memory: creates are written `_SLICE` users at a time, so apply holds little beside the
+plan its caller holds.
+
+A first load into an empty table takes the table alone (when no other job is using it):
+the unique indexes are built after the rows (`bulk.without_indexes`) and, on PostgreSQL,
+the values every new user shares become column defaults for the load
+(`bulk.constants_as_defaults`). Measured on a million users: SQLite 16.5 s -> 7.5 s,
+PostgreSQL 22.6 s -> 10 s for the whole apply.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from datetime import datetime
 
 import polars as pl
-from sqlalchemy import Connection, String, case, delete, literal, null, select, update
+from sqlalchemy import (
+    Connection,
+    String,
+    Table,
+    Text,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    null,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.elements import ColumnElement
 
 from syncd.core.plan import Plan
 from syncd.core.records import CUSTOM_PREFIX
-from syncd.store.bulk import db_time, insert_frame, insert_unless_exists, read_frame, staged
-from syncd.store.directory import LABEL_KINDS, LIST_FIELDS, SCALAR_FIELDS, user_ids_of
+from syncd.store.bulk import (
+    constants_as_defaults,
+    db_time,
+    insert_frame,
+    insert_unless_exists,
+    lock_alone,
+    new_ids,
+    read_frame,
+    staged,
+    without_indexes,
+)
+from syncd.store.directory import LABEL_KINDS, LIST_FIELDS, SCALAR_FIELDS
 from syncd.store.schema import (
+    USER_INDEXES,
     groups,
     labels,
     memberships,
     source_usernames,
-    user_fields,
     users,
 )
+
+# Creates written at a time: each slice's rows exist as database-ready frames and Python
+# tuples only while it is written.
+_SLICE = 100_000
+# From this many creates into an empty table, a load with the table alone pays.
+_LOAD_ALONE_FROM = 50_000
 
 
 def apply_plan(
@@ -58,9 +100,7 @@ def apply_plan(
         stage_rows = plan.refresh.select(pl.col("user_id").alias("id"), "fingerprint")
         with staged(conn, stage_rows, {"fingerprint": String()}) as stage:
             conn.execute(
-                update(users)
-                .where(users.c.id == stage.c.id)
-                .values(fingerprint=stage.c.fingerprint)
+                update(users).where(*_staged_users(stage)).values(fingerprint=stage.c.fingerprint)
             )
 
 
@@ -132,17 +172,6 @@ def _update(
         if rows.height:
             _delete_children(conn, field, rows)
             _insert_children(conn, field, rows, group_ids)
-    custom = frame.get_column("changed").explode().drop_nulls().unique().to_list()
-    for field in sorted(f for f in custom if f.startswith(CUSTOM_PREFIX)):
-        rows = frame.filter(pl.col("changed").list.contains(field))
-        name = field.removeprefix(CUSTOM_PREFIX)
-        with staged(conn, rows.select(pl.col("user_id").alias("id")), {}) as stage:
-            conn.execute(
-                delete(user_fields).where(
-                    user_fields.c.user_id.in_(select(stage.c.id)), user_fields.c.name == name
-                )
-            )
-        _insert_custom_fields(conn, rows.select("user_id", field))
 
 
 def _update_users(
@@ -163,17 +192,60 @@ def _update_users(
         columns.append(pl.col("status"))
     if "password" in fields:
         columns += _password_columns(rows, hashes)
+    custom = [f for f in fields if f.startswith(CUSTOM_PREFIX)]
+    if custom:
+        # Every row of this set changes the same fields: the patch names just those,
+        # with null for a value blanked, which the merge removes.
+        patch = pl.struct(pl.col(f).alias(f.removeprefix(CUSTOM_PREFIX)) for f in custom)
+        columns.append(patch.struct.json_encode().alias("fields"))
     stage_rows = rows.select(columns)
     types = {name: users.c[name].type for name in stage_rows.columns if name != "id"}
     with staged(conn, stage_rows, types) as stage:
         values: dict[str, object] = {
             name: stage.c[name] for name in stage_rows.columns if name != "id"
         }
+        if custom:
+            values["fields"] = _merged(conn, stage.c.fields)
         if "status" in fields:
             archived_now = literal(now, users.c.archived_at.type)
             values["archived_at"] = case((stage.c.status == "archived", archived_now), else_=null())
         values.update(updated_at=now, last_job_id=job_id)
-        conn.execute(update(users).where(users.c.id == stage.c.id).values(values))
+        conn.execute(update(users).where(*_staged_users(stage)).values(values))
+
+
+def _staged_users(stage: Table) -> tuple[ColumnElement[bool], ...]:
+    """The users rows an `UPDATE users ... FROM stage` writes. The IN makes SQLite look
+    the users up by the staged ids; on the join alone it scans every user (measured: 0.25
+    s against 0.08 s for 11,000 of a million)."""
+    return users.c.id == stage.c.id, users.c.id.in_(select(stage.c.id))
+
+
+def _merged(conn: Connection, patch: ColumnElement[str]) -> ColumnElement[str]:
+    """The stored `fields` with `patch` (JSON) merged in: its values replace, its nulls
+    remove; no fields left is NULL, as a user created without any has."""
+    if conn.dialect.name == "postgresql":
+        stored = func.coalesce(cast(users.c.fields, JSONB), cast("{}", JSONB))
+        joined = stored.op("||", return_type=JSONB)(cast(patch, JSONB))
+        merged: ColumnElement[str] = cast(func.jsonb_strip_nulls(joined), Text)
+    else:  # SQLite's json_patch is RFC 7396: a null in the patch removes the member
+        merged = func.json_patch(func.coalesce(users.c.fields, "{}"), patch)
+    return func.nullif(merged, "{}")
+
+
+def _fields_json(custom: list[str]) -> pl.Expr:
+    """Custom field columns as one JSON object per row, blank values left out (null
+    when all are blank)."""
+    # Each value is encoded alone so that blanks can be skipped; "\x00" never occurs in
+    # JSON text (control characters are escaped), so it marks exactly the seams.
+    members = [
+        pl.when(pl.col(f).is_not_null()).then(
+            pl.struct(pl.col(f).alias(f.removeprefix(CUSTOM_PREFIX))).struct.json_encode()
+        )
+        for f in custom
+    ]
+    joined = pl.concat_str(members, separator="\x00", ignore_nulls=True)
+    body = joined.str.replace_all("}\x00{", ",", literal=True)
+    return pl.when(body != "").then(body).otherwise(pl.lit(None, pl.String))
 
 
 def _password_columns(rows: pl.DataFrame, hashes: dict[str, str]) -> list[pl.Expr]:
@@ -201,11 +273,14 @@ def _create(
         return
     stamp = db_time(conn, users.c.created_at, now)
     present = set(creates.columns)
+    custom = [c for c in creates.columns if c.startswith(CUSTOM_PREFIX)]
+    lists = [f for f in LIST_FIELDS if f in present]
 
     def column(name: str) -> pl.Expr:
         return pl.col(name) if name in present else pl.lit(None, pl.String).alias(name)
 
-    rows = creates.select(
+    user_row = [
+        pl.col("user_id").alias("id"),
         pl.col("key"),
         *(column(f) for f in SCALAR_FIELDS),
         column("email").str.to_lowercase().alias("email_lc"),
@@ -213,25 +288,32 @@ def _create(
         *_password_columns(creates, hashes),
         column("fingerprint"),
         pl.when(pl.col("status") == "archived").then(pl.lit(stamp)).alias("archived_at"),
-    )
+        (_fields_json(custom) if custom else pl.lit(None, pl.String)).alias("fields"),
+    ]
     constants = {
         "directory_id": directory_id,
         "created_at": stamp,
         "updated_at": stamp,
         "last_job_id": job_id,
     }
-    insert_frame(conn, users, rows, constants)
-    custom = [c for c in creates.columns if c.startswith(CUSTOM_PREFIX)]
-    lists = [f for f in LIST_FIELDS if f in present]
-    children = creates.select(*lists, *custom)
-    if not any(children.get_column(c).null_count() < children.height for c in children.columns):
-        return  # nothing else to write, so no need to read the new ids back
-    ids = user_ids_of(conn, directory_id, creates.get_column("key"))
-    created = creates.join(ids, on="key")
-    for field in lists:
-        _insert_children(conn, field, created, group_ids)
-    if custom:
-        _insert_custom_fields(conn, created.select("user_id", *custom))
+    alone = creates.height >= _LOAD_ALONE_FROM and _users_empty(conn) and lock_alone(conn, users)
+    ids = new_ids(conn, users, creates.height)
+    with (
+        without_indexes(conn, USER_INDEXES if alone else ()),
+        constants_as_defaults(conn, users, constants) if alone else nullcontext(constants) as sent,
+    ):
+        for offset in range(0, creates.height, _SLICE):
+            part = creates.slice(offset, _SLICE)
+            part = part.with_columns(ids.slice(offset, _SLICE).alias("user_id"))
+            rows = part.select(user_row)
+            insert_frame(conn, users, rows, sent)
+            del rows
+            for field in lists:
+                _insert_children(conn, field, part, group_ids)
+
+
+def _users_empty(conn: Connection) -> bool:
+    return conn.execute(select(users.c.id).limit(1)).first() is None
 
 
 def _items(rows: pl.DataFrame, field: str) -> pl.DataFrame:
@@ -273,13 +355,3 @@ def _delete_children(conn: Connection, field: str, rows: pl.DataFrame) -> None:
         if child is labels:
             statement = statement.where(labels.c.kind == LABEL_KINDS[field])
         conn.execute(statement)
-
-
-def _insert_custom_fields(conn: Connection, rows: pl.DataFrame) -> None:
-    """`rows` has `user_id` and `field:<name>` columns; nulls (blank cells) store nothing."""
-    values = (
-        rows.unpivot(index="user_id", variable_name="name", value_name="value")
-        .drop_nulls("value")
-        .with_columns(pl.col("name").str.strip_prefix(CUSTOM_PREFIX))
-    )
-    insert_frame(conn, user_fields, values.select("user_id", "name", "value"))

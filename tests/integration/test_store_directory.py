@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import polars as pl
 import pytest
-from sqlalchemy import Connection, Engine, func, select, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.core.counts import Counts
 from syncd.core.plan import Plan
+from syncd.store import apply as apply_module
 from syncd.store import directory as directory_module
 from syncd.store.apply import apply_plan
 from syncd.store.directory import (
@@ -23,6 +25,7 @@ from syncd.store.directory import (
     list_users,
     lock_directory,
     snapshot,
+    user_ids_of,
 )
 from syncd.store.engine import ensure_schema, make_engine
 from syncd.store.schema import groups, memberships, users
@@ -369,3 +372,122 @@ def test_a_locked_directory_makes_a_second_job_wait(engine: Engine) -> None:
                 lock_directory(two, "hr")
     with engine.connect() as two, two.begin():
         assert lock_directory(two, "hr") == held
+
+
+def test_custom_fields_are_stored_as_one_json_object_without_blanks(conn: Connection) -> None:
+    """A user's custom values are one JSON object in `fields`; a blank cell stores
+    nothing, and a user with no values stores NULL."""
+    hr = directory_id(conn, "hr")
+    people = [
+        {"key": "a", "field:dept": 'R&D "labs"', "field:floor": None},
+        {"key": "b", "field:dept": None, "field:floor": None},
+    ]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    assert json.loads(row_of(conn, "a")["fields"]) == {"dept": 'R&D "labs"'}
+    assert row_of(conn, "b")["fields"] is None
+
+
+def test_changing_some_custom_fields_keeps_the_others(conn: Connection) -> None:
+    """An update merges the changed custom fields into the stored ones (as partial mode
+    needs): a changed value replaces, a blanked one goes, fields not in `changed` keep
+    their value even when the row differs, and no values left stores NULL."""
+    hr = directory_id(conn, "hr")
+    first = {"key": "a", "field:dept": "Sales", "field:floor": "3", "field:desk": "12"}
+    alone = {"key": "b", "field:dept": "IT"}
+    apply_plan(conn, hr, make_plan(creates=records([first, alone])), job_id="J1", now=T0)
+    changed = first | {"field:dept": "Legal", "field:floor": None, "field:desk": "99"}
+    updates = with_ids(conn, records([changed]), hr, changed=["field:dept", "field:floor"])
+    blanked = with_ids(conn, records([{"key": "b", "field:dept": None}]), hr)
+    blanked = blanked.with_columns(changed=pl.lit(["field:dept"], pl.List(pl.String)))
+    both = pl.concat([updates, blanked], how="diagonal_relaxed")
+    apply_plan(conn, hr, make_plan(updates=both), job_id="J2", now=T1)
+    assert json.loads(row_of(conn, "a")["fields"]) == {"dept": "Legal", "desk": "12"}
+    assert row_of(conn, "b")["fields"] is None
+    got = details(conn, hr, snapshot(conn, hr)["user_id"], ["field:dept", "field:desk"])
+    assert sorted(got.select("field:dept", "field:desk").rows(), key=str) == [
+        ("Legal", "12"),
+        (None, None),
+    ]
+
+
+def test_a_first_load_into_an_empty_directory_keeps_every_constraint(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Creates loaded with the table alone (in slices, unique indexes built after the
+    rows, shared values as defaults) read back with their lists, custom fields and
+    shared values; the indexes are back and refuse duplicates, the defaults are gone."""
+    monkeypatch.setattr(apply_module, "_LOAD_ALONE_FROM", 1)
+    monkeypatch.setattr(apply_module, "_SLICE", 2)
+    hr = directory_id(conn, "hr")
+    people = [
+        {"key": f"k{i}", "email": f"P{i}@example.com", "groups": [f"G{i % 2}", "All"]}
+        | {"field:n": str(i) if i % 2 else None}
+        for i in range(5)
+    ]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    snap = snapshot(conn, hr).sort("key")
+    assert snap["email_lc"].to_list() == [f"p{i}@example.com" for i in range(5)]
+    got = details(conn, hr, snap["user_id"]).sort("user_id")
+    assert got["groups"].to_list() == [[f"G{i % 2}", "All"] for i in range(5)]
+    assert got["field:n"].to_list() == [None, "1", None, "3", None]
+    assert snap["user_id"].n_unique() == 5
+    stored = row_of(conn, "k3")
+    assert (stored["directory_id"], stored["created_at"], stored["updated_at"]) == (hr, T0, T0)
+    assert stored["last_job_id"] == "J"
+    row = {"directory_id": hr, "status": "active", "created_at": T0, "updated_at": T0}
+    for clash in (
+        {"key": "k0", "email_lc": "new@example.com"},
+        {"key": "new", "email_lc": "p1@example.com"},
+    ):
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            conn.execute(insert(users).values(row | clash))
+    no_created_at = {k: v for k, v in row.items() if k != "created_at"} | {"key": "new"}
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        conn.execute(insert(users).values(no_created_at))
+
+
+def test_a_snapshot_read_in_ranges_has_the_directory_and_only_it(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read a few ids at a time, the snapshot still has every user of the directory and
+    none of another directory whose users lie in between."""
+    monkeypatch.setattr(directory_module, "_SCAN_IDS", 2)
+    hr, other = directory_id(conn, "hr"), directory_id(conn, "other")
+    for i in range(3):
+        for directory in (hr, other):
+            person = records([{"key": f"k{i}", "email": f"k{i}.{directory}@example.com"}])
+            apply_plan(conn, directory, make_plan(creates=person), job_id="J", now=T0)
+    snap = snapshot(conn, hr)
+    assert sorted(snap["email_lc"].to_list()) == [f"k{i}.{hr}@example.com" for i in range(3)]
+    assert snap.schema == SNAPSHOT_SCHEMA
+
+
+def test_details_of_more_users_than_an_in_list_holds_reads_them_all(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the IN-list size the ids go through a staged table: every user asked for,
+    with lists and custom fields, and nobody else."""
+    monkeypatch.setattr(directory_module, "_IN_CHUNK", 2)
+    hr = directory_id(conn, "hr")
+    people = [{"key": f"k{i}", "labels": [f"L{i}"], "field:n": str(i)} for i in range(6)]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    snap = snapshot(conn, hr).sort("key")
+    got = details(conn, hr, snap["user_id"][1:5]).sort("user_id")
+    assert got.select("labels", "field:n").rows() == [([f"L{i}"], str(i)) for i in range(1, 5)]
+
+
+@pytest.mark.parametrize("in_list", [100, 2])
+def test_user_ids_are_found_by_key_in_the_directory_only(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch, in_list: int
+) -> None:
+    """Keys map to their users' ids, through an IN list or a staged table alike; a key
+    of another directory or of nobody maps to nothing."""
+    monkeypatch.setattr(directory_module, "_IN_CHUNK", in_list)
+    hr, other = directory_id(conn, "hr"), directory_id(conn, "other")
+    people = [{"key": f"k{i}"} for i in range(4)]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    apply_plan(conn, other, make_plan(creates=records([{"key": "x"}])), job_id="J", now=T0)
+    keys = pl.Series("key", ["k1", "k3", "x", "nobody"])
+    got = dict(user_ids_of(conn, hr, keys).rows())
+    expected = dict(snapshot(conn, hr).select("key", "user_id").rows())
+    assert got == {"k1": expected["k1"], "k3": expected["k3"]}

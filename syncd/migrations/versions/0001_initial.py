@@ -66,16 +66,19 @@ def upgrade() -> None:
             sa.Column(name, sa.String())
             for name in ("role", "company_id", "password_hash", "password_tag", "fingerprint")
         ),
+        sa.Column("fields", sa.Text()),
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
         sa.Column("archived_at", TS),
         sa.Column("last_job_id", sa.String()),
         sa.PrimaryKeyConstraint("id", name="pk_users"),
-        sa.UniqueConstraint("directory_id", "key", name="uq_users_directory_id_key"),
-        sa.UniqueConstraint("directory_id", "email_lc", name="uq_users_directory_id_email_lc"),
         sa.CheckConstraint("status IN ('active', 'archived')", name="ck_users_status"),
     )
-    op.create_index("ix_users_directory_id_status", "users", ["directory_id", "status"])
+    # Indexes, not constraints, so that a first load can drop and rebuild them.
+    for column in ("key", "email_lc"):
+        op.create_index(
+            f"uq_users_directory_id_{column}", "users", ["directory_id", column], unique=True
+        )
     op.create_table(
         "groups",
         _id(),
@@ -95,6 +98,7 @@ def upgrade() -> None:
         sa.Column("group_id", ID, primary_key=True),
         sa.Column("position", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "group_id", name="pk_memberships"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "labels",
@@ -104,6 +108,7 @@ def upgrade() -> None:
         sa.Column("position", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "kind", "value", name="pk_labels"),
         sa.CheckConstraint("kind IN ('label', 'label_id')", name="ck_labels_kind"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "source_usernames",
@@ -112,13 +117,7 @@ def upgrade() -> None:
         sa.Column("username", sa.String(), primary_key=True),
         sa.Column("position", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("user_id", "source", "username", name="pk_source_usernames"),
-    )
-    op.create_table(
-        "user_fields",
-        sa.Column("user_id", ID, primary_key=True),
-        sa.Column("name", sa.String(), primary_key=True),
-        sa.Column("value", sa.String(), nullable=False),
-        sa.PrimaryKeyConstraint("user_id", "name", name="pk_user_fields"),
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "jobs",
@@ -226,7 +225,6 @@ def downgrade() -> None:
         "retained_files",
         "row_errors",
         "jobs",
-        "user_fields",
         "source_usernames",
         "labels",
         "memberships",

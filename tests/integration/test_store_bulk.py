@@ -1,0 +1,175 @@
+"""Moving whole frames in and out of the database (`syncd.store.bulk`), on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import polars as pl
+import pytest
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    MetaData,
+    String,
+    Table,
+    func,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from syncd.store import bulk
+from syncd.store.bulk import (
+    constants_as_defaults,
+    insert_frame,
+    lock_alone,
+    new_ids,
+    read_frame,
+    without_indexes,
+)
+from syncd.store.engine import make_engine
+from syncd.store.schema import Id
+
+SCHEMA = pl.Schema({"id": pl.Int64, "name": pl.String, "note": pl.String})
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    """An engine on an empty database, with the `things` table (and its index)."""
+    engine = make_engine(db_url)
+    with engine.begin() as conn:
+        THINGS.metadata.create_all(conn)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def conn(engine: Engine) -> Iterator[Connection]:
+    """One connection in one transaction."""
+    with engine.begin() as conn:
+        yield conn
+
+
+THINGS = Table(
+    "things",
+    MetaData(),
+    Column("id", Id, primary_key=True),
+    Column("name", String),
+    Column("note", String),
+    Column("batch", String),
+)
+UNIQUE_NAME = Index("uq_things_name", THINGS.c.name, unique=True)
+
+
+def things(conn: Connection) -> pl.DataFrame:
+    """Every row of `things`, by id."""
+    query = select(THINGS.c.id, THINGS.c.name, THINGS.c.note).order_by(THINGS.c.id)
+    return read_frame(conn, query, SCHEMA)
+
+
+def test_values_come_back_exactly_as_stored(conn: Connection) -> None:
+    """Nulls stay apart from empty strings; quotes, commas, newlines, tabs, non-ASCII
+    text and ids beyond 32 bits survive the round trip."""
+    awkward = [
+        (1, None, ""),
+        (2, 'a "quoted", text', "line one\nline two\ttabbed"),
+        (3, "Zoë Łukasz 日本", "\\ back\\slash ' and \x01"),
+        (2**40, "[1, 2]", "{}"),
+    ]
+    frame = pl.DataFrame(awkward, schema=SCHEMA, orient="row")
+    insert_frame(conn, THINGS, frame)
+    assert things(conn).rows() == awkward
+
+
+def test_reading_nothing_gives_an_empty_frame_with_the_schema(conn: Connection) -> None:
+    """A query without rows still gives the frame's columns and types."""
+    got = things(conn)
+    assert got.height == 0
+    assert got.schema == SCHEMA
+
+
+def test_every_row_is_inserted_with_the_constants_in_slices(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are written in slices and statements of many rows, the remainders included;
+    constants reach every row; a column that is all null is left to its default."""
+    monkeypatch.setattr(bulk, "_SQLITE_BATCH_ROWS", 7)
+    monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(bulk, "_BATCH_ROWS", 7)
+    frame = pl.DataFrame(
+        {"id": range(1, 24), "name": [f"n{i}" for i in range(1, 24)], "note": [None] * 23},
+        schema=SCHEMA,
+    )
+    insert_frame(conn, THINGS, frame, {"batch": "it's b1"})
+    assert things(conn).equals(frame)
+    batches = conn.execute(select(THINGS.c.batch, func.count()).group_by(THINGS.c.batch)).all()
+    assert [tuple(row) for row in batches] == [("it's b1", 23)]
+
+
+def test_new_ids_are_unused_and_taken_by_the_rows_given_them(conn: Connection) -> None:
+    """Ids drawn for new rows clash with no row there is (given its id by the column's
+    default), nor with ids drawn later."""
+    insert_frame(conn, THINGS, pl.DataFrame({"name": ["old"]}))
+    (old,) = conn.scalars(select(THINGS.c.id)).all()
+    first = new_ids(conn, THINGS, 3)
+    assert first.len() == 3
+    assert first.n_unique() == 3
+    assert old not in first.to_list()
+    insert_frame(conn, THINGS, pl.DataFrame({"id": first, "name": ["a", "b", "c"]}))
+    second = new_ids(conn, THINGS, 2)
+    assert set(second.to_list()).isdisjoint({old, *first.to_list()})
+    assert new_ids(conn, THINGS, 0).len() == 0
+
+
+def test_indexes_dropped_for_a_load_are_built_again(conn: Connection) -> None:
+    """After the block the unique index is back and refuses a duplicate."""
+    with without_indexes(conn, [UNIQUE_NAME]):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 2], "name": ["a", "b"]}))
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [3], "name": ["a"]}))
+
+
+def test_a_duplicate_loaded_without_the_index_fails_its_rebuild(engine: Engine) -> None:
+    """Rows that break a unique index dropped for the load make the rebuild fail, and the
+    rollback leaves the table and its index as they were."""
+    with (
+        pytest.raises(IntegrityError),
+        engine.begin() as conn,
+        without_indexes(conn, [UNIQUE_NAME]),
+    ):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 2], "name": ["a", "a"]}))
+    with engine.begin() as conn:
+        assert things(conn).height == 0
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1], "name": ["a"]}))
+        with pytest.raises(IntegrityError), conn.begin_nested():
+            insert_frame(conn, THINGS, pl.DataFrame({"id": [2], "name": ["a"]}))
+
+
+def test_a_table_another_transaction_uses_is_not_taken_alone(engine: Engine) -> None:
+    """On PostgreSQL a table another transaction is reading is not locked (that could
+    deadlock), and the refusal leaves this transaction usable; free, it is taken."""
+    with engine.connect() as other, other.begin():
+        things(other)
+        with engine.begin() as conn:
+            alone = lock_alone(conn, THINGS)
+            assert alone is (conn.dialect.name != "postgresql")
+            assert things(conn).height == 0
+    with engine.begin() as conn:
+        assert lock_alone(conn, THINGS)
+
+
+def test_shared_values_are_defaults_only_for_the_load(conn: Connection) -> None:
+    """Rows loaded while the constants are column defaults get them; after the block a
+    row without them gets NULL again, and a column with a default of its own is refused."""
+    with constants_as_defaults(conn, THINGS, {"batch": "b1"}) as sent:
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1], "name": ["a"]}), sent)
+    insert_frame(conn, THINGS, pl.DataFrame({"id": [2], "name": ["b"]}))
+    got = conn.execute(select(THINGS.c.id, THINGS.c.batch).order_by(THINGS.c.id)).all()
+    assert [tuple(row) for row in got] == [(1, "b1"), (2, None)]
+    defaulted = Table("defaulted", MetaData(), Column("kind", String, server_default="x"))
+    with (
+        pytest.raises(ValueError, match="default of its own"),
+        constants_as_defaults(conn, defaulted, {"kind": "y"}),
+    ):
+        pass
