@@ -26,18 +26,14 @@ from syncd.core.table import RowError
 from syncd.errors import JobNotFound
 from syncd.store import schema
 from syncd.store.bulk import insert_frame, insert_unless_exists
-from syncd.store.schema import jobs, retained_files
+from syncd.store.schema import JOB_STATUSES, jobs, retained_files
 
 JobStatus = Literal[
-    "queued",
-    "running",
-    "applied",
-    "applied_with_errors",
-    "rejected",
-    "held",
-    "dismissed",
+    "queued", "running", "applied", "applied_with_errors", "rejected", "held", "dismissed",
     "skipped",
-]
+]  # fmt: skip
+# The Literal is for the type checker, the tuple for the CHECK constraint: keep them one list.
+assert set(JOB_STATUSES) == set(JobStatus.__args__)  # type: ignore[attr-defined]
 COUNT_NAMES = tuple(Counts.__dataclass_fields__)
 # A file identical to one of these is skipped. Rejected and dismissed files changed
 # nothing, so sending the same file again (after fixing the configuration, say) runs it.
