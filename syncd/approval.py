@@ -14,7 +14,7 @@ import polars as pl
 from syncd import store
 from syncd.checking import Drop, check
 from syncd.errors import JobStateError
-from syncd.jobs import _archive_digest, _plan, finish, load_retained
+from syncd.jobs import archive_digest, finish, load_retained, plan_against
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 
@@ -43,8 +43,8 @@ def approve(rt: Runtime, job_id: str) -> JobOutcome:
                 validated, records=validated.records.join(tags, on="key", how="left")
             )
         directory_id = store.lock_directory(conn, source.directory)
-        plan, conflicts = _plan(conn, directory_id, validated, job.mode)
-        if _archive_digest(plan) != store.held_digest(conn, job.id):
+        plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
+        if archive_digest(plan) != store.held_digest(conn, job.id):
             raise JobStateError(
                 f"the directory changed since job {job.id} was held: it would now archive "
                 f"{plan.archive_count} users, not the ones shown when it was held; reject it "

@@ -55,10 +55,6 @@ class Checked:
     problems: tuple[str, ...] = ()
     rejection: str = ""
 
-    @property
-    def encoding(self) -> str | None:
-        return self.validated.table.encoding if self.validated else None
-
 
 def read_options(profile: Profile) -> ReadOptions:
     return ReadOptions(

@@ -273,7 +273,7 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
         directory_id = store.lock_directory(conn, job.source.directory)
         progress("planning")
         try:
-            plan, conflicts = _plan(conn, directory_id, validated, job.mode)
+            plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
         except FileRejected as rejected:
             outcome = job.outcome(
                 "rejected",
@@ -310,7 +310,7 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
             transaction.rollback()
             return outcome
         if verdict.hold:
-            store.hold_plan(conn, job.job_id, _archive_digest(plan), _held_passwords(plan))
+            store.hold_plan(conn, job.job_id, archive_digest(plan), _held_passwords(plan))
         else:
             progress("applying")
             store.apply_plan(
@@ -355,7 +355,7 @@ def _with_password_tags(validated: Validated, secret: bytes) -> pl.DataFrame:
     )
 
 
-def _plan(
+def plan_against(
     conn: Connection, directory_id: int, validated: Validated, mode: Mode
 ) -> tuple[Plan, tuple[RowError, ...]]:
     snapshot = store.snapshot(conn, directory_id)
@@ -365,7 +365,7 @@ def _plan(
     return build_plan(validated, snapshot, details, mode=mode, fingerprints=prints)
 
 
-def _archive_digest(plan: Plan) -> str:
+def archive_digest(plan: Plan) -> str:
     """What a plan archives, as one value: approval must archive exactly the same users."""
     keys = sorted(plan.archives["key"].to_list()) if plan.archives.height else []
     return hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()

@@ -21,6 +21,16 @@ import pytest
 SYNCD = Path(sys.executable).with_name("syncd")
 #: A command that takes longer than this is stuck, not slow.
 COMMAND_TIMEOUT_SECONDS = 60
+#: The keys `--json` of `validate`, `import` and `jobs show` always has (DESIGN.md), written
+#: out here rather than taken from syncd, so a change to the contract fails a test.
+OUTCOME_KEYS = frozenset(
+    {"job_id", "status", "source", "mode", "file", "encoding", "counts", "errors_csv", "messages"}
+)
+#: The counts of that object, in the contract's order.
+COUNT_NAMES = (
+    "rows", "valid", "invalid", "created", "updated", "unchanged", "archived", "reactivated",
+    "email_changed",
+)  # fmt: skip
 
 TomlValue = str | int | float | bool | Sequence[str]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Ran, Syncd, TomlValue, write_config
+from tests.e2e.conftest import COUNT_NAMES, OUTCOME_KEYS, Ran, Syncd, TomlValue, write_config
 
 HEADER = (
     "Employee ID",
@@ -34,18 +34,6 @@ HEADER = (
 #: Guard limits small enough for a dozen users: two leavers pass, four or more are held.
 MAX_ARCHIVE_PERCENT = 20
 MAX_ARCHIVE_COUNT = 3
-#: The keys `--json` of `import`, `validate` and `jobs show` always has (DESIGN.md).
-JOB_KEYS = {
-    "job_id",
-    "status",
-    "source",
-    "mode",
-    "file",
-    "encoding",
-    "counts",
-    "errors_csv",
-    "messages",
-}
 #: What this test checks of each user `users list --json` shows (besides `archived_at`).
 LISTED = (
     "key",
@@ -59,17 +47,6 @@ LISTED = (
     "labels",
     "source_usernames",
     "fields",
-)
-COUNT_NAMES = (
-    "rows",
-    "valid",
-    "invalid",
-    "created",
-    "updated",
-    "unchanged",
-    "archived",
-    "reactivated",
-    "email_changed",
 )
 
 
@@ -278,7 +255,7 @@ class Week:
     def job_json(self, ran: Ran, code: int) -> dict[str, Any]:
         assert ran.code == code, ran.describe()
         assert isinstance(ran.json, dict), ran.describe()
-        assert set(ran.json) >= JOB_KEYS, ran.describe()
+        assert set(ran.json) >= OUTCOME_KEYS, ran.describe()
         return ran.json
 
     def show(self, job_id: str) -> dict[str, Any]:
@@ -436,7 +413,7 @@ def test_a_week_of_nightly_exports_keeps_the_directory_in_step(db_url: str, tmp_
 
     # Support looks the dirty job up, and asks for its errors CSV again.
     shown_job = week.show(seventh["job_id"])
-    assert {k: shown_job[k] for k in JOB_KEYS} == {k: seventh[k] for k in JOB_KEYS}
+    assert {k: shown_job[k] for k in OUTCOME_KEYS} == {k: seventh[k] for k in OUTCOME_KEYS}
     assert set(shown_job["counts"]) == set(COUNT_NAMES)
     again = tmp_path / "again.csv"
     ran = week.syncd("jobs", "errors", seventh["job_id"], "-o", again)

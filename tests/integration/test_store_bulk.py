@@ -44,13 +44,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """One connection in one transaction."""
-    with engine.begin() as conn:
-        yield conn
-
-
 THINGS = Table(
     "things",
     MetaData(),

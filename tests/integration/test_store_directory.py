@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,7 +26,6 @@ from syncd.store.directory import (
     snapshot,
     user_ids_of,
 )
-from syncd.store.engine import ensure_schema, make_engine
 from syncd.store.schema import groups, memberships, users
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -38,22 +36,6 @@ UPDATE_COLUMNS: dict[str, pl.DataType] = {
     "changed": pl.List(pl.String),
     "reactivate": pl.Boolean(),
 }
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a freshly migrated database."""
-    engine = make_engine(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """One connection in one transaction, as a job's apply step has it."""
-    with engine.begin() as conn:
-        yield conn
 
 
 def records(rows: list[dict[str, Any]], **dtypes: pl.DataType) -> pl.DataFrame:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection
 
 from syncd.core.counts import Counts
 from syncd.core.table import RowError
@@ -17,22 +16,6 @@ from syncd.store.engine import ensure_schema, make_engine
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 SHA = "ab" * 32
-
-
-@pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    """An engine on a freshly migrated database."""
-    engine = make_engine(db_url)
-    ensure_schema(engine)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def conn(engine: Engine) -> Iterator[Connection]:
-    """One connection in one transaction."""
-    with engine.begin() as conn:
-        yield conn
 
 
 def add(conn: Connection, job_id: str, **overrides: Any) -> bool:
