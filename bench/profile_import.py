@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import syncd  # noqa: F401  (sets polars' allocator options in the jobs' environment)
 from bench import say
 from bench.scenarios import CONFIG, SQLITE_URL, make_nights, postgres_cluster
 
@@ -124,7 +125,13 @@ def run_one(config_path: Path, path: Path) -> None:
     def progress(stage: str) -> None:
         nonlocal last
         now = time.perf_counter()
-        print(f"    -> {stage:<12} +{now - last:6.2f} s   rss {rss_mib():5d} MiB", flush=True)
+        peak = recent_peak_mib()  # since the previous stage began
+        print(
+            f"    -> {stage:<12} +{now - last:6.2f} s   rss {rss_mib():5d} MiB"
+            f"   (peak before it {peak} MiB)",
+            flush=True,
+        )
+        reset_peak()
         last = now
 
     drop = Drop(path.name, path.read_bytes())
