@@ -148,11 +148,11 @@ _NO_VALID_ROWS = (
     "no row of the file is valid, so nothing was applied (a full import without valid rows "
     "would archive every user); fix the rows the errors CSV lists and upload the file again"
 )
+#: What a row does to its user; an Enum (one byte a row) rather than text.
+_KINDS = pl.Enum(["create", "reactivate", "archive", "update", "unchanged"])
 _KIND = pl.col("_kind")
 _WRITES = (
-    (_KIND == "reactivate")
-    | (_KIND == "update")
-    | ((_KIND == "archive") & (pl.col("changed").list.len() > 0))
+    (_KIND == "reactivate") | (_KIND == "update") | ((_KIND == "archive") & pl.col("_changes"))
 )
 
 
@@ -206,35 +206,55 @@ def _field_changes(todo: pl.DataFrame, names: list[str], mode: Mode) -> pl.DataF
     return todo.with_columns(email_changed=email_changed)
 
 
-def _compare(
-    rows: pl.DataFrame, details: pl.DataFrame, names: list[str], mode: Mode
+def _kind(rows: pl.DataFrame) -> pl.DataFrame:
+    """Add `_kind`: what the row does to its user, given `_changes` (any field differs)."""
+    was, now = pl.col("s_status"), pl.col("status")
+    kind = (
+        # No stored user: create, archived if the row says so (importing history).
+        pl.when(pl.col("user_id").is_null())
+        .then(pl.lit("create"))
+        # An archived user who comes back active is reactivated, whatever else changed.
+        .when((was == "archived") & (now == "active"))
+        .then(pl.lit("reactivate"))
+        # An Archived row archives its active user (field changes ride along).
+        .when((was == "active") & (now == "archived"))
+        .then(pl.lit("archive"))
+        # Same status: only real differences make an update.
+        .when(pl.col("_changes"))
+        .then(pl.lit("update"))
+        .otherwise(pl.lit("unchanged"))
+    )
+    return rows.with_columns(kind.cast(_KINDS).alias("_kind"))
+
+
+def _compared(
+    records: pl.DataFrame,
+    todo: pl.DataFrame,
+    snap: pl.DataFrame,
+    details: pl.DataFrame,
+    names: list[str],
+    mode: Mode,
 ) -> pl.DataFrame:
-    """Add `changed` and `email_changed`; only rows whose fingerprint differs (or that
-    carry a password) are compared with the stored details."""
-    matched = pl.col("user_id").is_not_null()
-    # An equal fingerprint proves the row would change nothing (see the module docstring).
-    need = matched & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
-    if "password_tag" in rows.columns:
-        need = need | (matched & pl.col("password_tag").is_not_null())
-    rows = rows.with_columns(_need=need)
-    todo, rest = rows.filter(pl.col("_need")), rows.filter(~pl.col("_need"))
-    wanted = [*names, "password_tag"] if "password_tag" in rows.columns else names
+    """The whole records rows of `todo` (the rows whose fingerprint differs, or that
+    carry a password) compared with their stored details: with `user_id`, the snapshot's
+    `s_*` columns, `changed`, `_changes` and `email_changed`."""
+    wanted = [*names, "password_tag"] if "password_tag" in records.columns else names
     stored_cols = [
         (
-            pl.col(n).cast(rows.schema[n]) if n in details.columns else pl.lit(None, rows.schema[n])
+            pl.col(n).cast(records.schema[n])
+            if n in details.columns
+            else pl.lit(None, records.schema[n])
         ).alias(n + _STORED)
         for n in wanted
     ]
     stored = details.select(pl.col("user_id").cast(pl.Int64), *stored_cols, _found=pl.lit(True))
-    todo = todo.join(stored, on="user_id", how="left")
-    missing = todo["_found"].null_count()
+    known = todo.select(ROW, "fingerprint", "user_id").join(snap.drop("key"), on="user_id")
+    rows = records.join(known, on=ROW).join(stored, on="user_id", how="left")
+    missing = rows["_found"].null_count()
     if missing:
         raise ValueError(f"details lack {missing} user(s) that candidates() named")
-    todo = _field_changes(todo, names, mode).drop([c + _STORED for c in wanted] + ["_found"])
-    rest = rest.with_columns(
-        changed=pl.lit([], dtype=pl.List(pl.String)), email_changed=pl.lit(False)
-    )
-    return pl.concat([todo, rest.select(todo.columns)]).drop("_need")
+    rows = _field_changes(rows, names, mode).drop([c + _STORED for c in wanted] + ["_found"])
+    return rows.with_columns(_changes=pl.col("changed").list.len() > 0)
 
 
 def _email_conflicts(
@@ -311,46 +331,56 @@ def build_plan(
     )
     if fingerprints is None:
         fingerprints = fingerprint(records, names)
-    rows = records.with_columns(fingerprints.alias("fingerprint"))
-    rows = rows.join(snap, on="key", how="left")
-    rows = _compare(rows, details, names, mode)
-    was, now = pl.col("s_status"), pl.col("status")
-    rows = rows.with_columns(
-        # No stored user: create, archived if the row says so (importing history).
-        pl.when(pl.col("user_id").is_null())
-        .then(pl.lit("create"))
-        # An archived user who comes back active is reactivated, whatever else changed.
-        .when((was == "archived") & (now == "active"))
-        .then(pl.lit("reactivate"))
-        # An Archived row archives its active user (field changes ride along).
-        .when((was == "active") & (now == "archived"))
-        .then(pl.lit("archive"))
-        # Same status: only real differences make an update.
-        .when(pl.col("changed").list.len() > 0)
-        .then(pl.lit("update"))
-        .otherwise(pl.lit("unchanged"))
-        .alias("_kind")
+    # Each row's fate is decided on a narrow frame; only the rows that may write are
+    # taken whole from the records (a million-row frame copied is hundreds of MiB).
+    optional = [c for c in ("email", "password_tag") if c in records.columns]
+    rows = records.select(ROW, "key", "status", *optional)
+    rows = rows.with_columns(fingerprints.alias("fingerprint"))
+    rows = rows.join(snap.drop("s_email_lc"), on="key", how="left")
+    # An equal fingerprint proves the row would change nothing (see the module docstring).
+    matched = pl.col("user_id").is_not_null()
+    need = matched & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
+    if "password_tag" in records.columns:  # only the stored tag tells a new password
+        need = need | (matched & pl.col("password_tag").is_not_null())
+    rows = rows.with_columns(_need=need).drop("s_fp", "password_tag", strict=False)
+    todo = _kind(_compared(records, rows.filter("_need"), snap, details, names, mode))
+    # The compared rows' answers flagged in place: no million-row frame is split or copied.
+    rows = _kind(
+        rows.with_columns(
+            _changes=pl.col(ROW).is_in(todo.filter("_changes")[ROW].implode()),
+            email_changed=pl.col(ROW).is_in(todo.filter("email_changed")[ROW].implode()),
+        )
     )
+
     column = validated.headers.get("email", "email")
     conflicted, conflicts = _email_conflicts(rows, snap, column)
     # A conflicting row becomes invalid: its user stays as is and counts as present.
     present = rows.select("user_id").drop_nulls()  # conflicting rows' users included
     if conflicted.len():
-        rows = rows.join(conflicted.to_frame(), on=ROW, how="anti")
+        gone = conflicted.to_frame()
+        rows = rows.join(gone, on=ROW, how="anti")
+        todo = todo.join(gone, on=ROW, how="anti")
     if mode == "full" and rows.height == 0:
         raise FileRejected(_NO_VALID_ROWS, [f"row {e.row}: {e.render()}" for e in conflicts[:20]])
 
     out = [*records.columns, "fingerprint"]
-    creates = rows.filter(_KIND == "create").select(out).sort(ROW)
-    updates = (
-        rows.filter(_WRITES)
-        .with_columns(reactivate=_KIND == "reactivate")
-        .select(*out, "user_id", "changed", "reactivate", "email_changed")
-        .sort(ROW)
+    creates = _whole_rows(records, fingerprints, rows.filter(_KIND == "create"))
+    # Rows that were not compared yet write: reactivations with nothing else changed.
+    plain = _whole_rows(records, fingerprints, rows.filter(_WRITES & ~pl.col("_need")))
+    plain = plain.join(rows.select(ROW, "user_id", "_kind"), on=ROW).with_columns(
+        changed=pl.lit([], dtype=pl.List(pl.String)), email_changed=pl.lit(False)
     )
+    update_columns = [*out, "user_id", "changed", "reactivate", "email_changed"]
+    reactivate = (_KIND == "reactivate").alias("reactivate")
+    updates = pl.concat(
+        [
+            todo.filter(_WRITES).with_columns(reactivate).select(update_columns),
+            plain.with_columns(reactivate).select(update_columns),
+        ]
+    ).sort(ROW)
     # Nothing to write, but a stale fingerprint would send the user to details every time.
-    stale = pl.col("user_id").is_not_null() & ~_WRITES
-    refresh = rows.filter(stale & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
+    # (Only compared rows can be stale: the others' fingerprints are equal.)
+    refresh = todo.filter(~_WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
     by_status = rows.filter(_KIND == "archive").select("user_id", "key", reason=pl.lit("status"))
 
     active = snap.filter(pl.col("s_status") == "active")
@@ -400,6 +430,15 @@ def build_plan(
         archive_blocked=blocked,
     )
     return plan, conflicts
+
+
+def _whole_rows(records: pl.DataFrame, fingerprints: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:
+    """The records rows (with `fingerprint`) whose `ROW` is in `rows`, in row order;
+    all of them without a copy when that is every row."""
+    whole = records.with_columns(fingerprints.alias("fingerprint"))
+    if rows.height != records.height:
+        whole = whole.join(rows.select(ROW), on=ROW, how="semi")
+    return whole if whole[ROW].is_sorted() else whole.sort(ROW)
 
 
 def _blocked_sentence(unreadable: int, absent: int) -> str:
