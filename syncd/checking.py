@@ -35,16 +35,34 @@ def quiet(_stage: str) -> None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
 class Drop:
-    """A file handed to syncd: its name as the sender gave it, and its bytes."""
+    """A file handed to syncd: its name as the sender gave it, and its bytes.
 
-    name: str
-    data: bytes
+    A job takes the bytes over (`take`): a million-row file is 140 MB, and whoever
+    handed it in (the CLI, the daemon) must not keep a second hold on it while the job
+    runs.
+    """
+
+    __slots__ = ("_data", "name")
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self._data: bytes | None = data
+
+    @property
+    def data(self) -> bytes:
+        if self._data is None:
+            raise RuntimeError(f"the bytes of {self.name} were handed to a job already")
+        return self._data
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
+
+    def take(self) -> bytes:
+        """The bytes, which this drop no longer holds."""
+        data, self._data = self.data, None
+        return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +86,12 @@ def read_options(profile: Profile) -> ReadOptions:
 
 
 def check(config: Config, profile: Profile, drop: Drop, progress: Progress = quiet) -> Checked:
-    """Read and validate a file: the pure half of every job."""
+    """Read and validate a file: the pure half of every job. Takes the drop's bytes."""
     try:
         progress("reading")
         header_names = None if profile.header else [c.header for c in profile.columns]
-        table = read_table(drop.data, read_options(profile), header_names=header_names)
+        # Taken from the drop: once read into the table the bytes are let go.
+        table = read_table(drop.take(), read_options(profile), header_names=header_names)
         progress("validating")
         return Checked(validate(table, profile, config.directory))
     except FileRejected as rejected:

@@ -187,7 +187,7 @@ def import_(
         outcome = run_job(
             rt,
             source,
-            _read_drop(file),  # not kept here: the job lets go of the bytes early
+            _read_drop(file),  # the job takes the bytes over and lets go of them early
             mode="full" if mode == "full" else "partial" if mode == "partial" else None,
             dry_run=dry_run,
             progress=progress,

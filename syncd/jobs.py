@@ -87,7 +87,7 @@ class _Job:
     ) -> None:
         self.rt, self.source, self.mode, self.dry_run = rt, source, mode, dry_run
         self.name, self.size, self.sha256 = drop.name, len(drop.data), drop.sha256
-        self._data: bytes | None = drop.data
+        self._data: bytes | None = drop.take()
         self._retained: Future[bytes] | None = None
         self.job_id = mint_job_id(rt)
         self.started = rt.clock()
@@ -189,8 +189,7 @@ def run_job(
     progress: Progress = quiet,
 ) -> JobOutcome:
     """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
-    job = _Job(rt, source, drop, mode or source.mode, dry_run)
-    del drop  # the job holds the bytes until reading has them
+    job = _Job(rt, source, drop, mode or source.mode, dry_run)  # takes the bytes over
     if not dry_run:
         with rt.engine.begin() as conn:
             earlier = store.find_processed(conn, source.name, job.sha256)
@@ -238,9 +237,10 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
     rt, config = job.rt, job.rt.config
     profile = config.profiles[job.source.profile]
     checked = check(config, profile, Drop(job.name, job.take_data()), progress)
-    validated = checked.validated
+    validated, problems = checked.validated, checked.problems
+    del checked  # `validated` alone holds the cells, so letting go of them frees them
     if validated is None:
-        outcome = job.outcome("rejected", None, messages=checked.problems)
+        outcome = job.outcome("rejected", None, messages=problems)
         return _finish(job, outcome, ())
     if password_columns(validated) and not job.dry_run:
         job.keep_redacted(validated)

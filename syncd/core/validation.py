@@ -107,11 +107,14 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
     order = {s.mapped.header: s.mapped.index for s in specs}
     errors.sort(key=lambda e: (e.row, order.get(e.column, -1) if e.column else -1))
 
-    invalid = frame.filter(pl.col(_BAD))[_KEY] if any_bad else pl.Series(dtype=pl.String)
+    # Columns are picked before rows are: filtering copies every column it is given.
+    bad = pl.col(_BAD)
+    invalid = frame.select(_KEY, _BAD).filter(bad)[_KEY] if any_bad else pl.Series(dtype=pl.String)
     fields, headers, values = _record_columns(specs)
-    records = (frame.filter(~pl.col(_BAD)) if any_bad else frame).select(
-        pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values
+    records = frame.select(
+        pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values, bad
     )
+    records = (records.filter(~bad) if any_bad else records).drop(_BAD)
     return Validated(
         table=table,
         records=records,
