@@ -26,6 +26,23 @@ from typing import Any
 
 MIB = 1024 * 1024
 
+#: Importing polars puts its own allocator options into this process's environment,
+#: where every measured command would inherit them and run unlike `syncd` started from a
+#: shell or by systemd. Read before any of the benchmark imports polars: only a value the
+#: user set is passed on.
+_ALLOCATOR = "_RJEM_MALLOC_CONF"
+_USER_ALLOCATOR = os.environ.get(_ALLOCATOR)
+
+
+def command_environment(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`env` (default: this process's) as a measured command should get it."""
+    out = dict(os.environ if env is None else env)
+    if _USER_ALLOCATOR is None:
+        out.pop(_ALLOCATOR, None)
+    else:
+        out[_ALLOCATOR] = _USER_ALLOCATOR
+    return out
+
 
 def say(message: str) -> None:
     """A progress line on stderr, so stdout keeps only the tables."""
@@ -110,7 +127,7 @@ def measure(
         process = subprocess.Popen(
             launcher,
             cwd=cwd,
-            env=dict(env) if env is not None else None,
+            env=command_environment(env),
             stdout=out,
             stderr=err,
             start_new_session=True,
