@@ -43,7 +43,7 @@ STORE_CALLS = (
     "retain_file",
     "finish_job",
 )
-JOB_CALLS = ("fingerprint", "candidates", "build_plan", "errors_csv_bytes")
+JOB_CALLS = ("fingerprint", "match", "candidates", "build_plan", "errors_csv_bytes")
 
 
 def rss_mib() -> int:

@@ -33,7 +33,7 @@ from syncd.config import SourceConfig
 from syncd.core.guard import GuardLimits, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
-from syncd.core.plan import Plan, build_plan, candidates, fingerprint
+from syncd.core.plan import Plan, build_plan, candidates, fingerprint, match
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.table import ROW, RawTable, RowError
@@ -359,10 +359,11 @@ def plan_against(
     conn: Connection, directory_id: int, validated: Validated, mode: Mode
 ) -> tuple[Plan, tuple[RowError, ...]]:
     snapshot = store.snapshot(conn, directory_id)
-    prints = fingerprint(validated.records, validated.fields)
-    wanted = candidates(validated.records, validated.fields, snapshot, fingerprints=prints)
+    records = validated.records
+    matched = match(records, snapshot, fingerprint(records, validated.fields))
+    wanted = candidates(records, validated.fields, snapshot, matched=matched)
     details = store.details(conn, directory_id, wanted)
-    return build_plan(validated, snapshot, details, mode=mode, fingerprints=prints)
+    return build_plan(validated, snapshot, details, mode=mode, matched=matched)
 
 
 def archive_digest(plan: Plan) -> str:

@@ -110,35 +110,59 @@ def fingerprint(records: pl.DataFrame, fields: Sequence[str]) -> pl.Series:
     return records.with_columns(expr.alias("fingerprint"))["fingerprint"]
 
 
+def _stored(snapshot: pl.DataFrame) -> pl.DataFrame:
+    return snapshot.select(
+        pl.col("user_id").cast(pl.Int64),
+        "key",
+        s_status="status",
+        s_fp="fingerprint",
+        s_email_lc="email_lc",
+    )
+
+
+def match(records: pl.DataFrame, snapshot: pl.DataFrame, fingerprints: pl.Series) -> pl.DataFrame:
+    """Each record beside its stored user, in the records' order: `ROW`, `key`,
+    `status`, `email` and `password_tag` (when the records have them), `fingerprint`, and
+    the snapshot's `user_id`, `s_status`, `s_fp`, `s_email_lc` (null for a new key).
+
+    `candidates` and `build_plan` both start from it, so the million-row join on keys is
+    done once when the caller passes it to both."""
+    optional = [c for c in ("email", "password_tag") if c in records.columns]
+    rows = records.select(ROW, "key", "status", *optional)
+    rows = rows.with_columns(fingerprints.alias("fingerprint"))
+    return rows.join(_stored(snapshot), on="key", how="left", maintain_order="left")
+
+
 def candidates(
     records: pl.DataFrame,
     fields: Sequence[str],
     snapshot: pl.DataFrame,
     *,
     fingerprints: pl.Series | None = None,
+    matched: pl.DataFrame | None = None,
 ) -> pl.Series:
     """The user_ids whose stored details `build_plan` needs; empty for an unchanged file.
-    `fingerprints`: `fingerprint(records, fields)`, if the caller has it already."""
-    if fingerprints is None:
-        fingerprints = fingerprint(records, fields)
-    rows = records.select("key").with_columns(fingerprints.alias("fingerprint"))
-    tags = "password_tag" in records.columns
-    if tags:
-        rows = rows.with_columns(records["password_tag"])
-    if "email" in records.columns:
-        rows = rows.with_columns(email_lc=records["email"].str.to_lowercase())
-    stored = snapshot.select("user_id", "key", s_fp="fingerprint", s_email_lc="email_lc")
-    rows = rows.join(stored, on="key", how="left")
-    matched = pl.col("user_id").is_not_null()
+    `fingerprints`: `fingerprint(records, fields)`, and `matched`: `match(...)` of them,
+    if the caller has them already."""
+    if matched is None:
+        if fingerprints is None:
+            fingerprints = fingerprint(records, fields)
+        matched = match(records, snapshot, fingerprints)
+    rows = matched
+    matched_user = pl.col("user_id").is_not_null()
     stale = ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
-    if tags:  # only the stored tag tells whether a given password is new
+    if "password_tag" in records.columns:  # only the stored tag tells a new password
         stale = stale | pl.col("password_tag").is_not_null()
-    found = [rows.filter(matched & stale)["user_id"]]
+    found = [rows.filter(matched_user & stale)["user_id"]]
     if "email" in records.columns:
         # Holders of an email that a record of another key claims: only a record whose
         # email differs from its own user's can claim one (the directory has no duplicates).
-        claims = rows.filter(~pl.col("email_lc").eq_missing(pl.col("s_email_lc")))
-        claims = claims.select("email_lc", claimant="key").drop_nulls()
+        # (Most emails equal their stored lower-case form as they are: only the others
+        # are lower-cased, rather than a million.)
+        email_lc = pl.col("email").str.to_lowercase()
+        claims = rows.filter(~pl.col("email").eq_missing(pl.col("s_email_lc")))
+        claims = claims.filter(~email_lc.eq_missing(pl.col("s_email_lc")))
+        claims = claims.select(email_lc.alias("email_lc"), claimant="key").drop_nulls()
         holders = snapshot.select("user_id", "email_lc", "key").join(claims, on="email_lc")
         found.append(holders.filter(pl.col("key") != pl.col("claimant"))["user_id"])
     return pl.concat(found).cast(pl.Int64).unique().sort().rename("user_id")
@@ -313,35 +337,30 @@ def build_plan(
     *,
     mode: Mode,
     fingerprints: pl.Series | None = None,
+    matched: pl.DataFrame | None = None,
 ) -> tuple[Plan, tuple[RowError, ...]]:
     """The plan of one job, and the rows it turns invalid (email conflicts), whose
-    errors the counts already include. `fingerprints`: as for `candidates`."""
+    errors the counts already include. `fingerprints`, `matched`: as for `candidates`."""
     records = validated.records
     if mode == "full" and records.height == 0:
         raise FileRejected(_NO_VALID_ROWS)
     if "password" in records.columns and "password_tag" not in records.columns:
         raise ValueError("records carry passwords but no password_tag: add password_tags()")
     names = _compared_fields(records, validated.fields)
-    snap = snapshot.select(
-        pl.col("user_id").cast(pl.Int64),
-        "key",
-        s_status="status",
-        s_fp="fingerprint",
-        s_email_lc="email_lc",
-    )
-    if fingerprints is None:
-        fingerprints = fingerprint(records, names)
+    snap = _stored(snapshot)
+    if matched is None:
+        if fingerprints is None:
+            fingerprints = fingerprint(records, names)
+        matched = match(records, snapshot, fingerprints)
+    fingerprints = matched["fingerprint"]  # in the records' order
     # Each row's fate is decided on a narrow frame; only the rows that may write are
     # taken whole from the records (a million-row frame copied is hundreds of MiB).
-    optional = [c for c in ("email", "password_tag") if c in records.columns]
-    rows = records.select(ROW, "key", "status", *optional)
-    rows = rows.with_columns(fingerprints.alias("fingerprint"))
-    rows = rows.join(snap.drop("s_email_lc"), on="key", how="left")
+    rows = matched.drop("s_email_lc")
     # An equal fingerprint proves the row would change nothing (see the module docstring).
-    matched = pl.col("user_id").is_not_null()
-    need = matched & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
+    known = pl.col("user_id").is_not_null()
+    need = known & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
     if "password_tag" in records.columns:  # only the stored tag tells a new password
-        need = need | (matched & pl.col("password_tag").is_not_null())
+        need = need | (known & pl.col("password_tag").is_not_null())
     rows = rows.with_columns(_need=need).drop("s_fp", "password_tag", strict=False)
     todo = _kind(_compared(records, rows.filter("_need"), snap, details, names, mode))
     # The compared rows' answers flagged in place: no million-row frame is split or copied.
