@@ -402,13 +402,15 @@ def build_plan(
     refresh = todo.filter(~_WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
     by_status = rows.filter(_KIND == "archive").select("user_id", "key", reason=pl.lit("status"))
 
-    active = snap.filter(pl.col("s_status") == "active")
-    absent = active.head(0).select("user_id", "key", reason=pl.lit("absent"))
+    active = pl.col("s_status") == "active"
+    absent = snap.head(0).select("user_id", "key", reason=pl.lit("absent"))
     blocked: str | None = None
     if mode == "full":
         # Present: every valid row's key and every invalid row whose key could be read.
-        # (valid rows' users by id, cheaper than a second million-row join on keys)
-        missing = active.join(present, on="user_id", how="anti")
+        # (valid rows' users by id, cheaper than a second million-row join on keys; and
+        # one filter, so that only the missing users' rows are ever copied)
+        gone = ~pl.col("user_id").is_in(present["user_id"].implode())
+        missing = snap.filter(active & gone)
         if validated.invalid_keys:
             keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
             missing = missing.join(keyed, on="key", how="anti")
@@ -445,7 +447,7 @@ def build_plan(
         refresh=refresh.select("user_id", "fingerprint"),
         archives=pl.concat([by_status, absent]),
         counts=counts,
-        active_before=active.height,
+        active_before=snap.select(active.sum()).item(),
         archive_blocked=blocked,
     )
     return plan, conflicts
