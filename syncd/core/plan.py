@@ -409,8 +409,8 @@ def build_plan(
         # Present: every valid row's key and every invalid row whose key could be read.
         # (valid rows' users by id, cheaper than a second million-row join on keys; and
         # one filter, so that only the missing users' rows are ever copied)
-        gone = ~pl.col("user_id").is_in(present["user_id"].implode())
-        missing = snap.filter(active & gone)
+        unseen = ~pl.col("user_id").is_in(present["user_id"].implode())
+        missing = snap.filter(active & unseen)
         if validated.invalid_keys:
             keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
             missing = missing.join(keyed, on="key", how="anti")
