@@ -19,8 +19,8 @@ from typing import Annotated, Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from syncd.core.headers import normalise_header
 from syncd.core.profile import FIXED_FIELD_TYPES, STATUS_OPTIONS, FieldType
+from syncd.core.table import normalise_header
 
 # strict: TOML already has types, so "22" for a port is a mistake worth reporting.
 _SCHEMA = ConfigDict(extra="forbid", strict=True, frozen=True)

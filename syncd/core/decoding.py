@@ -5,11 +5,19 @@ A BOM decides; else a configured codec, strictly; else UTF-8, else the fallback 
 bytes without a BOM, which is what the parser wants. Plain UTF-8 input is not decoded
 here at all (decoding 120 MB in Python costs more than parsing it): the parser checks it
 and calls `after_invalid_utf8` if it is not valid.
+
+A file that is UTF-8 but for a few bytes (an export with `renée` in one row and a stray
+Latin-1 byte in another) is never decoded whole with the fallback, which would garble
+every accented key and email in it: it is read as UTF-8, each byte that is not UTF-8
+standing in the text as a *lost byte* character (`LOST_BYTE_BASE` plus the byte), and
+validation fails exactly the cells holding one, naming the byte. Only a file with no
+UTF-8 sequence at all falls back, and the result says its encoding was `guessed`.
 """
 
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 
 from syncd.errors import FileRejected
@@ -25,6 +33,35 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 
 _SAVE_AS_CSV = "save it as CSV (in Excel: File > Save As > CSV UTF-8) and send that file"
 
+#: A byte that is not UTF-8, in a file read as UTF-8, becomes the private-use character
+#: U+10FF00 plus the byte (every such byte is 0x80 or more): no export holds these, and
+#: the byte can still be named in the row's error.
+LOST_BYTE_BASE = 0x10FF00
+#: Characters that stand for text lost to a wrong encoding: lost bytes and U+FFFD, the
+#: replacement character another program left where it could not decode a byte.
+LOST_CHARACTERS = "[\U0010ff80-\U0010ffff\ufffd]"
+_LOST_HANDLER = "syncd-lost-byte"
+
+
+def _lost_bytes(exc: UnicodeError) -> tuple[str, int]:
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    lost = exc.object[exc.start : exc.end]
+    return "".join(chr(LOST_BYTE_BASE + b) for b in lost), exc.end
+
+
+codecs.register_error(_LOST_HANDLER, _lost_bytes)
+
+
+def lost_bytes_in(cell: str) -> list[int]:
+    """The bytes a cell lost (see LOST_BYTE_BASE), in order; U+FFFD names none."""
+    return [ord(ch) - LOST_BYTE_BASE for ch in cell if ord(ch) >= LOST_BYTE_BASE + 0x80]
+
+
+def shown_lost(cell: str) -> str:
+    """A cell as a person is shown it: each lost byte as U+FFFD."""
+    return re.sub("[\U0010ff80-\U0010ffff]", "\ufffd", cell)
+
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
@@ -32,7 +69,9 @@ class Decoded:
 
     `verified` is False when the bytes are the file's own, assumed to be UTF-8 but not
     yet checked; `may_fall_back` says whether invalid UTF-8 means "try the fallback
-    codec" (encoding "auto", no BOM) or "reject the file".
+    codec" (encoding "auto", no BOM) or "mark the bytes that are not UTF-8".
+    `lost_bytes`: the text holds lost-byte characters; `guessed`: the whole file was
+    decoded with the fallback codec, a guess no byte of the file confirms.
     """
 
     data: bytes
@@ -40,6 +79,8 @@ class Decoded:
     notices: tuple[str, ...] = ()
     verified: bool = True
     may_fall_back: bool = False
+    lost_bytes: bool = False
+    guessed: bool = False
 
 
 def decode(data: bytes, encoding: str = "auto", fallback_encoding: str = "cp1252") -> Decoded:
@@ -66,16 +107,27 @@ def decode(data: bytes, encoding: str = "auto", fallback_encoding: str = "cp1252
 def after_invalid_utf8(original: bytes, decoded: Decoded, fallback_encoding: str) -> Decoded:
     """What to read instead once `decoded.data` turned out not to be valid UTF-8.
 
-    `original` is the file as received. Only an "auto" encoding falls back; a BOM or a
-    configured UTF-8 makes invalid bytes a file-level problem.
+    `original` is the file as received. A file holding any UTF-8 sequence at all is
+    UTF-8 with some bytes lost (each marked, see LOST_BYTE_BASE); so is one whose BOM or
+    profile says UTF-8. Only an "auto" file without a single UTF-8 sequence is decoded
+    whole with the fallback codec.
     """
     position = _first_invalid_utf8(decoded.data)
     if position is None:
         return Decoded(decoded.data, decoded.encoding, decoded.notices)  # valid after all
-    if not decoded.may_fall_back:
-        raise FileRejected(
-            f"the file is not valid {decoded.encoding}: {position}; "
-            f"{_SAVE_AS_CSV}, or set the profile's encoding to the one the file uses"
+    marked = decoded.data.decode("utf-8", errors=_LOST_HANDLER)
+    # Each lost byte is one character, as is each ASCII byte: the text is shorter than
+    # the bytes exactly when some multi-byte UTF-8 sequence was read.
+    utf8_seen = len(marked) < len(decoded.data)
+    if not decoded.may_fall_back or utf8_seen:
+        why = "it holds UTF-8 text elsewhere" if utf8_seen else f"it is {decoded.encoding}"
+        notice = (
+            f"read as UTF-8 ({why}) although some bytes are not UTF-8, first {position}; "
+            "the rows holding them are refused, and nothing was decoded as "
+            f"{fallback_encoding}; {_SAVE_AS_CSV}"
+        )
+        return Decoded(
+            marked.encode("utf-8"), decoded.encoding, (*decoded.notices, notice), lost_bytes=True
         )
     codec = _codec_name(fallback_encoding)
     try:
@@ -86,8 +138,12 @@ def after_invalid_utf8(original: bytes, decoded: Decoded, fallback_encoding: str
             f"({_describe(exc)}); {_SAVE_AS_CSV}, or set the profile's encoding"
         ) from None
     _reject_nul(text)
-    notice = f"decoded as {fallback_encoding}: the file is not valid UTF-8 ({position})"
-    return Decoded(text.encode("utf-8"), fallback_encoding, (notice,))
+    notice = (
+        f"decoded as {fallback_encoding}: the file is not valid UTF-8 ({position}) and holds "
+        "no UTF-8 text at all; keys and emails read through this guess are never stored "
+        f"unless they match the directory: {_SAVE_AS_CSV} to be sure"
+    )
+    return Decoded(text.encode("utf-8"), fallback_encoding, (notice,), guessed=True)
 
 
 def _unchecked_utf8(data: bytes, name: str, *, may_fall_back: bool) -> Decoded:

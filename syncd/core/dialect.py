@@ -23,11 +23,15 @@ def delimiter_name(delimiter: str) -> str:
     return "tab" if delimiter == "\t" else repr(delimiter)
 
 
-def line_end(data: bytes) -> str:
-    """ "\\n" for LF and CRLF files; "\\r" for old-Mac files that have no LF at all."""
-    if b"\n" not in data and b"\r" in data:
-        return "\r"
-    return "\n"
+def line_end(data: bytes) -> str | None:
+    """ "\\n" for files whose every CR ends a CRLF (LF and CRLF files); None for any other
+    file (old-Mac bare CR line ends, or a mix), which only a parser that takes every
+    line end, quote-aware, reads right."""
+    if b"\r" not in data:
+        return "\n"
+    if b"\n" in data and data.count(b"\r") == data.count(b"\r\n"):
+        return "\n"
+    return None
 
 
 def sample_text(data: bytes) -> str:

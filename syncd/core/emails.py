@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import polars as pl
 from email_validator import EmailNotValidError, validate_email
 
+from syncd.core.normal_form import is_lost, nfc, nfc_text
+
 # RFC 5322 atext; email-validator accepts exactly these (plus dots between runs) before @.
 _ATEXT = r"A-Za-z0-9!#$%&'*+/=?^_`{|}~\-"
 # A DNS label with no hyphen at either end and never two in a row, which keeps
@@ -92,7 +94,8 @@ class EmailVerdict:
 
 
 def check_email(text: str) -> EmailVerdict:
-    """Ask email-validator (no DNS) about one whole address."""
+    """Ask email-validator (no DNS) about one whole address, in NFC."""
+    text = nfc_text(text)
     if len(text) > 4 * EMAIL_MAX_LENGTH:
         # Far past any valid length (in any encoding): no need to make email-validator
         # parse a multi-megabyte cell to say so.
@@ -129,8 +132,13 @@ def decide(addresses: pl.Series) -> pl.Series:
     Mostly these are addresses at an international domain, and a file has few distinct
     domains: when the local part is plain, email-validator judges the domain alone (once
     per domain) and what remains is the length limit. Other addresses are asked whole.
+    Addresses are judged and stored in NFC; one holding text lost to a wrong encoding is
+    refused.
     """
-    frame = pl.DataFrame({"a": addresses}, schema={"a": pl.String}).with_columns(
+    frame = pl.DataFrame({"a": addresses}, schema={"a": pl.String}).select(
+        pl.when(~is_lost(pl.col("a"))).then(nfc(pl.col("a"))).alias("a")
+    )
+    frame = frame.with_columns(
         plain=pl.col("a").str.contains(_PLAIN_LOCAL).fill_null(False),
         at=pl.col("a").str.find("@", literal=True),
     )

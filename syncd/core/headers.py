@@ -1,7 +1,7 @@
 """Header mapping: which column of the file fills which column of the profile.
 
 A header matches a profile column when it equals the column's header, one of its
-aliases or its field name once both are normalised (case folded, only letters and
+aliases or its field name once both are normalised (NFC, case folded, only letters and
 digits kept), so "Primary Email", "primary_email" and "PRIMARY-EMAIL " are one name.
 A file without a header row maps by position, in the profile's column order. Every
 problem that rejects the file is reported at once, each saying what to do.
@@ -13,16 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from syncd.core.profile import Column, Profile
-from syncd.core.table import ROW, RawTable
+from syncd.core.table import ROW, RawTable, is_errors_header, normalise_header
 from syncd.errors import FileRejected
-
-#: The column an errors CSV carries back; it is never data.
-ERRORS_COLUMN = "errors"
-
-
-def normalise_header(text: str) -> str:
-    """The form headers are compared in: case folded, letters and digits only."""
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
 
 
 def column_letter(index: int) -> str:
@@ -94,9 +86,9 @@ def _map_by_name(
     problems: list[str] = []
     positions: dict[str, list[int]] = defaultdict(list)
     for i, header in enumerate(table.header):
-        key = normalise_header(header)
-        if key == ERRORS_COLUMN:
+        if is_errors_header(header):  # an errors CSV's own column is never data
             continue
+        key = normalise_header(header)
         column = index.get(key) if key else None
         if column is None:
             unknown.append(i)

@@ -1,8 +1,10 @@
 """Reading a file: bytes -> UTF-8 -> dialect -> cells, as a `RawTable`.
 
 The fast path hands UTF-8 bytes straight to polars' CSV parser. When polars refuses the
-file (a row longer than the first, a stray quote, an unclosed quote), the structural
-pass reads it again with Python's `csv` module, which can say exactly which row is wrong.
+file (a row longer than the first, a stray quote, an unclosed quote), or its lines do not
+all end in LF or CRLF (bare CR, which polars' parser cannot mix with quoted line breaks),
+the structural pass reads it with Python's `csv` module, which takes any line end and can
+say exactly which row is wrong.
 Either way the cells come out exactly as received; file-level problems raise
 `FileRejected`, row-level ones (a row with too many cells, a cell too long) become
 `RowError`s for validation to report with the rest.
@@ -30,11 +32,8 @@ from syncd.core.dialect import (
     sample_text,
 )
 from syncd.core.formula import undo, undo_expr
-from syncd.core.table import ROW, RawTable, RowError
+from syncd.core.table import ROW, RawTable, RowError, is_errors_header, normalise_header
 from syncd.errors import FileRejected
-
-#: The header (case- and space-insensitive) of the column an errors CSV adds.
-ERRORS_HEADER = "errors"
 
 _CONTENT = re.compile(rb"[^\r\n]")
 _SENTINEL = "\x00"
@@ -124,7 +123,8 @@ def _read(
         delimiter = detect_delimiter(sample, complete=complete, expected_columns=width)
     for record in sample_records(sample, delimiter, complete=complete):
         _check_columns(_width(record), options, delimiter)
-    records = _parse_fast(data, delimiter, line_end(data), verified=decoded.verified)
+    eol = line_end(data)
+    records = None if eol is None else _parse_fast(data, delimiter, eol, verified=decoded.verified)
     if records is None:
         records = _parse_structural(data, delimiter, options)
     return _shape(records, decoded, delimiter, options, width, names)
@@ -265,11 +265,23 @@ def _shape(
             "allowed; split it or raise max_rows in the profile"
         )
     _check_columns(len(header), options, delimiter)
-    frame, row_errors = _fit(frame, len(header), delimiter, has_header)
+    frame, row_errors, overflow = _fit(frame, len(header), delimiter, has_header)
     row_errors += _long_cells(frame, header, options.max_cell_chars, len(decoded.data))
-    if has_header and any(h.strip().lower() == ERRORS_HEADER for h in header):
+    cut_row = None
+    if _ends_cut_short(decoded.data, delimiter, len(header)):
+        cut_row = int(frame[ROW][-1])
+        row_errors.append(
+            RowError(
+                cut_row,
+                "",
+                "the file ends in the middle of this row (it has fewer cells than the header "
+                "and no line end): the export was probably cut short; send the whole file",
+            )
+        )
+    if has_header and any(is_errors_header(h) for h in header):
         frame = frame.with_columns(undo_expr(pl.col(f"c{i}")) for i in range(len(header)))
         header = [undo(h) for h in header]
+        overflow = {row: tuple(undo(c) for c in cells) for row, cells in overflow.items()}
     return RawTable(
         header=tuple(header),
         cells=frame,
@@ -278,7 +290,24 @@ def _shape(
         has_header=has_header,
         row_errors=tuple(sorted(row_errors, key=lambda e: e.row)),
         notices=decoded.notices,
+        overflow=overflow,
+        guessed_encoding=decoded.guessed,
+        cut_row=cut_row,
     )
+
+
+def _ends_cut_short(data: bytes, delimiter: str, width: int) -> bool:
+    """Whether the file ends in the middle of a row: no line end after its last line,
+    and that line has fewer cells than the header. (A last line holding an odd number of
+    quotes closes a cell opened on an earlier line; its count says nothing.)"""
+    if data.endswith((b"\n", b"\r")):
+        return False
+    start = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+    line = data[start:].decode("utf-8", errors="replace")
+    if line.count('"') % 2:
+        return False
+    cells = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
+    return 0 < len(cells) < width
 
 
 def _is_errors_csv_header(records: _Records, names: tuple[str, ...] | None) -> bool:
@@ -290,24 +319,38 @@ def _is_errors_csv_header(records: _Records, names: tuple[str, ...] | None) -> b
     """
     if names is None or records.frame.height == 0 or records.first_width != len(names) + 1:
         return False
-    first = [undo(_str(c)).strip().casefold() for c in records.frame.row(0)[: records.first_width]]
-    return first == [*(n.strip().casefold() for n in names), ERRORS_HEADER]
+    first = [_str(c) for c in records.frame.row(0)[: records.first_width]]
+    return _errors_csv_record(first, names)
+
+
+def _errors_csv_record(first: Sequence[str], names: Sequence[str]) -> bool:
+    """Whether a header-less file's first record is the header an errors CSV gives it."""
+    cells = [undo(c) for c in first]
+    return (
+        bool(cells)
+        and is_errors_header(cells[-1])
+        and [normalise_header(c) for c in cells[:-1]] == [normalise_header(n) for n in names]
+    )
 
 
 def _fit(
     frame: pl.DataFrame, width: int, delimiter: str, has_header: bool
-) -> tuple[pl.DataFrame, list[RowError]]:
-    """Cut or pad the cells to `width` columns; rows that lose a non-empty cell are errors."""
+) -> tuple[pl.DataFrame, list[RowError], dict[int, tuple[str, ...]]]:
+    """Cut or pad the cells to `width` columns; rows that lose a non-empty cell are errors,
+    and the cells they lose are kept apart (row -> cells past the header)."""
     span = _span(frame)
     cells = [f"c{i}" for i in range(width)]
     if span < width:
-        return frame.with_columns(pl.lit("").alias(c) for c in cells[span:]).select(*cells, ROW), []
+        padded = frame.with_columns(pl.lit("").alias(c) for c in cells[span:])
+        return padded.select(*cells, ROW), [], {}
     errors: list[RowError] = []
+    overflow: dict[int, tuple[str, ...]] = {}
     extra = [f"c{i}" for i in range(width, span)]
     if extra:
         against = f"the header has {width}" if has_header else f"the profile has {width} columns"
         for row in frame.filter(~_blank(extra)).iter_rows(named=True):
             count = max(i for i in range(span) if row[f"c{i}"]) + 1
+            overflow[row[ROW]] = tuple(_str(row[f"c{i}"]) for i in range(width, count))
             errors.append(
                 RowError(
                     row[ROW],
@@ -316,7 +359,7 @@ def _fit(
                     f"a cell probably holds an unquoted {delimiter_name(delimiter)}",
                 )
             )
-    return frame.select(*cells, ROW), errors
+    return frame.select(*cells, ROW), errors, overflow
 
 
 def _long_cells(frame: pl.DataFrame, header: list[str], limit: int, size: int) -> list[RowError]:
@@ -384,3 +427,31 @@ def _size(count: int) -> str:
     if count >= 1024 * 1024:
         return f"{count / (1024 * 1024):,.1f} MB"
     return f"{count:,} bytes"
+
+
+def sniff_header(
+    data: bytes, options: ReadOptions, header_names: Sequence[str] | None = None
+) -> tuple[str, ...] | None:
+    """The header a file would be read with, from its first 64 KiB alone; None when that
+    much is not text. Cheap, for deciding about a file before, or without, reading it
+    whole (whether it is an errors CSV sent back; which columns to keep secret).
+
+    A header-less file's header is the profile's (`header_names`), plus `errors` when its
+    first record shows it is an errors CSV coming back.
+    """
+    try:
+        decoded = decode(data[:SAMPLE_BYTES], options.encoding, options.fallback_encoding)
+    except FileRejected:
+        return None
+    text = decoded.data.decode("utf-8", errors="replace")
+    complete = len(data) <= SAMPLE_BYTES
+    delimiter = options.delimiter
+    if delimiter == "auto":
+        width = None if options.header or header_names is None else len(header_names)
+        delimiter = detect_delimiter(text, complete=complete, expected_columns=width)
+    records = sample_records(text, delimiter, complete=True)
+    first = records[0] if records else []
+    if options.header:
+        return tuple(undo(cell) for cell in first)
+    names = tuple(header_names or ())
+    return (*names, undo(first[-1])) if _errors_csv_record(first, names) else names

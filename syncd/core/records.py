@@ -48,6 +48,8 @@ class Validated:
     #: field name (as in `fields`) -> the header it came from in the file, so later
     #: stages (the planner's email-conflict check) can name the column as the user wrote it
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: the header of the key column as the file has it
+    key_header: str = "key"
 
     @property
     def rows(self) -> int:

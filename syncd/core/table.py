@@ -7,13 +7,20 @@ the errors CSV can give them back untouched.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 import polars as pl
+
+_NO_OVERFLOW: Mapping[int, tuple[str, ...]] = MappingProxyType({})
 
 #: Name of the column holding each data row's spreadsheet row number: the header is row 1
 #: in a file with a header, blank rows count, a quoted newline does not start a new row.
 ROW = "_row"
+#: The header of the column an errors CSV adds (compared case- and space-insensitively).
+ERRORS_HEADER = "errors"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +46,17 @@ class RawTable:
     `cells` has one `pl.String` column per header position, named `c0`, `c1`, ..., in
     file order, plus `ROW` (`pl.UInt32`). Blank rows are dropped (their numbers are
     skipped). Rows shorter than the header are padded with empty strings; rows longer
-    are cut to the header's width and reported in `row_errors`.
+    are cut to the header's width, reported in `row_errors`, and their cells past the
+    header kept in `overflow` (row -> those cells), so the errors CSV loses none.
     An input column named `errors` (an errors CSV coming back) is kept in `header` and
     `cells` so it can be recognised, and the formula neutralisation syncd applied when
     writing it has been undone.
+
+    `guessed_encoding`: the file was decoded whole with the fallback codec (see
+    `syncd.core.decoding`). `cut_row`: the row the file ends in the middle of (fewer
+    cells than the header and no line end after it: an export cut short), if any.
+    `secret_columns`: positions of columns that hold passwords, mapped or not; their
+    cells are never shown, kept or sent (`syncd.core.secrets`).
     """
 
     header: tuple[str, ...]
@@ -52,6 +66,10 @@ class RawTable:
     has_header: bool
     row_errors: tuple[RowError, ...] = ()
     notices: tuple[str, ...] = ()
+    overflow: Mapping[int, tuple[str, ...]] = field(default_factory=lambda: _NO_OVERFLOW)
+    guessed_encoding: bool = False
+    cut_row: int | None = None
+    secret_columns: frozenset[int] = frozenset()
     #: Set when `cells` was cut down to the rows still needed (the failed ones, for the
     #: errors CSV) to free memory: the data rows the file had.
     total_rows: int | None = None
@@ -68,3 +86,20 @@ class RawTable:
 
     def column_name(self, index: int) -> str:
         return f"c{index}"
+
+    @property
+    def is_errors_csv(self) -> bool:
+        """Whether the file carries an `errors` column: an errors CSV sent back."""
+        return self.has_header and any(is_errors_header(h) for h in self.header)
+
+
+def normalise_header(text: str) -> str:
+    """The form headers are compared in: NFC, case folded, letters and digits only (so
+    "Primary Email", "primary_email" and "PRIMARY-EMAIL " are one name, whatever the
+    Unicode normal form of an accented one)."""
+    return "".join(ch for ch in unicodedata.normalize("NFC", text).casefold() if ch.isalnum())
+
+
+def is_errors_header(text: str) -> bool:
+    """Whether a header names the column an errors CSV adds."""
+    return normalise_header(text) == ERRORS_HEADER

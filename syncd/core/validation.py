@@ -1,15 +1,23 @@
 """Validation: a file's cells -> typed records of its valid rows, plus every row error.
 
 Pure and columnar. The header is mapped first (file-level problems raise FileRejected);
-then every column is stripped and checked by its rule as polars expressions over the
-whole column, keys are normalised and checked for repeats, and Python runs only for the
-cells that failed (to say why) and for addresses the fast email pattern left undecided.
-Whether a file with row errors is rejected (`on_row_error`) is the caller's decision.
+then every column is stripped, put in NFC, and checked by its rule as polars expressions
+over the whole column, keys are normalised and checked for repeats, and Python runs only
+for the cells that failed (to say why) and for addresses the fast email pattern left
+undecided. Whether a file with row errors is rejected (`on_row_error`) is the caller's
+decision.
+
+A row's key counts as unreadable (so the planner archives nobody that job) when the key
+cannot be trusted: blank or invalid (an email key), holding text lost to a wrong
+encoding, or on a row whose cells cannot be trusted at all: a row with more cells than
+the header (some cell held an unquoted delimiter, so every cell after it is shifted) or
+the row a file cut short ends in.
 
 Working columns, per mapped column n: `s{n}` the cell (stripped, null when blank, for
 rules that run on every cell; as received for rules that run on distinct values), `v{n}`
-the normalised value, `k{n}` whether the cell passed; emails add `l{n}`, the whole
-address lower-cased, which keys and repeats compare.
+the normalised value, `k{n}` whether the cell passed, `x{n}` (only for a column holding
+any) whether the cell holds lost text; emails add `l{n}`, the whole address lower-cased,
+which keys and repeats compare.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from syncd.core.decoding import lost_bytes_in, shown_lost
 from syncd.core.emails import decide, keep_local_case, upper_in_local
 from syncd.core.fields import CellRule, EmailRule, TextRule, quoted, rule_for
 from syncd.core.headers import MappedColumn, map_header
+from syncd.core.normal_form import any_suspect, is_lost, nfc
 from syncd.core.profile import FIXED_FIELDS, DirectoryRules, Profile
 from syncd.core.records import CUSTOM_PREFIX, Validated
 from syncd.core.table import ROW, RawTable, RowError
@@ -74,14 +84,16 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
     email = next((s for s in specs if s.field == "email"), None)
 
     frame = _checked(table, specs)
-    frame = frame.with_columns(_key_expr(key).alias(_KEY))
+    untrusted = _untrusted_rows(table)
+    trusted = pl.lit(True) if untrusted.is_empty() else ~pl.col(ROW).is_in(untrusted.implode())
+    frame = frame.with_columns(_key_expr(key, frame, trusted).alias(_KEY))
     other_email = email if email is not None and email is not key else None
     frame = frame.with_columns(
         _repeated(frame, pl.col(_KEY), pl.col(_KEY).is_not_null()).alias(_REPEATED_KEY),
         (
             pl.lit(False)
             if other_email is None
-            else _repeated(frame, other_email.col("l"), _readable(other_email))
+            else _repeated(frame, other_email.col("l"), _readable(other_email) & trusted)
         ).alias(_REPEATED_EMAIL),
     )
     broken = pl.Series(sorted({e.row for e in table.row_errors}), dtype=pl.UInt32)
@@ -97,7 +109,7 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
     any_bad = bool(frame[_BAD].any())
     errors = [*table.row_errors]
     if any_bad:
-        errors += _cell_errors(frame, specs)
+        errors += _cell_errors(frame.filter(trusted), specs)
     errors += _repeat_errors(frame, key, pl.col(_REPEATED_KEY), pl.col(_KEY), "user")
     if other_email is not None:
         repeated = pl.col(_REPEATED_EMAIL)
@@ -124,6 +136,7 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
         unreadable_keys=invalid.null_count(),
         notices=(*table.notices, *columns.notices),
         headers=headers,
+        key_header=key.mapped.header,
     )
 
 
@@ -145,10 +158,12 @@ def _blank_is_null(cell: pl.Expr) -> pl.Expr:
 
 
 def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
-    """Run each column's rule over its cells; columns `s`, `v`, `k` (and `l` for emails).
+    """Run each column's rule over its cells; columns `s`, `v`, `k` (`l` for emails, `x`
+    for columns holding lost text).
 
-    Cells checked one by one are stripped first (`s`, null when blank). Columns checked
-    by distinct value keep `s` as received: stripping the few distinct values is enough.
+    Cells checked one by one are stripped first (`s`, null when blank) and put in NFC
+    where they hold a character NFC could change. Columns checked by distinct value keep
+    `s` as received: stripping and normalising the few distinct values is enough.
     """
     direct = [s for s in specs if not s.rule.by_distinct]
     distinct = [s for s in specs if s.rule.by_distinct]
@@ -161,10 +176,17 @@ def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
         *(pl.col(table.column_name(s.mapped.index)).alias(f"s{s.n}") for s in distinct),
     )
     frame = frame.with_columns(_blank_is_null(s.col("s")).alias(f"s{s.n}") for s in direct)
-    rules = _screened(frame, direct)
+    rules, suspect = _screened(frame, direct)
+    if suspect:
+        frame = frame.with_columns(
+            *(nfc(s.col("s")).alias(f"s{s.n}") for s in suspect),
+            *(is_lost(s.col("s")).fill_null(False).alias(f"x{s.n}") for s in suspect),
+        )
     checks: list[pl.Expr] = []
     for s in direct:
         value, ok = rules[s.n].check(s.col("s"))
+        if s in suspect:
+            ok = ok & ~s.col("x")
         if s.required:
             ok = ok & s.col("s").is_not_null()
         checks += [value.alias(f"v{s.n}"), ok.alias(f"k{s.n}")]
@@ -178,20 +200,29 @@ def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
     return frame.with_columns(emails) if emails else frame
 
 
-def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> dict[int, CellRule]:
-    """Each column's rule, text rules narrowed by what one look at the column shows."""
+def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> tuple[dict[int, CellRule], list[_Spec]]:
+    """Each column's rule, text rules narrowed by what one look at the column shows; and
+    the columns holding a character NFC could change or lost text.
+
+    Email columns are not screened: the fast pattern takes ASCII only, and the addresses
+    it leaves are normalised where they are decided (`syncd.core.emails.decide`).
+    """
     rules: dict[int, CellRule] = {s.n: s.rule for s in specs}
     texts = [(s, s.rule) for s in specs if isinstance(s.rule, TextRule)]
-    if not texts:
-        return rules
+    screened = [s for s in specs if not isinstance(s.rule, EmailRule)]
+    if not screened:
+        return rules, []
     facts = frame.select(
-        expr.alias(f"{i}:{s.n}")
-        for s, rule in texts
-        for i, expr in enumerate(rule.screens(s.col("s")))
+        *(
+            expr.alias(f"{i}:{s.n}")
+            for s, rule in texts
+            for i, expr in enumerate(rule.screens(s.col("s")))
+        ),
+        *(any_suspect(s.col("s")).alias(f"u:{s.n}") for s in screened),
     ).row(0, named=True)
     for s, rule in texts:
         rules[s.n] = rule.narrowed(bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"])
-    return rules
+    return rules, [s for s in screened if facts[f"u:{s.n}"]]
 
 
 def _distinct_checks(frame: pl.DataFrame, specs: list[_Spec]) -> list[pl.Expr]:
@@ -202,8 +233,9 @@ def _distinct_checks(frame: pl.DataFrame, specs: list[_Spec]) -> list[pl.Expr]:
     checks: list[pl.Expr] = []
     for s in specs:
         received = distinct[f"s{s.n}"][0]
-        stripped = _blank_is_null(pl.col("r").str.strip_chars())
+        stripped = nfc(_blank_is_null(pl.col("r").str.strip_chars()))
         value, ok = s.rule.check(pl.col("c"))
+        ok = ok & ~is_lost(pl.col("c")).fill_null(False)
         if s.required:
             ok = ok & pl.col("c").is_not_null()
         outcome = (
@@ -266,11 +298,25 @@ def _readable(email: _Spec) -> pl.Expr:
     return email.col("k") & email.col("s").is_not_null()
 
 
-def _key_expr(key: _Spec) -> pl.Expr:
-    """The normalised key, null when it cannot be read (blank, or an invalid email key)."""
-    if isinstance(key.rule, EmailRule):
-        return pl.when(_readable(key)).then(key.col("l"))
-    return key.col("s")
+def _key_expr(key: _Spec, frame: pl.DataFrame, trusted: pl.Expr) -> pl.Expr:
+    """The normalised key, null when it cannot be read: blank, an invalid email key, lost
+    text, or a row that cannot be trusted (see the module docstring)."""
+    email = isinstance(key.rule, EmailRule)
+    if email:
+        readable = _readable(key)
+    elif f"x{key.n}" in frame.columns:
+        readable = ~key.col("x")
+    else:
+        readable = pl.lit(True)
+    return pl.when(readable & trusted).then(key.col("l" if email else "s"))
+
+
+def _untrusted_rows(table: RawTable) -> pl.Series:
+    """Rows whose cells may sit under the wrong header: too many cells, or cut short."""
+    rows = set(table.overflow)
+    if table.cut_row is not None:
+        rows.add(table.cut_row)
+    return pl.Series(ROW, sorted(rows), dtype=pl.UInt32)
 
 
 def _repeated(frame: pl.DataFrame, values: pl.Expr, readable: pl.Expr) -> pl.Expr:
@@ -303,10 +349,32 @@ def _cell_errors(frame: pl.DataFrame, specs: list[_Spec]) -> Iterator[RowError]:
             cell = (record[f"s{s.n}"] or "").strip()
             if not cell:
                 message = "a value is required"
+            elif (s.n, cell) in explained:
+                message = explained[(s.n, cell)]
             else:
-                message = explained.get((s.n, cell)) or s.rule.explain(cell)
+                message = _lost_text(cell, secret=s.field == "password") or s.rule.explain(cell)
                 explained[(s.n, cell)] = message
             yield RowError(record[ROW], s.mapped.header, message)
+
+
+def _lost_text(cell: str, *, secret: bool) -> str | None:
+    """The message for a cell holding text lost to a wrong encoding, if it does; a
+    password is neither quoted nor are its bytes named."""
+    lost = lost_bytes_in(cell)
+    if not lost and "\ufffd" not in cell:
+        return None
+    shown = "the cell" if secret else quoted(shown_lost(cell))
+    if not lost:
+        return (
+            f"{shown} holds \ufffd, which stands for text the program that wrote the file "
+            "could not read; type the original characters again"
+        )
+    count = "a byte that is" if len(lost) == 1 else f"{len(lost)} bytes that are"
+    named = "" if secret else " (" + " ".join(f"0x{b:02X}" for b in lost[:8]) + ")"
+    return (
+        f"{shown} holds {count} not UTF-8{named}, although the rest of the file is UTF-8, so "
+        "the characters were lost; type them again and save the file as CSV UTF-8"
+    )
 
 
 def _repeat_errors(

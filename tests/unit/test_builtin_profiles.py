@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from syncd.core.builtin_profiles import BUILTIN_PROFILES
-from syncd.core.headers import normalise_header
+from syncd.core.table import normalise_header
 from syncd.core.profile import FIXED_FIELD_TYPES, STATUS_OPTIONS, Profile
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
+from syncd.core.reading import ReadOptions, read_table
 from syncd.core.formula import neutralise, undo
 from syncd.core.table import ROW, RawTable, RowError
 
@@ -29,7 +31,8 @@ def _parse(data: bytes) -> list[list[str]]:
 
 
 def test_only_failed_rows_are_written_with_their_messages_last() -> None:
-    """Rows without errors are left out; each failed row gets `column: message; ...`."""
+    """Rows without errors are left out; each failed row gets one `column: message` line
+    per problem, so a message may hold any punctuation, `;` included."""
     table = _table(["Email", "Role"], [["a@x.com", "User"], ["bad", "Admn"], ["c@x.com", "Admin"]])
     errors = [
         RowError(3, "Email", "'bad' is not an email address"),
@@ -41,7 +44,7 @@ def test_only_failed_rows_are_written_with_their_messages_last() -> None:
         [
             "bad",
             "Admn",
-            "Email: 'bad' is not an email address; Role: 'Admn' is not one of User, Admin, "
+            "Email: 'bad' is not an email address\nRole: 'Admn' is not one of User, Admin, "
             "Supervisor",
         ],
     ]
@@ -64,9 +67,49 @@ def test_an_incoming_errors_column_is_replaced_not_repeated() -> None:
 
 def test_password_cells_are_blanked() -> None:
     """No clear password leaves syncd, also not in the errors CSV."""
-    table = _table(["email", "password"], [["bad", "hunter22"]])
-    rows = _parse(render_errors_csv(table, [RowError(2, "email", "bad")], redact={1}))
+    table = replace(_table(["email", "password"], [["bad", "hunter22"]]), secret_columns={1})
+    rows = _parse(render_errors_csv(table, [RowError(2, "email", "bad")]))
     assert rows[1][:2] == ["bad", ""]
+
+
+def test_the_input_delimiter_is_kept_so_the_fixed_file_reads_back() -> None:
+    """A `;` file gets a `;` errors CSV: a profile with `delimiter = ";"` reads it back."""
+    table = replace(_table(["email", "name"], [["bad", "Zoë, Jr"]]), delimiter=";")
+    data = render_errors_csv(table, [RowError(2, "email", "x; y")])
+    assert data.decode("utf-8-sig").splitlines()[1] == 'bad;Zoë, Jr;"email: x; y"'
+    options = ReadOptions(delimiter=";")
+    back = read_table(data, options)
+    assert back.header == ("email", "name", "errors")
+    assert back.cells.row(0)[:2] == ("bad", "Zoë, Jr")
+
+
+def test_a_ragged_rows_extra_cells_are_kept_before_its_errors() -> None:
+    """A row with more cells than the header keeps them all: nothing the sender wrote is
+    lost, and `errors` stays the last cell."""
+    table = replace(
+        _table(["email", "name"], [["a@x.com", "Smith"]]), overflow={2: (" John", "x")}
+    )
+    rows = _parse(render_errors_csv(table, [RowError(2, "", "row has 4 cells")]))
+    assert rows[1] == ["a@x.com", "Smith", " John", "x", "row has 4 cells"]
+
+
+def test_a_ragged_row_blanks_every_cell_right_of_a_password() -> None:
+    """An unquoted comma splits a password: its fragments spill into the cells to its
+    right, so all of those are blanked, never written."""
+    table = replace(
+        _table(["email", "password", "role"], [["a@x.com", "hun", "ter,22"]]),
+        secret_columns={1},
+        overflow={2: ("User",)},
+    )
+    rows = _parse(render_errors_csv(table, [RowError(2, "", "row has 4 cells")]))
+    assert rows[1] == ["a@x.com", "", "", "", "row has 4 cells"]
+
+
+def test_lost_bytes_show_as_the_replacement_character() -> None:
+    """A byte that was not UTF-8 shows as U+FFFD, which reading refuses until retyped."""
+    table = _table(["email", "name"], [["a@x.com", "Ren\U0010ffe9e"]])
+    rows = _parse(render_errors_csv(table, [RowError(2, "name", "lost")]))
+    assert rows[1][1] == "Ren\ufffde"
 
 
 def test_formula_cells_are_neutralised() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from syncd.core.headers import column_letter, map_header, normalise_header
+from syncd.core.headers import column_letter, map_header
+from syncd.core.table import normalise_header
 from syncd.core.profile import Column, Profile
 from syncd.core.table import ROW, RawTable
 from syncd.errors import FileRejected

@@ -120,16 +120,20 @@ def test_a_configured_encoding_is_used_strictly() -> None:
     assert _rows(table) == [["1", "Ã\x83Â©"]]
 
 
-def test_a_configured_utf8_rejects_invalid_bytes_naming_where() -> None:
-    """Configured UTF-8 never falls back: invalid bytes reject the file with their offset."""
-    message = _rejected("a,b\n1,Zoë\n".encode("cp1252"), ReadOptions(encoding="utf-8"))
-    assert "not valid utf-8" in message
-    assert "byte 0xEB at offset 8, line 2" in message
+def test_a_configured_utf8_marks_invalid_bytes_instead_of_guessing() -> None:
+    """Configured UTF-8 never falls back: each invalid byte stands as a lost byte in its
+    cell (for validation to refuse that row), and a notice says where the first was."""
+    table = read_table("a,b\n1,Zoë\n".encode("cp1252"), ReadOptions(encoding="utf-8"))
+    assert table.encoding == "utf-8"
+    assert not table.guessed_encoding
+    assert _rows(table) == [["1", "Zo\U0010ffeb"]]
+    assert "byte 0xEB at offset 8, line 2" in table.notices[0]
 
 
-def test_a_utf8_bom_with_invalid_bytes_is_rejected_not_guessed() -> None:
-    """A UTF-8 BOM says the file is UTF-8; invalid bytes then reject it."""
-    assert "not valid utf-8-sig" in _rejected(b"\xef\xbb\xbfa,b\n1,\xe9\n")
+def test_a_utf8_bom_with_invalid_bytes_marks_them_not_guesses() -> None:
+    """A UTF-8 BOM says the file is UTF-8; invalid bytes are marked, never decoded as cp1252."""
+    table = read_table(b"\xef\xbb\xbfa,b\n1,\xe9\n", AUTO)
+    assert (table.encoding, _rows(table)) == ("utf-8-sig", [["1", "\U0010ffe9"]])
 
 
 def test_a_file_neither_utf8_nor_the_fallback_is_rejected() -> None:
@@ -585,3 +589,119 @@ def test_cells_written_by_csv_writer_read_back_unchanged(
         assert table.header == tuple(header)
         assert _rows(table)[: len(rows)] == rows
         assert [e.row for e in table.row_errors] == ([len(rows) + 2] if malformed else [])
+
+
+# Line ends of every kind, in one file
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.lists(
+            st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=6),
+            min_size=3,
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    ends=st.lists(st.sampled_from(["\r\n", "\n", "\r"]), min_size=8, max_size=8),
+    last_end=st.booleans(),
+)
+def test_any_mix_of_line_ends_reads_every_cell_as_written(
+    rows: list[list[str]], ends: list[str], last_end: bool
+) -> None:
+    """CR, LF and CRLF line ends, mixed in one file, quoted line breaks of any kind inside
+    cells, with or without a line end after the last row: every non-blank row reads back
+    cell for cell (a bare-CR file with one LF at its end was once read as one row)."""
+    rows = [r for r in rows if any(c.strip("\r\n") for c in r)]
+    if not rows:
+        return
+    lines = [_csv([["a", "b", "c"]], lineterminator="")]
+    lines += [_csv([r], lineterminator="", quoting=csv.QUOTE_ALL) for r in rows]
+    text = "".join(line + ends[i % len(ends)] for i, line in enumerate(lines))
+    if not last_end:
+        text = text.rstrip("\r\n")
+    table = read_table(text.encode(), ReadOptions(delimiter=","))
+    assert _rows(table) == rows
+
+
+def test_a_bare_cr_file_with_a_quoted_line_break_and_a_final_lf_is_read_whole() -> None:
+    """Old-Mac line ends, an LF inside a quoted cell and one LF at the very end: two
+    rows, the LF kept in its cell."""
+    data = b'Email,Address\ra@x.com,"1 Main St\nSpringfield"\rb@x.com,x\r\n'
+    table = read_table(data, AUTO)
+    assert _rows(table) == [["a@x.com", "1 Main St\nSpringfield"], ["b@x.com", "x"]]
+    assert _numbers(table) == [2, 3]
+
+
+# Mixed encodings
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    names=st.lists(
+        st.sampled_from(["Renée", "Zoë", "Åsa", "José", "Ann", "Bo"]), min_size=2, max_size=8
+    ),
+    stray=st.sampled_from([0xE9, 0xFC, 0xA0, 0xFF, 0x80]),
+    data=st.data(),
+)
+def test_a_utf8_file_with_a_stray_byte_is_never_decoded_as_cp1252(
+    names: list[str], stray: int, data: st.DataObject
+) -> None:
+    """A UTF-8 file holding accented text and one byte that is not UTF-8 reads as UTF-8:
+    every cell but the one holding the byte is exactly as written (no `renÃ©e`), and that
+    cell holds the byte as a lost byte, for validation to refuse its row."""
+    if all(n.isascii() for n in names):
+        names = [*names, "Zoë"]
+    row = data.draw(st.integers(0, len(names) - 1))
+    encoded = [f"{n},x\n".encode() for n in names]
+    encoded[row] = encoded[row][:-3] + bytes([stray]) + b",x\n"
+    table = read_table(b"Name,Note\n" + b"".join(encoded), AUTO)
+    assert table.encoding == "utf-8"
+    assert not table.guessed_encoding
+    cells = [r[0] for r in _rows(table)]
+    assert cells[row] == names[row] + chr(0x10FF00 + stray)
+    assert [c for i, c in enumerate(cells) if i != row] == [
+        n for i, n in enumerate(names) if i != row
+    ]
+    assert "not UTF-8" in table.notices[0]
+
+
+def test_a_file_without_any_utf8_text_falls_back_and_says_it_guessed() -> None:
+    """Only a file with no UTF-8 sequence at all is decoded whole with the fallback, and
+    the table says the encoding was a guess (so keys read through it are checked)."""
+    table = read_table("Name,Note\nRenée,x\nZoë,y\n".encode("cp1252"), AUTO)
+    assert (table.encoding, table.guessed_encoding) == ("cp1252", True)
+    assert _rows(table) == [["Renée", "x"], ["Zoë", "y"]]
+
+
+# Rows that cannot be trusted
+
+
+def test_a_rows_extra_cells_are_kept_apart_for_the_errors_csv() -> None:
+    """A row with more cells than the header is cut to the header's width, and the cells
+    past it are kept (the errors CSV gives them back)."""
+    table = read_table(b"Email,Name\na@x.com,Lee, Ann,x\nb@x.com,Bo\n", AUTO)
+    assert _rows(table) == [["a@x.com", "Lee"], ["b@x.com", "Bo"]]
+    assert dict(table.overflow) == {2: (" Ann", "x")}
+
+
+@pytest.mark.parametrize(
+    ("data", "cut"),
+    [
+        (b"Email,Name,Role\na@x.com,Ann,User\nb@x.com,B", 3),
+        (b"Email,Name,Role\na@x.com,Ann,User\nb@x", 3),
+        (b"Email,Name,Role\r\na@x.com,Ann,User\r\nb@x.com,Bo", 3),
+        (b"Email,Name,Role\na@x.com,Ann,User\nb@x.com,Bo,User", None),
+        (b"Email,Name,Role\na@x.com,Ann,User\nb@x.com,Bo\n", None),
+    ],
+)
+def test_a_file_cut_short_in_a_row_names_that_row(data: bytes, cut: int | None) -> None:
+    """A last row with fewer cells than the header and no line end after it is where an
+    export was cut short: that row gets a row error. A whole last row, or a short row
+    that ends with a line end, is not cut."""
+    table = read_table(data, AUTO)
+    assert table.cut_row == cut
+    if cut is not None:
+        assert "cut short" in next(e.message for e in table.row_errors if e.row == cut)

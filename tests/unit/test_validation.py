@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import polars as pl
 import pytest
 
 from syncd.core.profile import Column, DirectoryRules, Profile
+from syncd.core.reading import ReadOptions, read_table
 from syncd.core.records import Validated
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.core.validation import validate
@@ -601,3 +603,79 @@ def test_a_large_file_checked_in_parallel_parts_finds_every_problem() -> None:
     assert by_row[40_002] == "Jösé@bücher.de"
     assert by_row[3] == "user1@example.com"
     assert v.records["role"].unique().sort().to_list() == ["Admin", "User"]
+
+
+# Text lost to a wrong encoding, normal forms, rows that cannot be trusted
+
+
+def _read(data: bytes, prof: Profile) -> Validated:
+    return validate(read_table(data, ReadOptions()), prof, RULES)
+
+
+@pytest.mark.parametrize("column", [0, 1, 2, 3])
+def test_a_cell_holding_a_byte_that_is_not_utf8_fails_its_row_naming_the_byte(
+    column: int,
+) -> None:
+    """In any column (key, email, name, select), a lost byte fails the row and the
+    message names the byte and what to do; the other rows are as written."""
+    prof = profile(
+        Column("email", "email", type="email"),
+        Column("first_name", "first_name"),
+        Column("role", "role"),
+    )
+    cells = [b"E1", "renée@example.com".encode(), "Zoë".encode(), b"User"]
+    cells[column] = cells[column][:1] + b"\xe9" + cells[column][1:]
+    data = b"employee_id,email,first_name,role\n" + b",".join(cells) + b"\nE2,b@x.com,Bo,User\n"
+    v = _read(data, prof)
+    assert v.records["key"].to_list() == ["E2"]
+    [error] = v.errors
+    assert error.row == 2
+    assert "0xE9" in error.message
+    assert "not UTF-8" in error.message
+    assert (v.unreadable_keys, v.invalid_keys) == ((1, ()) if column == 0 else (0, ("E1",)))
+
+
+def test_the_replacement_character_left_by_another_program_fails_its_row() -> None:
+    """U+FFFD stands for text some program could not read: never stored as a name."""
+    v = check(Column("first_name", "first_name"), "Ren\ufffde", "Ann")
+    assert [e.row for e in v.errors] == [2]
+    assert "\ufffd" in v.errors[0].message
+    assert "type the original characters again" in v.errors[0].message
+
+
+def test_a_password_with_a_lost_byte_is_refused_without_quoting_it() -> None:
+    """The message for a password cell names neither the cell nor its bytes."""
+    v = check(Column("password", "password"), "s3cr\U0010ffe9t99")
+    [error] = v.errors
+    assert "s3cr" not in error.message
+    assert "0xE9" not in error.message
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFD"])
+def test_keys_emails_and_names_are_read_in_nfc_whatever_the_files_form(form: str) -> None:
+    """The same people exported in NFD read exactly as in NFC: keys, emails, names, groups."""
+    prof = profile(
+        Column("email", "email", type="email"),
+        Column("first_name", "first_name"),
+        Column("groups", "groups", type="list"),
+        key="email",
+    )
+    text = "email,first_name,groups\nrenée@exämple.com,Renée,Sales\n"
+    v = _read(unicodedata.normalize(form, text).encode(), prof)
+    record = v.records.row(0, named=True)
+    assert record["key"] == unicodedata.normalize("NFC", "renée@exämple.com")
+    assert record["email"] == unicodedata.normalize("NFC", "renée@exämple.com")
+    assert record["first_name"] == unicodedata.normalize("NFC", "Renée")
+
+
+def test_a_row_with_a_cell_too_many_has_no_readable_key_and_echoes_no_cell() -> None:
+    """An unquoted comma shifts every later cell: the row's key cannot be trusted (so it
+    blocks archiving), and no message quotes its cells (a split password spills into them)."""
+    prof = profile(Column("password", "password"), Column("role", "role"))
+    data = b"employee_id,password,role\nE1,hun,ter22,User\nE2,secret9,User\n"
+    v = _read(data, prof)
+    assert v.records["key"].to_list() == ["E2"]
+    assert v.unreadable_keys == 1
+    assert [e.row for e in v.errors] == [2]
+    assert "ter22" not in v.errors[0].message
+    assert "row has 4 cells" in v.errors[0].message
