@@ -172,6 +172,17 @@ _NO_VALID_ROWS = (
     "no row of the file is valid, so nothing was applied (a full import without valid rows "
     "would archive every user); fix the rows the errors CSV lists and upload the file again"
 )
+
+
+class NothingValid(FileRejected):
+    """A full import without one valid row: rejected whole. `row_errors` are the rows
+    the planner refused (email conflicts, look-alike keys), beside validation's."""
+
+    def __init__(self, row_errors: tuple[RowError, ...] = ()) -> None:
+        super().__init__(_NO_VALID_ROWS, [f"row {e.row}: {e.render()}" for e in row_errors[:20]])
+        self.row_errors = row_errors
+
+
 #: What a row does to its user; an Enum (one byte a row) rather than text.
 _KINDS = pl.Enum(["create", "reactivate", "archive", "update", "unchanged"])
 _KIND = pl.col("_kind")
@@ -198,7 +209,12 @@ def _field_changes(todo: pl.DataFrame, names: list[str], mode: Mode) -> pl.DataF
                 if name in _ADD_ONLY_LISTS:
                     additions.append(pl.when(changed).then(union).otherwise(new).alias(name))
                 else:
-                    unions.append(pl.when(new.is_not_null()).then(union).alias(name))
+                    # `none` (an empty list, never a blank cell) clears the list even
+                    # when adding (seed 002): the user is then in no group.
+                    clears = (new.list.len() == 0) & (old.list.len() > 0)
+                    changed = changed | clears.fill_null(False)
+                    kept = pl.when(new.list.len() == 0).then(new)
+                    unions.append(kept.when(new.is_not_null()).then(union).alias(name))
             else:  # full mode: the file's set replaces the stored one
                 # Set comparison by differences: a per-row list sort is very slow.
                 differ = (new.list.set_difference(old).list.len() > 0) | (
@@ -283,26 +299,30 @@ def _compared(
 
 def _email_conflicts(
     rows: pl.DataFrame, snap: pl.DataFrame, column: str
-) -> tuple[pl.Series, tuple[RowError, ...]]:
-    """Rows whose new email another user keeps, or that two rows claim; repeated because
-    a rejected row keeps its user's old email, which may undo a swap."""
+) -> tuple[pl.Series, tuple[RowError, ...], pl.DataFrame]:
+    """Rows whose new email another user keeps, or that two rows claim, and the users
+    who keep those emails (`user_id`); repeated because a rejected row keeps its user's
+    old email, which may undo a swap."""
+    none = snap.head(0).select("user_id")
     if "email" not in rows.columns:
-        return pl.Series(ROW, [], pl.UInt32), ()
+        return pl.Series(ROW, [], pl.UInt32), (), none
     moving = _WRITES & pl.col("email_changed")
     movers = rows.filter(moving).select("user_id")
     claims = rows.filter(((_KIND == "create") | moving) & pl.col("email").is_not_null()).select(
         ROW, "key", "user_id", "email", email_lc=pl.col("email").str.to_lowercase()
     )
     if claims.height == 0:
-        return pl.Series(ROW, [], pl.UInt32), ()
+        return pl.Series(ROW, [], pl.UInt32), (), none
     # Claims only shrink, so only holders of an email claimed now can ever matter.
     held = snap.select("user_id", email_lc="s_email_lc", holder="key").join(
         claims.select("email_lc").unique(), on="email_lc", how="semi"
     )
     errors: list[RowError] = []
+    keepers: list[pl.Series] = []
     while claims.height:
-        holders = held.join(movers, on="user_id", how="anti").drop("user_id")
+        holders = held.join(movers, on="user_id", how="anti").rename({"user_id": "holder_id"})
         taken = claims.join(holders, on="email_lc").unique(ROW, keep="first", maintain_order=True)
+        keepers.append(taken["holder_id"])
         shared = claims.filter(pl.len().over("email_lc") > 1).join(taken, on=ROW, how="anti")
         if taken.height == 0 and shared.height == 0:
             break
@@ -311,6 +331,12 @@ def _email_conflicts(
                 f"'{r['email']}' belongs to another user (key {r['holder']}); give this row "
                 "an email no other user has, or change that user's email in the same file"
             )
+            if _zeros_differ(r["key"], r["holder"]):
+                text += (
+                    f"; key {r['key']} looks like {r['holder']} with its leading zeros "
+                    "changed (a spreadsheet drops them from numbers): if this row is that "
+                    "user, write the key as text, exactly as stored"
+                )
             errors.append(RowError(r[ROW], column, text))
         groups = claims.join(shared.select("email_lc").unique(), on="email_lc")
         firsts = groups.group_by("email_lc").agg(pl.col(ROW).head(2), pl.col("key").head(2))
@@ -327,7 +353,8 @@ def _email_conflicts(
         claims = claims.join(bad, on=ROW, how="anti")
         movers = movers.join(bad.select("user_id").drop_nulls(), on="user_id", how="anti")
     errors.sort(key=lambda e: e.row)
-    return pl.Series(ROW, [e.row for e in errors], pl.UInt32), tuple(errors)
+    kept = pl.concat(keepers).alias("user_id").to_frame() if keepers else none
+    return pl.Series(ROW, [e.row for e in errors], pl.UInt32), tuple(errors), kept
 
 
 def build_plan(
@@ -343,7 +370,7 @@ def build_plan(
     errors the counts already include. `fingerprints`, `matched`: as for `candidates`."""
     records = validated.records
     if mode == "full" and records.height == 0:
-        raise FileRejected(_NO_VALID_ROWS)
+        raise NothingValid()
     if "password" in records.columns and "password_tag" not in records.columns:
         raise ValueError("records carry passwords but no password_tag: add password_tags()")
     names = _compared_fields(records, validated.fields)
@@ -353,6 +380,7 @@ def build_plan(
             fingerprints = fingerprint(records, names)
         matched = match(records, snapshot, fingerprints)
     fingerprints = matched["fingerprint"]  # in the records' order
+    guessed, guessed_errors, guessed_keys = _guessed_text(matched, validated)
     # Each row's fate is decided on a narrow frame; only the rows that may write are
     # taken whole from the records (a million-row frame copied is hundreds of MiB).
     rows = matched.drop("s_email_lc")
@@ -371,16 +399,23 @@ def build_plan(
         )
     )
 
-    column = validated.headers.get("email", "email")
-    conflicted, conflicts = _email_conflicts(rows, snap, column)
-    # A conflicting row becomes invalid: its user stays as is and counts as present.
-    present = rows.select("user_id").drop_nulls()  # conflicting rows' users included
-    if conflicted.len():
-        gone = conflicted.to_frame()
-        rows = rows.join(gone, on=ROW, how="anti")
-        todo = todo.join(gone, on=ROW, how="anti")
+    # Rows the planner refuses become invalid: each one's user stays as it is and counts
+    # as present, and so does the user each one was refused for (the holder of the email
+    # it claims, the user whose key it looks like), whom it most likely means.
+    present = [rows.select("user_id").drop_nulls()]  # refused rows' users included
+    lookalikes, lookalike_errors, meant = _lookalike_keys(rows, snap, validated.key_header)
+    refused = [guessed, lookalikes]
+    rows, todo = _without(rows, todo, refused)
+    conflicted, conflict_errors, holders = _email_conflicts(
+        rows, snap, validated.headers.get("email", "email")
+    )
+    rows, todo = _without(rows, todo, [conflicted])
+    present += [meant, holders]
+    conflicts = tuple(
+        sorted((*guessed_errors, *lookalike_errors, *conflict_errors), key=lambda e: e.row)
+    )
     if mode == "full" and rows.height == 0:
-        raise FileRejected(_NO_VALID_ROWS, [f"row {e.row}: {e.render()}" for e in conflicts[:20]])
+        raise NothingValid(conflicts)
 
     out = [*records.columns, "fingerprint"]
     creates = _whole_rows(records, fingerprints, rows.filter(_KIND == "create"))
@@ -409,14 +444,17 @@ def build_plan(
         # Present: every valid row's key and every invalid row whose key could be read.
         # (valid rows' users by id, cheaper than a second million-row join on keys; and
         # one filter, so that only the missing users' rows are ever copied)
-        unseen = ~pl.col("user_id").is_in(present["user_id"].implode())
-        missing = snap.filter(active & unseen)
+        seen = pl.concat(present)["user_id"]
+        missing = snap.filter(active & ~pl.col("user_id").is_in(seen.implode()))
         if validated.invalid_keys:
             keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
             missing = missing.join(keyed, on="key", how="anti")
-        if validated.unreadable_keys:
-            # An unreadable key may be any absent user's: archiving them could be wrong.
-            blocked = _blocked_sentence(validated.unreadable_keys, missing.height)
+        if validated.unreadable_keys or guessed_keys:
+            # An unreadable key may be any absent user's, and so may a key read through a
+            # guessed encoding that matches nobody: archiving them could be wrong.
+            blocked = _blocked_sentence(
+                validated.unreadable_keys, guessed_keys, validated.table.encoding, missing.height
+            )
         else:
             absent = missing.select("user_id", "key", reason=pl.lit("absent"))
 
@@ -462,10 +500,130 @@ def _whole_rows(records: pl.DataFrame, fingerprints: pl.Series, rows: pl.DataFra
     return whole if whole[ROW].is_sorted() else whole.sort(ROW)
 
 
-def _blocked_sentence(unreadable: int, absent: int) -> str:
-    rows = "1 row has" if unreadable == 1 else f"{unreadable} rows have"
+def _blocked_sentence(unreadable: int, guessed: int, encoding: str, absent: int) -> str:
+    causes = []
+    if unreadable:
+        causes.append("1 row has" if unreadable == 1 else f"{unreadable} rows have")
+        causes[-1] += " no readable key"
+    if guessed:
+        causes.append(
+            f"{'1 row has a key' if guessed == 1 else f'{guessed} rows have keys'} read "
+            f"through a guessed encoding ({encoding}) that match no user"
+        )
     users = "1 user" if absent == 1 else f"{absent} users"
     return (
-        f"{rows} no readable key, so for safety no user was archived for being absent "
+        f"{' and '.join(causes)}, so for safety no user was archived for being absent "
         f"from the file ({users} would have been); fix those rows and import the file again"
     )
+
+
+def _without(
+    rows: pl.DataFrame, todo: pl.DataFrame, refused: Sequence[pl.Series]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """`rows` and `todo` without the refused rows (each a Series of `ROW`)."""
+    gone = pl.concat(refused).to_frame(ROW) if refused else None
+    if gone is None or gone.height == 0:
+        return rows, todo
+    return rows.join(gone, on=ROW, how="anti"), todo.join(gone, on=ROW, how="anti")
+
+
+def _digits_value(key: pl.Expr) -> pl.Expr:
+    """A key of digits only as the number it spells (no leading zeros); null otherwise."""
+    stripped = key.str.strip_chars_start("0")
+    return pl.when(key.str.contains(r"^[0-9]+$")).then(
+        pl.when(stripped == "").then(pl.lit("0")).otherwise(stripped)
+    )
+
+
+def _lookalike_keys(
+    rows: pl.DataFrame, snap: pl.DataFrame, column: str
+) -> tuple[pl.Series, tuple[RowError, ...], pl.DataFrame]:
+    """New keys that are a stored key with its leading zeros lost (or gained): Excel turns
+    `00012` into `12`. Such a row would create a second user and, in a full import, leave
+    the first one absent; it is refused instead, and the stored user counts as present.
+
+    Only users no row of the file matches are looked at: when `00012` and `12` are both
+    in the file, they are two people."""
+    creates = rows.filter(_KIND == "create").select(ROW, "key", value=_digits_value(pl.col("key")))
+    creates = creates.drop_nulls("value")
+    empty = (pl.Series(ROW, [], pl.UInt32), (), snap.head(0).select("user_id"))
+    if creates.height == 0:
+        return empty
+    matched = rows.select("user_id").drop_nulls()
+    stored = snap.join(matched, on="user_id", how="anti").select(
+        "user_id", stored_key="key", value=_digits_value(pl.col("key"))
+    )
+    alike = creates.join(stored.drop_nulls("value"), on="value").unique(ROW, keep="first")
+    if alike.height == 0:
+        return empty
+    errors = tuple(
+        RowError(
+            r[ROW],
+            column,
+            f"key '{r['key']}' looks like '{r['stored_key']}' with its leading zeros "
+            f"{'lost' if len(r['key']) < len(r['stored_key']) else 'added'} (a spreadsheet "
+            "drops them from numbers); write the key as text, exactly as stored, and "
+            f"upload again; '{r['stored_key']}' was left as it is",
+        )
+        for r in alike.sort(ROW).iter_rows(named=True)
+    )
+    return alike[ROW], errors, alike.select("user_id")
+
+
+def _zeros_differ(key: str, other: str) -> bool:
+    """Whether two keys are the same number written with other leading zeros."""
+    return (
+        key != other
+        and key.isascii()
+        and other.isascii()
+        and key.isdigit()
+        and other.isdigit()
+        and int(key) == int(other)
+    )
+
+
+def _guessed_text(
+    matched: pl.DataFrame, validated: Validated
+) -> tuple[pl.Series, tuple[RowError, ...], int]:
+    """Rows of a file whose encoding was guessed (decoded whole with the fallback codec)
+    that would store a key or email no byte of the file vouches for: a non-ASCII key that
+    matches no user, or a non-ASCII email that is not the user's stored one. A wrong
+    guess garbles exactly these; a right one is confirmed by the directory. Returns the
+    rows, their errors, and how many of them have such keys (which block archiving: a
+    garbled key may be any absent user's)."""
+    empty: tuple[pl.Series, tuple[RowError, ...], int] = (pl.Series(ROW, [], pl.UInt32), (), 0)
+    if not validated.table.guessed_encoding:
+        return empty
+
+    def non_ascii(name: str) -> pl.Expr:
+        return pl.col(name).str.len_bytes() != pl.col(name).str.len_chars()
+
+    new_key = pl.col("user_id").is_null() & non_ascii("key")
+    new_email = pl.lit(False)
+    if "email" in matched.columns:
+        stored = pl.col("email").str.to_lowercase().eq_missing(pl.col("s_email_lc"))
+        new_email = non_ascii("email").fill_null(False) & ~stored
+    suspect = matched.filter(new_key | new_email).select(
+        ROW,
+        "key",
+        "email" if "email" in matched.columns else pl.lit(None).alias("email"),
+        new_key=new_key,
+    )
+    if suspect.height == 0:
+        return empty
+    encoding = validated.table.encoding
+    advice = (
+        f"the file is not UTF-8 and was read as {encoding}, a guess: a key or email read "
+        "through a guess is stored only when it matches the directory; save the file as "
+        "CSV UTF-8 and upload it again"
+    )
+    errors = tuple(
+        RowError(
+            r[ROW],
+            validated.key_header if r["new_key"] else validated.headers.get("email", "email"),
+            f"{'key' if r['new_key'] else 'email'} "
+            f"'{r['key'] if r['new_key'] else r['email']}' matches no user; {advice}",
+        )
+        for r in suspect.iter_rows(named=True)
+    )
+    return suspect[ROW], errors, int(suspect["new_key"].sum())

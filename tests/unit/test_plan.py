@@ -5,13 +5,21 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
 import pytest
 
 from syncd.core.passwords import password_tags
-from syncd.core.plan import FINGERPRINT_VERSION, Plan, build_plan, candidates, fingerprint
+from syncd.core.plan import (
+    FINGERPRINT_VERSION,
+    NothingValid,
+    Plan,
+    build_plan,
+    candidates,
+    fingerprint,
+)
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.table import ROW, RawTable, RowError
@@ -581,6 +589,81 @@ def test_a_full_file_whose_every_row_conflicts_is_rejected() -> None:
     with pytest.raises(FileRejected) as caught:
         plan_for(validated([{"key": "E2", "email": "e1@example.com"}]), users)
     assert caught.value.problems[0].startswith("row 2: Primary Email: 'e1@example.com'")
+
+
+def test_the_holder_of_an_email_a_refused_row_claims_counts_as_present() -> None:
+    """Excel dropped the zeros of 00012, so its row reads `12`; the email belongs to
+    00012, so the row is refused, and 00012 (whom it means) is not archived as absent."""
+    users = [user(1, "00012", email="ann@x.com"), user(2, "E2")]
+    v = validated([{"key": "12", "email": "ann@x.com"}, {"key": "E2", "email": "e2@example.com"}])
+    plan, errors = plan_for(v, users)
+    assert [e.row for e in errors] == [2]
+    assert plan.archive_count == 0
+
+
+def test_a_key_that_lost_its_leading_zeros_is_refused_and_says_so() -> None:
+    """Without any email to give it away, `12` for a stored `00012` that no row names is
+    refused, the message says the zeros were lost, and 00012 is not archived."""
+    users = [user(1, "00012", email=None), user(2, "E2", email=None)]
+    v = validated([{"key": "12"}, {"key": "E2"}], fields=("first_name",))
+    plan, errors = plan_for(v, users)
+    [error] = errors
+    assert error.row == 2
+    assert "looks like '00012' with its leading zeros lost" in error.message
+    assert (plan.creates.height, plan.archive_count) == (0, 0)
+
+
+def test_keys_that_are_two_numbers_in_the_file_are_two_people() -> None:
+    """When `12` and `00012` are both in the file (and stored), each row is its own user,
+    and a third spelling is a new one: only a stored user no row names can be meant."""
+    users = [user(1, "00012", email=None), user(2, "12", email=None)]
+    v = validated([{"key": "12"}, {"key": "00012"}, {"key": "012"}], fields=("first_name",))
+    plan, errors = plan_for(v, users)
+    assert errors == ()
+    assert plan.creates["key"].to_list() == ["012"]
+
+
+def test_none_in_groups_clears_them_in_partial_mode_too() -> None:
+    """Seed 002: `none` means no groups; in partial mode it clears, where other lists add."""
+    users = [user(1, "E1", groups=["A", "B"]), user(2, "E2", groups=["A"])]
+    v = validated(
+        [
+            {"key": "E1", "email": "e1@example.com", "groups": []},
+            {"key": "E2", "email": "e2@example.com", "groups": ["C"]},
+        ]
+    )
+    plan, _ = plan_for(v, users, "partial")
+    changed = {r["key"]: (r["changed"], r["groups"]) for r in plan.updates.iter_rows(named=True)}
+    assert changed == {"E1": (["groups"], []), "E2": (["groups"], ["A", "C"])}
+
+
+def test_keys_and_emails_read_through_a_guessed_encoding_only_match() -> None:
+    """A file decoded whole with the fallback codec: a non-ASCII key that matches nobody
+    and a non-ASCII email that is not its user's are refused, and the refused key blocks
+    archiving (it may be a garbled absent user's); matching ones apply."""
+    users = [user(1, "René", email="rené@x.com"), user(2, "E2"), user(3, "E3")]
+    v = validated(
+        [
+            {"key": "René", "email": "rené@x.com", "first_name": "Ann"},
+            {"key": "RenŽ", "email": "renŽ@x.com"},
+            {"key": "E2", "email": "bjŽrn@x.com"},
+        ]
+    )
+    v = replace(v, table=replace(v.table, guessed_encoding=True, encoding="cp1252"))
+    plan, errors = plan_for(v, users)
+    assert [(e.row, e.column) for e in errors] == [(3, "key"), (4, EMAIL_HEADER)]
+    assert "read as cp1252, a guess" in errors[0].message
+    assert plan.counts.updated == 1
+    assert plan.archive_count == 0
+    assert plan.archive_blocked is not None
+    assert "guessed encoding (cp1252)" in plan.archive_blocked
+
+
+def test_a_full_file_whose_every_row_conflicts_carries_the_refused_rows() -> None:
+    """The rejection holds the planner's row errors, for the errors CSV."""
+    with pytest.raises(NothingValid) as caught:
+        plan_for(validated([{"key": "E2", "email": "e1@example.com"}]), [user(1, "E1")])
+    assert [e.row for e in caught.value.row_errors] == [2]
 
 
 # password tags

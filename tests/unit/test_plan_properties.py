@@ -136,6 +136,21 @@ def conflicted_keys(file: File, errors: tuple[RowError, ...]) -> set[str]:
     return {r["key"] for r in rows.iter_rows(named=True) if r["_row"] in bad}
 
 
+def holders(state: State, file: File, errors: tuple[RowError, ...]) -> set[str]:
+    """The stored users keeping an email that a refused row claims."""
+    bad = {e.row for e in errors}
+    claimed = {
+        (r["email"] or "").lower(): r["key"]
+        for r in file.validated().records.iter_rows(named=True)
+        if r["_row"] in bad
+    }
+    return {
+        k
+        for k, u in state.items()
+        if u["email"] is not None and claimed.get(u["email"].lower(), k) != k
+    }
+
+
 modes = st.sampled_from(["full", "partial"])
 props = settings(max_examples=150, deadline=None)
 
@@ -210,7 +225,11 @@ def test_a_full_import_leaves_exactly_the_new_files_users_active(
     end = apply(middle, result[0])
     untouched = set(second.invalid_keys) | conflicted_keys(second, result[1])
     valid_active = {r["key"] for r in second.rows if r["status"] == "active"} - untouched
-    kept = {k for k in untouched if k in middle and middle[k]["status"] == "active"}
+    # The holder of an email a refused row claims counts as present too (unless its own
+    # valid row says what becomes of it).
+    own_rows = {r["key"] for r in second.rows} - untouched
+    protected = untouched | (holders(middle, second, result[1]) - own_rows)
+    kept = {k for k in protected if k in middle and middle[k]["status"] == "active"}
     assert {k for k, u in end.items() if u["status"] == "active"} == valid_active | kept
     for key in untouched & middle.keys():
         assert end[key] == middle[key]
@@ -243,7 +262,8 @@ def test_counts_add_up(case: tuple[State, File], mode: Mode) -> None:
 @props
 @given(imports())
 def test_partial_mode_archives_nobody_absent(case: tuple[State, File]) -> None:
-    """A partial import touches only the users its rows name, and removes no list item."""
+    """A partial import touches only the users its rows name, and removes no list item
+    but where a row says `none` (an empty list), which clears it (seed 002)."""
     state, file = case
     result = plan(state, file, "partial")
     assert result is not None
@@ -253,5 +273,7 @@ def test_partial_mode_archives_nobody_absent(case: tuple[State, File]) -> None:
     for key, stored in state.items():
         if key not in named:
             assert end[key] == stored
+        elif [r for r in file.rows if r["key"] == key][0]["groups"] == []:
+            assert end[key]["groups"] in ([], stored["groups"])  # cleared, or a row refused
         else:  # lists only ever gain items
             assert set(stored["groups"] or ()) <= set(end[key]["groups"] or ())
