@@ -1,91 +1,131 @@
 """Deciding a held job: `syncd jobs approve ID` applies it, `syncd jobs reject ID` drops it.
 
-Approval re-plans the retained file against the directory as it is now and applies only
-if the plan archives exactly the users it would have archived when it was held: the
-person approving saw those numbers, and nothing else may slip through under their name.
+Approval plans what the job was held with (`syncd.held`: its records as validated then,
+never the file read again) against the directory as it is now, and applies only if the
+plan archives exactly the users it would have archived when it was held: the person
+approving saw those numbers, and nothing else may slip through under their name. Rows the
+planner refuses now (an email another user took since) are recorded as row errors, and
+the errors CSV is written again with them.
 """
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import replace
+from datetime import timedelta
 
-import polars as pl
+from sqlalchemy import Connection
 
-from syncd import store
-from syncd.checking import Drop, check
+from syncd import held, store
+from syncd.core.errors_csv import render_errors_csv
+from syncd.core.plan import NothingValid
 from syncd.errors import JobStateError
-from syncd.jobs import archive_digest, finish, load_retained, plan_against
+from syncd.hashing import password_keys
+from syncd.jobs import ERRORS_CSV, archive_digest, finish, plan_against
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 
 
-def approve(rt: Runtime, job_id: str) -> JobOutcome:
-    with rt.engine.connect() as conn:
-        job = store.require_job(conn, job_id)
+def _held_job(conn: Connection, job_id: str, verb: str) -> store.Job:
+    job = store.require_job(conn, job_id)
     if job.status != "held":
         raise JobStateError(
-            f"job {job.id} is {job.status}, not held; only a held job can be approved"
+            f"job {job.id} is {job.status}, not held; only a held job can be {verb}"
         )
-    source = rt.config.source(job.source)
-    name, data = load_retained(rt, job.id)
-    checked = check(rt.config, rt.config.profiles[source.profile], Drop(name, data))
-    if checked.validated is None:
+    return job
+
+
+def approve(rt: Runtime, job_id: str) -> JobOutcome:
+    with rt.engine.connect() as conn:
+        job = _held_job(conn, job_id, "approved")
+        files = {name: store.job_file(conn, job.id, name) for name in held.FILES}
+    if any(content is None for content in files.values()):
         raise JobStateError(
-            f"the file retained for job {job.id} cannot be read again: {checked.rejection}"
+            f"what job {job.id} was held with is no longer kept; reject it with "
+            f"`syncd jobs reject {job.id}` and send the file again for a fresh job"
         )
-    validated = checked.validated
+    validated = held.thaw({name: content for name, content in files.items() if content})
     now = rt.clock()
     with rt.engine.begin() as conn:
-        held = store.held_passwords(conn, job.id)  # key -> (hash, tag)
-        if held:
-            tags = pl.DataFrame({"key": list(held), "password_tag": [t for _, t in held.values()]})
-            validated = replace(
-                validated, records=validated.records.join(tags, on="key", how="left")
-            )
-        directory_id = store.lock_directory(conn, source.directory)
-        plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
+        directory_id = store.lock_directory(
+            conn, job.directory or rt.config.source(job.source).directory
+        )
+        job = _held_job(conn, job.id, "approved")  # still, now that the directory is ours
+        passwords = store.held_passwords(conn, job.id)  # key -> (hash, tag)
+        try:
+            plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
+        except NothingValid as nothing:
+            raise JobStateError(
+                f"job {job.id} would apply nothing now: {nothing.message}; reject it with "
+                f"`syncd jobs reject {job.id}`"
+            ) from None
         if archive_digest(plan) != store.held_digest(conn, job.id):
             raise JobStateError(
                 f"the directory changed since job {job.id} was held: it would now archive "
                 f"{plan.archive_count} users, not the ones shown when it was held; reject it "
                 "and drop the file again for a fresh job"
             )
-        errors = (*validated.errors, *conflicts)
+        unhashed = [key for key in password_keys(plan) if key not in passwords]
+        if unhashed:
+            raise JobStateError(
+                f"the directory changed since job {job.id} was held: it would now set "
+                f"{len(unhashed)} passwords it did not set then; reject it and drop the "
+                "file again for a fresh job"
+            )
         store.apply_plan(
             conn,
             directory_id,
             plan,
             job_id=job.id,
             now=now,
-            password_hashes={key: h for key, (h, _) in held.items()},
+            password_hashes={key: passwords[key][0] for key in password_keys(plan)},
         )
-        status = "applied_with_errors" if errors else "applied"
+        errors = tuple(sorted((*validated.errors, *conflicts), key=lambda e: e.row))
+        errors_csv = job.errors_csv
+        if errors:
+            content = render_errors_csv(validated.table, errors)
+            path = rt.errors_dir / f"{job.id}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            errors_csv = str(path)
+            store.put_job_file(
+                conn,
+                job.id,
+                ERRORS_CSV,
+                gzip.compress(content),
+                expires_at=job.created_at + timedelta(days=rt.config.retention_days),
+            )
+        store.replace_row_errors(conn, job.id, errors)
         outcome = replace(
             JobOutcome.from_job(job),
-            status=status,
+            status="applied_with_errors" if errors else "applied",
             counts=plan.counts,
+            errors_csv=errors_csv,
             finished_at=now,
-            messages=(*job.messages, f"approved at {now.isoformat()}"),
+            messages=(*job.messages, f"approved at {now.isoformat(timespec='seconds')}"),
+            row_errors=errors[:20],
+            row_error_total=len(errors),
         )
         finish(conn, outcome)
         store.forget_held(conn, job.id)
+        store.drop_job_files(conn, job.id, held.FILES)
     return outcome
 
 
 def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
     now = rt.clock()
     with rt.engine.begin() as conn:
-        job = store.require_job(conn, job_id)
-        if job.status != "held":
-            raise JobStateError(
-                f"job {job.id} is {job.status}, not held; only a held job can be rejected"
-            )
+        job = _held_job(conn, job_id, "rejected")
         outcome = replace(
             JobOutcome.from_job(job),
             status="dismissed",
             finished_at=now,
-            messages=(*job.messages, f"rejected at {now.isoformat()}; nothing was applied"),
+            messages=(
+                *job.messages,
+                f"rejected at {now.isoformat(timespec='seconds')}; nothing was applied",
+            ),
         )
         finish(conn, outcome)
         store.forget_held(conn, job.id)
+        store.drop_job_files(conn, job.id, held.FILES)
     return outcome

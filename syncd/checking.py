@@ -1,26 +1,25 @@
 """Read and validate a file: the half of every job that needs no database.
 
 `syncd validate` runs only this (and so starts without loading the database layer);
-`syncd.jobs` builds the rest of the flow on it.
+`syncd.jobs` builds the rest of the flow on it. Reading also settles which columns are
+secret (`syncd.core.secrets`), so every later copy, message and report can leave them out,
+even for a file rejected before it was validated.
 """
 
 from __future__ import annotations
 
 import hashlib
-import secrets
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
-from syncd.core.job_id import new_job_id
-from syncd.core.plan import Plan
-from syncd.core.profile import Profile
-from syncd.core.reading import ReadOptions, read_table
+from syncd.core.profile import Mode, Profile
+from syncd.core.reading import ReadOptions, read_table, sniff_header
 from syncd.core.records import Validated
-from syncd.core.table import RowError
+from syncd.core.secrets import secret_columns
+from syncd.core.table import RawTable, is_errors_header
 from syncd.core.validation import validate
 from syncd.errors import FileRejected
 from syncd.outcome import JobOutcome
@@ -29,6 +28,12 @@ Progress = Callable[[str], None]
 
 #: How many row errors a job outcome carries for display (all are stored).
 SHOWN_ROW_ERRORS = 20
+
+#: What the job and its report say when an errors CSV comes back to a full-mode source.
+ERRORS_CSV_IS_PARTIAL = (
+    "this file carries an errors column (an errors CSV sent back), so it was applied as "
+    "partial: it creates and updates users, and archives nobody"
+)
 
 
 def quiet(_stage: str) -> None:
@@ -67,9 +72,16 @@ class Drop:
 
 @dataclass(frozen=True, slots=True)
 class Checked:
-    """A file read and validated, or the reason it was rejected whole."""
+    """A file read and validated, or the reason it was rejected whole.
+
+    `table` is the file as read, when it could be read (its secret columns set);
+    `header` its header as far as it could be made out, for a file that could not be
+    read (None when not even that).
+    """
 
     validated: Validated | None
+    table: RawTable | None = None
+    header: tuple[str, ...] | None = None
     problems: tuple[str, ...] = ()
     rejection: str = ""
 
@@ -85,54 +97,93 @@ def read_options(profile: Profile) -> ReadOptions:
     )
 
 
+def _header_names(profile: Profile) -> list[str] | None:
+    return None if profile.header else [c.header for c in profile.columns]
+
+
+def password_names(profile: Profile) -> tuple[str, ...]:
+    """Every header the profile reads as its password column."""
+    column = profile.column("password")
+    return () if column is None else column.names
+
+
+def secrets_of(header: tuple[str, ...] | None, profile: Profile) -> frozenset[int] | None:
+    """The secret columns of a file with this header; None when the header is unknown."""
+    return None if header is None else secret_columns(header, password_names(profile))
+
+
+def effective_mode(requested: Mode, header: tuple[str, ...] | None) -> tuple[Mode, str | None]:
+    """The mode a file is applied in, and why if not as requested: an errors CSV sent
+    back holds only the rows that failed, so it never archives the users missing from it."""
+    if requested == "full" and header is not None and any(is_errors_header(h) for h in header):
+        return "partial", ERRORS_CSV_IS_PARTIAL
+    return requested, None
+
+
+def sniffed_header(profile: Profile, data: bytes) -> tuple[str, ...] | None:
+    """The header of a file as far as its first 64 KiB tell (see `sniff_header`)."""
+    return sniff_header(data, read_options(profile), _header_names(profile))
+
+
+def read_file(profile: Profile, data: bytes) -> RawTable:
+    """A file's bytes read as `profile` says, its secret columns set; FileRejected if
+    it cannot be read."""
+    table = read_table(data, read_options(profile), header_names=_header_names(profile))
+    return replace(table, secret_columns=secret_columns(table.header, password_names(profile)))
+
+
 def check(config: Config, profile: Profile, drop: Drop, progress: Progress = quiet) -> Checked:
     """Read and validate a file: the pure half of every job. Takes the drop's bytes."""
+    data = drop.take()
     try:
         progress("reading")
-        header_names = None if profile.header else [c.header for c in profile.columns]
-        # Taken from the drop: once read into the table the bytes are let go.
-        table = read_table(drop.take(), read_options(profile), header_names=header_names)
+        table = read_file(profile, data)
+    except FileRejected as rejected:
+        header = sniffed_header(profile, data)
+        return Checked(
+            None,
+            header=header,
+            problems=(rejected.message, *rejected.problems),
+            rejection=rejected.message,
+        )
+    # Once read into the table the bytes are let go (the caller handed them over).
+    del data
+    try:
         progress("validating")
-        return Checked(validate(table, profile, config.directory))
+        return Checked(validate(table, profile, config.directory), table=table)
     except FileRejected as rejected:
         return Checked(
-            None, problems=(rejected.message, *rejected.problems), rejection=rejected.message
+            None,
+            table=table,
+            problems=(rejected.message, *rejected.problems),
+            rejection=rejected.message,
         )
 
 
-def password_columns(validated: Validated) -> set[int]:
-    """Positions of the columns whose cells are clear passwords."""
-    header = validated.headers.get("password")
-    return {i for i, name in enumerate(validated.table.header) if name == header}
-
-
-def errors_csv_bytes(validated: Validated, errors: tuple[RowError, ...]) -> bytes:
-    return render_errors_csv(validated.table, errors, redact=password_columns(validated))
-
-
-def counts_of(validated: Validated | None, plan: Plan | None = None) -> Counts:
-    if plan is not None:
-        return plan.counts
+def counts_of(validated: Validated | None) -> Counts:
+    """The counts of a file validated but not planned (or rejected)."""
     if validated is None:
         return Counts()
     return Counts(rows=validated.rows, valid=validated.valid, invalid=validated.invalid)
 
 
 def validate_file(
-    config: Config,
-    source: SourceConfig,
-    drop: Drop,
-    *,
-    mint: Callable[[], str],
-    progress: Progress = quiet,
+    config: Config, source: SourceConfig, drop: Drop, *, progress: Progress = quiet
 ) -> tuple[JobOutcome, bytes | None]:
-    """`syncd validate`: the outcome and the errors CSV (None when every row is valid)."""
+    """`syncd validate`: the outcome and the errors CSV (None when every row is valid).
+
+    Nothing is stored, so the outcome has no job ID: an ID syncd prints is one support
+    can look up.
+    """
     checked = check(config, config.profiles[source.profile], drop, progress)
+    mode, note = effective_mode(
+        source.mode, checked.table.header if checked.table else checked.header
+    )
     outcome = JobOutcome(
-        job_id=mint(),
+        job_id=None,
         status="rejected",
         source=source.name,
-        mode=source.mode,
+        mode=mode,
         file=drop.name,
         encoding=None,
         counts=Counts(),
@@ -147,13 +198,8 @@ def validate_file(
         status="invalid" if errors else "valid",
         encoding=validated.table.encoding,
         counts=counts_of(validated),
-        messages=validated.notices,
+        messages=(*((note,) if note else ()), *validated.notices),
         row_errors=errors[:SHOWN_ROW_ERRORS],
         row_error_total=len(errors),
     )
-    return outcome, (errors_csv_bytes(validated, errors) if errors else None)
-
-
-def fresh_job_id() -> str:
-    """An ID from the wall clock, for `syncd validate`, which has no runtime."""
-    return new_job_id(time.time_ns() // 1_000_000, secrets.token_bytes(2))
+    return outcome, (render_errors_csv(validated.table, errors) if errors else None)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from syncd import __version__
-from syncd.checking import Drop, fresh_job_id, validate_file
+from syncd.checking import Drop, validate_file
 from syncd.config import Config, SourceConfig, find_config_path, load_config
 from syncd.display import job_text, jobs_table, progress_display, user_text, users_table
 from syncd.errors import ServiceUnavailable, SyncdError, UsageError
@@ -50,7 +50,13 @@ class _State:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
+            import structlog
+
+            from syncd.logs import configure_logging
             from syncd.runtime import open_runtime
+
+            if not structlog.is_configured():  # `syncd run` configures its own level
+                configure_logging("warning")
 
             try:
                 self._runtime = open_runtime(self.config)
@@ -128,7 +134,7 @@ def run(state: _State, log_level: str) -> None:
 @click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="Where to write the errors CSV (default: ./<job_id>.csv).",
+    help="Where to write the errors CSV (default: ./<file name>.errors.csv).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
@@ -141,11 +147,9 @@ def validate(
     drop = _read_drop(file)
 
     with progress_display(f"Validating {file.name}") as progress:
-        outcome, errors_csv = validate_file(
-            config, source, drop, mint=fresh_job_id, progress=progress
-        )
+        outcome, errors_csv = validate_file(config, source, drop, progress=progress)
     if errors_csv is not None:
-        path = errors_out or Path(f"{outcome.job_id}.csv")
+        path = errors_out or Path(f"{file.stem}.errors.csv")
         try:
             path.write_bytes(errors_csv)
         except OSError as exc:
@@ -259,9 +263,9 @@ def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
 @pass_state
 def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
     """Write a job's errors CSV again."""
-    from syncd.jobs import reissue_errors_csv
+    from syncd.support import write_errors_csv
 
-    path, rows = reissue_errors_csv(state.runtime, job_id, output)
+    path, rows = write_errors_csv(state.runtime, job_id, output)
     click.echo(f"{path}: {rows} rows with errors")
 
 
@@ -361,6 +365,9 @@ def _fail(error: SyncdError) -> NoReturn:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: click's own usage errors exit 64, ours their class's code."""
+    # Everything syncd writes (databases, errors CSVs, retained and settled files, the
+    # secret) holds personal data: readable by syncd's own user alone.
+    os.umask(0o077)
     try:
         cli.main(args=argv, prog_name="syncd", standalone_mode=False)
     except click.exceptions.Abort:

@@ -17,17 +17,18 @@ import structlog
 
 from syncd.checking import Drop
 from syncd.config import SourceConfig
+from syncd.core.status import PROCESSED
 from syncd.errors import SyncdError
 from syncd.jobs import run_job
 from syncd.runtime import Runtime
 from syncd.sdnotify import Notifier
 from syncd.sources import Source
 from syncd.sources.local import LocalSource
+from syncd.support import retained_file
 
 log = structlog.get_logger("syncd.daemon")
 
 DEFAULT_INTERVAL = 5.0
-OK_STATUSES = frozenset({"applied", "applied_with_errors", "held", "skipped"})
 
 
 def build_source(config: SourceConfig) -> Source:
@@ -120,14 +121,32 @@ class Daemon:
             status=outcome.status,
             **outcome.counts.as_dict(),
         )
-        self._settle(source, cfg, name, outcome.job_id, ok=outcome.status in OK_STATUSES)
+        replacement = None
+        if outcome.redacted and outcome.job_id is not None:
+            # The file holds passwords: what is settled is the copy with them blanked.
+            replacement = retained_file(self.rt, outcome.job_id)[1]
+        self._settle(
+            source,
+            cfg,
+            name,
+            outcome.job_id or "-",
+            ok=outcome.status in PROCESSED,
+            replacement=replacement,
+        )
         self.notify.status(f"last job {outcome.job_id} ({cfg.name}): {outcome.status}")
 
     def _settle(
-        self, source: Source, cfg: SourceConfig, name: str, job_id: str, *, ok: bool
+        self,
+        source: Source,
+        cfg: SourceConfig,
+        name: str,
+        job_id: str,
+        *,
+        ok: bool,
+        replacement: bytes | None = None,
     ) -> None:
         try:
-            where = source.settle(name, job_id, ok)
+            where = source.settle(name, job_id, ok, replacement)
             log.info("file_settled", job_id=job_id, source=cfg.name, to=where)
         except SyncdError as exc:
             log.error("settle_failed", job_id=job_id, source=cfg.name, error=str(exc))

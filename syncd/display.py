@@ -9,28 +9,49 @@ from typing import Any
 
 import click
 
+from syncd.core.status import STATUS_WORDS
 from syncd.outcome import JobOutcome
 
 STAGES = ("reading", "validating", "planning", "applying")
 
-_STATUS_WORDS = {
-    "applied": "applied",
-    "applied_with_errors": "applied, some rows failed",
-    "rejected": "rejected: nothing was applied",
-    "held": "held for approval: nothing was applied yet",
-    "skipped": "skipped: identical to an earlier file",
-    "dismissed": "dismissed: nothing was applied",
+_STATUS_WORDS: dict[str, str] = {
+    **dict(STATUS_WORDS.items()),
     "valid": "valid",
     "invalid": "some rows have errors",
 }
+_DRY_RUN_WORDS = {
+    "applied": "would be applied",
+    "applied_with_errors": "would be applied, some rows failed",
+    "held": "would be held for approval",
+    "rejected": "would be rejected",
+}
+
+
+def _heading(outcome: JobOutcome) -> str:
+    if outcome.dry_run:
+        words = _DRY_RUN_WORDS.get(outcome.status, outcome.status)
+        return f"Dry run of {outcome.file}: {words} (nothing was written)"
+    words = _STATUS_WORDS.get(outcome.status, outcome.status)
+    if outcome.job_id is None:  # `syncd validate`: nothing is stored
+        return f"Check of {outcome.file}: {words}"
+    return f"Job {outcome.job_id}: {words}"
+
+
+def next_step(outcome: JobOutcome) -> str | None:
+    """What a person does next about a job, from its status as it is now."""
+    if outcome.status == "held" and outcome.job_id is not None and not outcome.dry_run:
+        return (
+            f"approve it with `syncd jobs approve {outcome.job_id}` if these users are to be "
+            f"archived, or drop it with `syncd jobs reject {outcome.job_id}`"
+        )
+    return None
 
 
 def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
     """A job as support reads it: what, where, how it ended, the numbers, what to do."""
     c = outcome.counts
     lines = [
-        f"Job {outcome.job_id}: {_STATUS_WORDS.get(outcome.status, outcome.status)}"
-        + (" (dry run: nothing was written)" if outcome.dry_run else ""),
+        _heading(outcome),
         f"  source {outcome.source} ({outcome.mode}), file {outcome.file}"
         + (f", read as {outcome.encoding}" if outcome.encoding else ""),
     ]
@@ -49,6 +70,9 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
             f"unchanged {c.unchanged}, archived {c.archived}, reactivated {c.reactivated}"
         )
     lines += [f"  ! {message}" for message in outcome.messages]
+    step = next_step(outcome)
+    if step:
+        lines.append(f"  Next: {step}")
     if outcome.row_errors:
         lines.append(
             "  Row errors"
@@ -75,7 +99,15 @@ def jobs_table(outcomes: Sequence[JobOutcome]) -> str:
     for o in outcomes:
         when = o.created_at.strftime("%Y-%m-%d %H:%M") if o.created_at else ""
         rows.append(
-            (o.job_id, when, o.source, o.status, str(o.counts.rows), str(o.counts.invalid), o.file)
+            (
+                o.job_id or "-",
+                when,
+                o.source,
+                o.status,
+                str(o.counts.rows),
+                str(o.counts.invalid),
+                o.file,
+            )
         )
     return _columns(rows)
 

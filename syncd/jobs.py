@@ -1,9 +1,14 @@
 """Run one file through the flow: read, validate, plan, guard, apply, record.
 
-`run_job` serves
-`syncd import` and the daemon alike: the CLI and the daemon differ only in where the
-bytes come from. `approve` and `dismiss` decide a held job. Everything between reading
-and guarding is the pure core; this module gathers its inputs and acts on its answer.
+`run_job` serves `syncd import` and the daemon alike: the CLI and the daemon differ only in
+where the bytes come from. Everything between reading and guarding is the pure core; this
+module gathers its inputs and acts on its answer.
+
+A job is recorded `running`, with its owner and a lease, before any work: if its process
+dies, the job is found and marked `interrupted` (`store.interrupt_abandoned`), and since a
+job's changes and its end are one transaction, nothing of it was applied and its file runs
+again. A file is skipped only when a job of the same source applied (or holds) the same
+content in the same mode.
 """
 
 from __future__ import annotations
@@ -11,117 +16,148 @@ from __future__ import annotations
 import gzip
 import hashlib
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import structlog
 from sqlalchemy import Connection
 
-from syncd import store
+from syncd import held, store
 from syncd.checking import (
     SHOWN_ROW_ERRORS,
+    Checked,
     Drop,
     Progress,
     check,
     counts_of,
-    errors_csv_bytes,
-    password_columns,
+    effective_mode,
     quiet,
+    read_file,
+    secrets_of,
+    sniffed_header,
 )
 from syncd.config import SourceConfig
+from syncd.core.counts import Counts
+from syncd.core.errors_csv import render_errors_csv
 from syncd.core.guard import GuardLimits, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
-from syncd.core.plan import Plan, build_plan, candidates, fingerprint, match
+from syncd.core.plan import NothingValid, Plan, build_plan, candidates, fingerprint, match
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
+from syncd.core.status import JobStatus
 from syncd.core.table import ROW, RawTable, RowError
-from syncd.errors import FileRejected, JobStateError, UsageError
-from syncd.hashing import hash_passwords
+from syncd.hashing import plan_hashes, plan_tags
+from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
+from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
+
+log = structlog.get_logger("syncd.jobs")
+
+#: The name a job's errors CSV is kept under (gzip-compressed), for `syncd jobs errors`.
+ERRORS_CSV = "errors.csv.gz"
+
+#: Compresses the copies a job keeps while it reads and validates (zlib releases the
+#: GIL, so this runs on the second core).
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-retain")
 
 
 def mint_job_id(rt: Runtime) -> str:
     return new_job_id(int(rt.clock().timestamp() * 1000), rt.entropy(2))
 
 
-def _redacted(validated: Validated) -> bytes:
-    """The file as kept for support when it holds passwords: re-written with those cells
-    blanked, compressed."""
-    table = validated.table
-    blanked = table.cells.with_columns(
-        pl.lit("").alias(table.column_name(i)) for i in password_columns(validated)
-    )
-    redacted = RawTable(table.header, blanked, "utf-8", table.delimiter, table.has_header)
-    return gzip.compress(render_all_rows(redacted), compresslevel=1)
-
-
-def render_all_rows(table: RawTable) -> bytes:
-    """A table back to CSV text (UTF-8), every row: used for redacted retained files."""
-    frame = table.cells.select(table.column_name(i) for i in range(len(table.header)))
-    if table.has_header:
-        frame.columns = (
-            list(table.header)
-            if len(set(table.header)) == len(table.header)
-            else [f"{name}\u200b{i}" for i, name in enumerate(table.header)]
-        )
-    return frame.write_csv(include_header=table.has_header, line_terminator="\r\n").encode()
-
-
-#: Compresses the retained copy of a file while the job reads and validates it (zlib
-#: releases the GIL, so this runs on the second core).
-_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-retain")
-
-
 class _Job:
     """One job's bookkeeping while it runs: what gets recorded when it ends.
 
     The file's bytes are handed over once (`take_data`) and not kept: a million-row file
-    is 140 MB, and the compressed copy for support is all the job needs afterwards.
+    is 140 MB; a compressed copy is all the job needs afterwards, to keep for support or
+    to read rows again (a held job's cells, an errors CSV naming rows the planner refused).
     """
 
     def __init__(
-        self, rt: Runtime, source: SourceConfig, drop: Drop, mode: Mode, dry_run: bool
+        self,
+        rt: Runtime,
+        source: SourceConfig,
+        drop: Drop,
+        mode: Mode,
+        dry_run: bool,
+        notes: tuple[str, ...],
     ) -> None:
         self.rt, self.source, self.mode, self.dry_run = rt, source, mode, dry_run
+        self.notes = notes
+        self.profile = rt.config.profiles[source.profile]
         self.name, self.size, self.sha256 = drop.name, len(drop.data), drop.sha256
         self._data: bytes | None = drop.take()
-        self._retained: Future[bytes] | None = None
-        self.job_id = mint_job_id(rt)
+        self._original: Future[bytes] | None = None
+        self._redacted: Future[bytes] | None = None
+        self.kept: Kept = "original"
+        # A dry run is not stored, so it gets no ID: an ID syncd prints is one support
+        # can look up.
+        self.job_id = None if dry_run else mint_job_id(rt)
         self.started = rt.clock()
+        self.errors_csv: bytes | None = None
+
+    @property
+    def stored_id(self) -> str:
+        if self.job_id is None:
+            raise RuntimeError("a dry run has no job record")
+        return self.job_id
 
     def take_data(self) -> bytes:
         data, self._data = self._data, None
         if data is None:
             raise RuntimeError("the file's bytes were already taken")
-        if not self.dry_run:
-            self._retained = _BACKGROUND.submit(gzip.compress, data, 1)
+        self._original = _BACKGROUND.submit(gzip.compress, data, 1)
         return data
 
-    def keep_redacted(self, validated: Validated) -> None:
-        """Retain the password-free rewrite instead of the original bytes."""
-        if self._retained is not None:
-            self._retained.cancel()
-        self._retained = _BACKGROUND.submit(_redacted, validated)
+    def keep(self, checked: Checked) -> None:
+        """Decide what is retained of the file for support (`syncd.retention`)."""
+        secrets = None if checked.table is not None else secrets_of(checked.header, self.profile)
+        plan = keep_plan(checked.table, secrets)
+        self.kept = plan.kind
+        if plan.table is not None and not self.dry_run:
+            self._redacted = _BACKGROUND.submit(redacted_copy, plan.table)
 
-    def retained(self) -> bytes:
-        if self._retained is None:
+    def retained(self) -> bytes | None:
+        """The compressed copy kept for support, if any."""
+        if self.kept == "none":
+            return None
+        source = self._redacted if self.kept == "redacted" else self._original
+        if source is None:
             raise RuntimeError("nothing to retain: take_data was not called")
-        return self._retained.result()
+        return source.result()
+
+    def cells_again(self) -> RawTable:
+        """Every row's cells, read again from the file's bytes exactly as the job read
+        them (the job let go of the cells of valid rows once validated)."""
+        if self._original is None:
+            raise RuntimeError("take_data was not called")
+        return read_file(self.profile, gzip.decompress(self._original.result()))
+
+    def errors_table(self, table: RawTable, errors: tuple[RowError, ...]) -> RawTable:
+        """A table holding the cells of every row in `errors`."""
+        missing = {e.row for e in errors} - set(table.cells.get_column(ROW).to_list())
+        return self.cells_again() if missing else table
 
     def outcome(
         self,
-        status: str,
+        status: JobStatus,
         validated: Validated | None,
         *,
         plan: Plan | None = None,
+        counts: Counts | None = None,
         messages: tuple[str, ...] = (),
         errors: tuple[RowError, ...] = (),
         errors_csv: str | None = None,
         skipped_of: str | None = None,
     ) -> JobOutcome:
+        if counts is None:
+            counts = plan.counts if plan is not None else counts_of(validated)
+        not_kept = (NOT_KEPT,) if self.kept == "none" and not self.dry_run else ()
         return JobOutcome(
             job_id=self.job_id,
             status=status,
@@ -129,53 +165,51 @@ class _Job:
             mode=self.mode,
             file=self.name,
             encoding=validated.table.encoding if validated else None,
-            counts=counts_of(validated, plan),
+            counts=counts,
             errors_csv=errors_csv,
-            messages=messages,
+            messages=(*self.notes, *messages, *not_kept),
             row_errors=errors[:SHOWN_ROW_ERRORS],
             row_error_total=len(errors),
             skipped_of=skipped_of,
             dry_run=self.dry_run,
+            redacted=self.kept == "redacted",
             created_at=self.started,
             finished_at=self.rt.clock(),
         )
 
-    def write_errors_csv(self, validated: Validated, errors: tuple[RowError, ...]) -> str | None:
+    def write_errors_csv(self, table: RawTable, errors: tuple[RowError, ...]) -> str | None:
+        """Render the errors CSV, write it to the errors folder, keep it for the record."""
         if not errors:
             return None
-        missing = {e.row for e in errors} - set(validated.table.cells.get_column(ROW).to_list())
-        if missing and self._retained is not None:
-            # Rows the planner refused (email conflicts) were valid, so their cells were
-            # let go after validation: read them back from the retained copy.
-            again = check(
-                self.rt.config,
-                self.rt.config.profiles[self.source.profile],
-                Drop(self.name, gzip.decompress(self.retained())),
-            )
-            validated = again.validated or validated
-        path = self.rt.errors_dir / f"{self.job_id}.csv"
+        self.errors_csv = render_errors_csv(self.errors_table(table, errors), errors)
+        if self.job_id is None:
+            path = self.rt.errors_dir / f"dry-run-{Path(self.name).stem}.csv"
+        else:
+            path = self.rt.errors_dir / f"{self.job_id}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(errors_csv_bytes(validated, errors))
+        path.write_bytes(self.errors_csv)
         return str(path)
 
-    def record(
-        self,
-        conn: Connection,
-        outcome: JobOutcome,
-        errors: tuple[RowError, ...],
-    ) -> None:
-        """Store the job's end state, its row errors and the retained file."""
+    def record(self, conn: Connection, outcome: JobOutcome, errors: tuple[RowError, ...]) -> None:
+        """Store the job's end state, its row errors, errors CSV and retained file."""
+        job_id = self.stored_id
         finish(conn, outcome)
-        store.add_row_errors(conn, self.job_id, errors)
-        retention = timedelta(days=self.rt.config.retention_days)
-        store.retain_file(
-            conn,
-            self.job_id,
-            file_name=self.name,
-            content=self.retained(),
-            now=self.started,
-            expires_at=self.started + retention,
-        )
+        store.add_row_errors(conn, job_id, errors)
+        expires = self.started + timedelta(days=self.rt.config.retention_days)
+        if self.errors_csv is not None:
+            store.put_job_file(
+                conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv), expires_at=expires
+            )
+        retained = self.retained()
+        if retained is not None:
+            store.retain_file(
+                conn,
+                job_id,
+                file_name=self.name,
+                content=retained,
+                now=self.started,
+                expires_at=expires,
+            )
         store.purge_expired(conn, now=self.started)
 
 
@@ -189,16 +223,31 @@ def run_job(
     progress: Progress = quiet,
 ) -> JobOutcome:
     """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
-    job = _Job(rt, source, drop, mode or source.mode, dry_run)  # takes the bytes over
+    profile = rt.config.profiles[source.profile]
+    # An errors CSV sent back is partial whatever was asked: decided before the job is
+    # recorded, since the mode is part of what makes two files the same.
+    effective, note = effective_mode(mode or source.mode, sniffed_header(profile, drop.data))
+    job = _Job(rt, source, drop, effective, dry_run, (note,) if note else ())  # takes the bytes
+    log.info(
+        "job_started",
+        job_id=job.job_id,
+        source=source.name,
+        file=job.name,
+        size=job.size,
+        mode=job.mode,
+        dry_run=dry_run,
+    )
     if not dry_run:
+        job_id = job.stored_id
         with rt.engine.begin() as conn:
-            earlier = store.find_processed(conn, source.name, job.sha256)
+            store.interrupt_abandoned(conn, now=job.started, is_alive=owner_alive)
+            earlier = store.find_processed(conn, source.name, job.sha256, job.mode)
             skipped_message = (
                 f"this file is identical to the one of job {earlier}; nothing was done",
             )
             store.insert_job(
                 conn,
-                job_id=job.job_id,
+                job_id=job_id,
                 source=source.name,
                 directory=source.directory,
                 mode=job.mode,
@@ -208,15 +257,19 @@ def run_job(
                 status="skipped" if earlier else "running",
                 now=job.started,
                 skipped_of=earlier,
-                messages=skipped_message if earlier else (),
+                messages=skipped_message if earlier else job.notes,
+                owner=None if earlier else this_owner(),
+                lease_until=None if earlier else job.started + LEASE,
             )
         if earlier:
-            # Same bytes as a file already processed from this source: nothing to do,
-            # and the job says which earlier job to look at.
+            # Same bytes, same mode as a file this source already applied or holds:
+            # nothing to do, and the job says which earlier job to look at.
             return job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
     try:
-        return _process(job, progress)
+        with nullcontext() if dry_run else Lease(rt.engine, job.stored_id, rt.clock):
+            outcome = _process(job, progress)
     except Exception as exc:
+        log.exception("job_crashed", job_id=job.job_id, source=source.name)
         if not dry_run:
             with rt.engine.begin() as conn:
                 finish(
@@ -231,20 +284,30 @@ def run_job(
                     ),
                 )
         raise
+    log.info(
+        "job_ended",
+        job_id=outcome.job_id,
+        source=source.name,
+        status=outcome.status,
+        reason=outcome.messages[0] if outcome.status == "rejected" and outcome.messages else None,
+        **outcome.counts.as_dict(),
+    )
+    return outcome
 
 
 def _process(job: _Job, progress: Progress) -> JobOutcome:
-    rt, config = job.rt, job.rt.config
-    profile = config.profiles[job.source.profile]
-    checked = check(config, profile, Drop(job.name, job.take_data()), progress)
+    rt = job.rt
+    checked = check(rt.config, job.profile, Drop(job.name, job.take_data()), progress)
+    job.keep(checked)
     validated, problems = checked.validated, checked.problems
     del checked  # `validated` alone holds the cells, so letting go of them frees them
     if validated is None:
-        outcome = job.outcome("rejected", None, messages=problems)
-        return _finish(job, outcome, ())
-    if password_columns(validated) and not job.dry_run:
-        job.keep_redacted(validated)
+        return _finish(job, job.outcome("rejected", None, messages=problems), ())
+    return _validated(job, validated, progress)
 
+
+def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcome:
+    rt, profile = job.rt, job.profile
     errors = validated.errors
     notices = validated.notices
     if errors and profile.on_row_error == "reject":
@@ -258,7 +321,7 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
             validated,
             messages=(message, *notices),
             errors=errors,
-            errors_csv=job.write_errors_csv(validated, errors),
+            errors_csv=job.write_errors_csv(validated.table, errors),
         )
         return _finish(job, outcome, errors)
 
@@ -274,18 +337,19 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
         progress("planning")
         try:
             plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
-        except FileRejected as rejected:
+        except NothingValid as rejected:
+            errors = tuple(sorted((*errors, *rejected.row_errors), key=lambda e: e.row))
             outcome = job.outcome(
                 "rejected",
                 validated,
+                counts=Counts(rows=validated.rows, valid=0, invalid=validated.rows),
                 errors=errors,
                 messages=(rejected.message, *rejected.problems, *notices),
-                errors_csv=job.write_errors_csv(validated, errors),
+                errors_csv=job.write_errors_csv(validated.table, errors),
             )
             if not job.dry_run:
                 job.record(conn, outcome, errors)
             return outcome
-        validated = replace(validated, records=validated.records.clear())
         errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
         messages = (
             *plan.messages,
@@ -293,33 +357,48 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
             *notices,
         )
         verdict = judge(
-            plan,
-            GuardLimits(job.source.max_archive_percent, job.source.max_archive_count),
-            job_id=job.job_id,
+            plan, GuardLimits(job.source.max_archive_percent, job.source.max_archive_count)
         )
-        status = "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
+        status: JobStatus = (
+            "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
+        )
+        frozen = None
+        if verdict.hold and not job.dry_run:
+            # Everything approval applies is kept now (see `syncd.held`).
+            frozen = held.freeze(replace(validated, table=job.cells_again()))
+        validated = replace(validated, records=validated.records.clear())
         outcome = job.outcome(
             status,
             validated,
             plan=plan,
             errors=errors,
-            errors_csv=job.write_errors_csv(validated, errors),
+            errors_csv=job.write_errors_csv(validated.table, errors),
             messages=(*verdict.reasons, *messages),
         )
         if job.dry_run:
             transaction.rollback()
             return outcome
-        if verdict.hold:
-            store.hold_plan(conn, job.job_id, archive_digest(plan), _held_passwords(plan))
+        job_id = job.stored_id
+        if frozen is not None:
+            tags = plan_tags(plan)
+            hashes = plan_hashes(plan)
+            store.hold_plan(
+                conn,
+                job_id,
+                archive_digest(plan),
+                [(key, hashes[key], tags.get(key)) for key in hashes],
+            )
+            for name, content in frozen.items():
+                store.put_job_file(conn, job_id, name, content, expires_at=None)
         else:
             progress("applying")
             store.apply_plan(
                 conn,
                 directory_id,
                 plan,
-                job_id=job.job_id,
+                job_id=job_id,
                 now=job.started,
-                password_hashes=_hashes(plan),
+                password_hashes=plan_hashes(plan),
             )
         job.record(conn, outcome, errors)
     return outcome
@@ -327,6 +406,8 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
 
 def finish(conn: Connection, outcome: JobOutcome) -> None:
     """Store a job's end state."""
+    if outcome.job_id is None:
+        raise RuntimeError("a dry run has no job record to finish")
     store.finish_job(
         conn,
         outcome.job_id,
@@ -370,69 +451,3 @@ def archive_digest(plan: Plan) -> str:
     """What a plan archives, as one value: approval must archive exactly the same users."""
     keys = sorted(plan.archives["key"].to_list()) if plan.archives.height else []
     return hashlib.sha256("\n".join(keys).encode("utf-8")).hexdigest()
-
-
-def _password_rows(plan: Plan) -> list[tuple[str, str]]:
-    """(key, clear password) of the rows whose password is new or changed."""
-    pairs: list[tuple[str, str]] = []
-    if "password" not in plan.creates.columns:
-        return pairs
-    created = plan.creates.filter(pl.col("password").is_not_null())
-    pairs += list(zip(created["key"].to_list(), created["password"].to_list(), strict=True))
-    if plan.updates.height:
-        changed = plan.updates.filter(pl.col("changed").list.contains("password"))
-        pairs += list(zip(changed["key"].to_list(), changed["password"].to_list(), strict=True))
-    return pairs
-
-
-def _hashes(plan: Plan) -> dict[str, str]:
-    return dict(hash_passwords(_password_rows(plan)))
-
-
-def _held_passwords(plan: Plan) -> list[tuple[str, str, str]]:
-    """(key, hash, tag) to keep while a job is held: the retained file has no passwords."""
-    rows = _password_rows(plan)
-    if not rows:
-        return []
-    hashes = hash_passwords(rows)
-    tags = dict(
-        zip(plan.creates["key"].to_list(), plan.creates["password_tag"].to_list(), strict=True)
-    )
-    if plan.updates.height:
-        tags.update(
-            zip(plan.updates["key"].to_list(), plan.updates["password_tag"].to_list(), strict=True)
-        )
-    return [(key, hashes[key], tags[key]) for key, _ in rows]
-
-
-def load_retained(rt: Runtime, job_id: str) -> tuple[str, bytes]:
-    with rt.engine.connect() as conn:
-        retained = store.retained_file(conn, job_id)
-    if retained is None:
-        raise JobStateError(
-            f"the file of job {job_id} is no longer retained (retention_days ="
-            f" {rt.config.retention_days})"
-        )
-    return retained.file_name, gzip.decompress(retained.content)
-
-
-def reissue_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path, int]:
-    """`syncd jobs errors ID`: the errors CSV again, from the stored rows and errors."""
-    with rt.engine.connect() as conn:
-        job = store.require_job(conn, job_id)
-        errors = tuple(store.row_errors(conn, job.id))
-    if not errors:
-        raise JobStateError(f"job {job.id} has no row errors; there is no errors CSV")
-    source = rt.config.source(job.source)
-    name, data = load_retained(rt, job.id)
-    checked = check(rt.config, rt.config.profiles[source.profile], Drop(name, data))
-    if checked.validated is None:
-        raise JobStateError(
-            f"the file retained for job {job.id} cannot be read again: {checked.rejection}"
-        )
-    path = out or Path(f"{job.id}.csv")
-    try:
-        path.write_bytes(errors_csv_bytes(checked.validated, errors))
-    except OSError as exc:
-        raise UsageError(f"cannot write the errors CSV to {path}: {exc.strerror}") from exc
-    return path, len({e.row for e in errors})

@@ -29,7 +29,9 @@ EXIT_CODES: dict[str, int] = {
 class JobOutcome:
     """One job as people see it."""
 
-    job_id: str
+    #: None for what is not stored (`syncd validate`, a dry run): an ID syncd prints is
+    #: one support can look up
+    job_id: str | None
     status: str
     source: str
     mode: str
@@ -42,6 +44,9 @@ class JobOutcome:
     row_error_total: int = 0
     skipped_of: str | None = None
     dry_run: bool = False
+    #: what syncd kept of the file is a copy with its secret cells blanked, and so is
+    #: what a source settles into processed/ or failed/
+    redacted: bool = False
     created_at: datetime | None = None
     finished_at: datetime | None = None
 

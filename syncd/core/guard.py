@@ -28,15 +28,17 @@ class Verdict:
     reasons: tuple[str, ...]
 
 
-def judge(plan: Plan, limits: GuardLimits, job_id: str = "ID") -> Verdict:
-    """Hold when the plan archives more users than either limit allows."""
+def judge(plan: Plan, limits: GuardLimits) -> Verdict:
+    """Hold when the plan archives more users than either limit allows.
+
+    The reasons state facts only: what to do next depends on the job's status when it is
+    shown (held, approved, dismissed), so whoever shows it says that.
+    """
     count = plan.archive_count
-    approve = f"approve with `syncd jobs approve {job_id}` if this is right"
     reasons: list[str] = []
     if limits.max_archive_count is not None and count > limits.max_archive_count:
         reasons.append(
-            f"would archive {count:,} users, above max_archive_count = "
-            f"{limits.max_archive_count:,}; {approve}"
+            f"would archive {count:,} users, above max_archive_count = {limits.max_archive_count:,}"
         )
     # Without active users there is no share to speak of; the count limit still applies.
     if limits.max_archive_percent is not None and plan.active_before > 0:
@@ -45,7 +47,7 @@ def judge(plan: Plan, limits: GuardLimits, job_id: str = "ID") -> Verdict:
             reasons.append(
                 f"would archive {count:,} of {plan.active_before:,} active users "
                 f"({_percent(percent, limits.max_archive_percent)}), above "
-                f"max_archive_percent = {limits.max_archive_percent:g}; {approve}"
+                f"max_archive_percent = {limits.max_archive_percent:g}"
             )
     return Verdict(hold=bool(reasons), reasons=tuple(reasons))
 

@@ -21,8 +21,9 @@ class Source(Protocol):
 
     def fetch(self, name: str) -> bytes: ...
 
-    def settle(self, name: str, job_id: str, ok: bool) -> str:
-        """Move the file to processed/ (ok) or failed/; return where it went."""
+    def settle(self, name: str, job_id: str, ok: bool, replacement: bytes | None = None) -> str:
+        """Move the file to processed/ (ok) or failed/, or write `replacement` there in its
+        place (the file with its secret cells blanked); return where it went."""
 
 
 def is_candidate(name: str, pattern: str) -> bool:

@@ -55,13 +55,21 @@ class LocalSource:
         except OSError as exc:
             raise SourceError(f"cannot read {self.path / name}: {exc.strerror}") from exc
 
-    def settle(self, name: str, job_id: str, ok: bool) -> str:
+    def settle(self, name: str, job_id: str, ok: bool, replacement: bytes | None = None) -> str:
+        """Move the file to processed/ (ok) or failed/ with the job ID in its name; with a
+        `replacement` (the file with its secret cells blanked), write that there instead
+        and remove the file. What lands there is readable by syncd's user alone."""
         target_dir = self.processed_dir if ok else self.failed_dir
         stem, dot, suffix = name.rpartition(".")
         target = target_dir / (f"{stem}.{job_id}.{suffix}" if dot else f"{name}.{job_id}")
         try:
-            target_dir.mkdir(parents=True, exist_ok=True)
-            os.replace(self.path / name, target)
+            target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if replacement is None:
+                os.replace(self.path / name, target)
+                os.chmod(target, 0o600)
+            else:
+                _write_private(target, replacement)
+                (self.path / name).unlink()
             marker = self.path / f"{name}.done"
             if marker.exists():
                 marker.unlink()
@@ -69,3 +77,12 @@ class LocalSource:
             raise SourceError(f"cannot move {name} to {target_dir}: {exc.strerror}") from exc
         self._tracker.forget(name)
         return str(target)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `path` (mode 0600) through a temporary name, so it is whole or absent."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    os.replace(temporary, path)

@@ -3,13 +3,14 @@
 - `engine`: connecting (SQLite pragmas, psycopg for PostgreSQL) and the schema version.
 - `schema`: the tables; `syncd/migrations` creates them.
 - `directory`: reading the directory (planner frames, user views); `apply`: writing a plan.
-- `jobs`: job records, row errors, retained files, held state; `outbox`: report mail.
+- `jobs`: job records, row errors, retained files, job files, held state; `outbox`: mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
 
 Every function takes a `Connection` and leaves the transaction to the caller. The names
 below are the store's public API, importable from `syncd.store` directly.
 """
 
+from syncd.core.status import JobStatus
 from syncd.store.apply import apply_plan
 from syncd.store.directory import (
     UserView,
@@ -31,10 +32,10 @@ from syncd.store.engine import (
 )
 from syncd.store.jobs import (
     Job,
-    JobStatus,
     RetainedFile,
     add_row_errors,
     claim_next_job,
+    drop_job_files,
     find_processed,
     finish_job,
     forget_held,
@@ -43,9 +44,13 @@ from syncd.store.jobs import (
     held_passwords,
     hold_plan,
     insert_job,
+    interrupt_abandoned,
+    job_file,
     list_jobs,
     purge_expired,
+    put_job_file,
     renew_lease,
+    replace_row_errors,
     requeue_expired,
     require_job,
     retain_file,
@@ -77,6 +82,7 @@ __all__ = [
     "connect",
     "details",
     "directory_id",
+    "drop_job_files",
     "ensure_schema",
     "find_processed",
     "find_user",
@@ -87,6 +93,8 @@ __all__ = [
     "held_passwords",
     "hold_plan",
     "insert_job",
+    "interrupt_abandoned",
+    "job_file",
     "list_jobs",
     "list_messages",
     "list_users",
@@ -95,7 +103,9 @@ __all__ = [
     "mark_failed",
     "mark_sent",
     "purge_expired",
+    "put_job_file",
     "renew_lease",
+    "replace_row_errors",
     "requeue_expired",
     "require_job",
     "retain_file",

@@ -1,8 +1,8 @@
-"""The job records: one row per file, its row errors, retained input and held state.
+"""The job records: one row per file, its row errors, retained input, files and held state.
 
-A job moves `queued -> running -> applied | applied_with_errors | rejected | held`; a held
-job ends `applied`/`applied_with_errors` (approved) or `dismissed`; `skipped` marks a file
-identical to one already processed. Several daemons may share a PostgreSQL database, so:
+Statuses are defined in `syncd.core.status`. A running job names its owner (host, process
+and start time) and holds a lease; a job whose owner died is marked `interrupted` when
+found (`interrupt_abandoned`). Several daemons may share a PostgreSQL database, so:
 a file is claimed by a unique `claim` value (the loser's insert does nothing), queued work
 is picked with `FOR UPDATE SKIP LOCKED`, and a running job holds a lease that another
 daemon re-queues once it has expired (its owner crashed).
@@ -10,10 +10,10 @@ daemon re-queues once it has expired (its owner crashed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Row, and_, delete, exists, insert, or_, select, update
@@ -22,22 +22,14 @@ from sqlalchemy.orm import aliased
 from syncd.core.counts import Counts
 from syncd.core.job_id import normalise_job_id
 from syncd.core.profile import Mode
+from syncd.core.status import SKIPS_IDENTICAL, JobStatus
 from syncd.core.table import RowError
 from syncd.errors import JobNotFound
 from syncd.store import schema
 from syncd.store.bulk import insert_frame, insert_unless_exists
-from syncd.store.schema import JOB_STATUSES, jobs, retained_files
+from syncd.store.schema import job_files, jobs, retained_files
 
-JobStatus = Literal[
-    "queued", "running", "applied", "applied_with_errors", "rejected", "held", "dismissed",
-    "skipped",
-]  # fmt: skip
-# The Literal is for the type checker, the tuple for the CHECK constraint: keep them one list.
-assert set(JOB_STATUSES) == set(JobStatus.__args__)  # type: ignore[attr-defined]
 COUNT_NAMES = tuple(Counts.__dataclass_fields__)
-# A file identical to one of these is skipped. Rejected and dismissed files changed
-# nothing, so sending the same file again (after fixing the configuration, say) runs it.
-_PROCESSED: tuple[JobStatus, ...] = ("queued", "running", "applied", "applied_with_errors", "held")
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,8 +94,11 @@ def insert_job(
     skipped_of: str | None = None,
     claim: str | None = None,
     messages: Sequence[str] = (),
+    owner: str | None = None,
+    lease_until: datetime | None = None,
 ) -> bool:
-    """Record a new job; False (and nothing written) when another job holds `claim`."""
+    """Record a new job; False (and nothing written) when another job holds `claim`.
+    A job inserted `running` names its `owner` and lease."""
     statement = insert(jobs)
     if claim is not None:
         statement = insert_unless_exists(conn, jobs, ("claim",))
@@ -121,6 +116,9 @@ def insert_job(
             claim=claim,
             messages=list(messages),
             created_at=now,
+            started_at=now if status == "running" else None,
+            lease_owner=owner,
+            lease_until=lease_until,
             **dict.fromkeys(COUNT_NAMES, 0),
         ).returning(jobs.c.id)
     )
@@ -204,6 +202,40 @@ def requeue_expired(conn: Connection, *, now: datetime) -> list[str]:
     return ids
 
 
+def interrupt_abandoned(
+    conn: Connection, *, now: datetime, is_alive: Callable[[str], bool | None]
+) -> list[str]:
+    """Mark `interrupted` every running job whose owner is gone: `is_alive(owner)` says
+    False (a process of this host that no longer runs), or cannot tell (None: another
+    host) and the lease has run out. Nothing of such a job was applied: apply and the
+    job's end are one transaction, which never committed."""
+    running = conn.execute(
+        select(jobs.c.id, jobs.c.lease_owner, jobs.c.lease_until).where(jobs.c.status == "running")
+    ).all()
+    gone = []
+    for job_id, owner, until in running:
+        alive = is_alive(owner) if owner else None
+        if alive is False or (alive is None and (until is None or until < now)):
+            gone.append((job_id, owner))
+    for job_id, owner in gone:
+        note = (
+            f"the process running this job ({owner or 'unknown'}) stopped before the job "
+            "ended; nothing of it was applied, and the same file runs again when it is sent"
+        )
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.status == "running")
+            .values(
+                status="interrupted",
+                finished_at=now,
+                lease_owner=None,
+                lease_until=None,
+                messages=[note],
+            )
+        )
+    return [job_id for job_id, _ in gone]
+
+
 def finish_job(
     conn: Connection,
     job_id: str,
@@ -255,11 +287,17 @@ def list_jobs(conn: Connection, limit: int | None = 20) -> list[Job]:
     return [_job(row) for row in conn.execute(query)]
 
 
-def find_processed(conn: Connection, source: str, sha256: str) -> str | None:
-    """The first job of `source` that processed a file with this content, if any."""
+def find_processed(conn: Connection, source: str, sha256: str, mode: Mode) -> str | None:
+    """The first job of `source` that applied or holds a file with this content in this
+    mode, if any (`syncd.core.status.SKIPS_IDENTICAL`)."""
     query = (
         select(jobs.c.id)
-        .where(jobs.c.source == source, jobs.c.sha256 == sha256, jobs.c.status.in_(_PROCESSED))
+        .where(
+            jobs.c.source == source,
+            jobs.c.sha256 == sha256,
+            jobs.c.mode == mode,
+            jobs.c.status.in_(SKIPS_IDENTICAL),
+        )
         .order_by(jobs.c.created_at, jobs.c.id)
         .limit(1)
     )
@@ -295,6 +333,12 @@ def add_row_errors(conn: Connection, job_id: str, errors: Iterable[RowError]) ->
         },
     )
     insert_frame(conn, schema.row_errors, frame)
+
+
+def replace_row_errors(conn: Connection, job_id: str, errors: Iterable[RowError]) -> None:
+    """A job's row errors from now on: these, and none stored before."""
+    conn.execute(delete(schema.row_errors).where(schema.row_errors.c.job_id == job_id))
+    add_row_errors(conn, job_id, errors)
 
 
 def row_errors(conn: Connection, job_id: str) -> list[RowError]:
@@ -346,9 +390,35 @@ def retained_file(conn: Connection, job_id: str) -> RetainedFile | None:
 
 
 def purge_expired(conn: Connection, *, now: datetime) -> int:
-    """Drop retained files whose retention has run out; returns how many."""
+    """Drop retained files and job files whose retention has run out; returns how many."""
     result = conn.execute(delete(retained_files).where(retained_files.c.expires_at <= now))
-    return result.rowcount
+    files = conn.execute(delete(job_files).where(job_files.c.expires_at <= now))
+    return result.rowcount + files.rowcount
+
+
+def put_job_file(
+    conn: Connection, job_id: str, name: str, content: bytes, *, expires_at: datetime | None
+) -> None:
+    """Keep (or replace) a job's file called `name`."""
+    conn.execute(delete(job_files).where(job_files.c.job_id == job_id, job_files.c.name == name))
+    conn.execute(
+        insert(job_files).values(job_id=job_id, name=name, content=content, expires_at=expires_at)
+    )
+
+
+def job_file(conn: Connection, job_id: str, name: str) -> bytes | None:
+    """A job's file called `name`, if it is kept."""
+    found: bytes | None = conn.scalar(
+        select(job_files.c.content).where(job_files.c.job_id == job_id, job_files.c.name == name)
+    )
+    return found
+
+
+def drop_job_files(conn: Connection, job_id: str, names: Iterable[str]) -> None:
+    """Forget a job's files of these names."""
+    conn.execute(
+        delete(job_files).where(job_files.c.job_id == job_id, job_files.c.name.in_(list(names)))
+    )
 
 
 def hold_plan(

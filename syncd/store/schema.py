@@ -2,7 +2,7 @@
 
 The directory: `directories`, `users` (custom field values in its JSON `fields`) and the
 users' lists (`groups` + `memberships`, `labels`, `source_usernames`). Jobs: `jobs`,
-`row_errors`, `retained_files`, `held_passwords`. Reports: `outbox`.
+`row_errors`, `retained_files`, `job_files`, `held_passwords`. Reports: `outbox`.
 
 This metadata is what the code queries; `syncd/migrations` creates the same tables (a test
 compares the two). Timestamps are stored in UTC and always come back timezone-aware.
@@ -33,6 +33,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from syncd.core.status import JOB_STATUSES
+
 #: Index and constraint names follow one pattern so migrations can name them stably.
 metadata = MetaData(
     naming_convention={
@@ -48,16 +50,6 @@ metadata = MetaData(
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 USER_STATUSES = ("active", "archived")
-JOB_STATUSES = (
-    "queued",
-    "running",
-    "applied",
-    "applied_with_errors",
-    "rejected",
-    "held",
-    "dismissed",
-    "skipped",
-)
 OUTBOX_STATUSES = ("pending", "sent", "failed")
 LABEL_KINDS = ("label", "label_id")
 
@@ -245,6 +237,18 @@ retained_files = Table(
     Column("content", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+# What a job leaves for later, by name: its errors CSV as written (so `syncd jobs errors`
+# gives it back byte for byte) and, while it is held, what approving it applies (see
+# `syncd.held`). Kept until `expires_at` (never, when null: until the job is decided).
+job_files = Table(
+    "job_files",
+    metadata,
+    Column("job_id", String, ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String, primary_key=True),
+    Column("content", LargeBinary, nullable=False),
+    Column("expires_at", UtcDateTime, index=True),
 )
 
 held_passwords = Table(

@@ -107,16 +107,58 @@ def test_jobs_are_listed_newest_first(conn: Connection) -> None:
     assert [j.id for j in jobs.list_jobs(conn, limit=1)] == ["AAAAA-00002"]
 
 
-def test_an_identical_file_is_found_among_the_sources_processed_jobs(conn: Connection) -> None:
-    """find_processed names the first job of that source and content that changed or
-    will change something; rejected files, skipped jobs and other sources do not count."""
+def test_an_identical_file_is_found_among_the_sources_applied_and_held_jobs(
+    conn: Connection,
+) -> None:
+    """find_processed names the first job of that source, content and mode that applied or
+    holds its file; rejected, skipped, running and interrupted jobs, other sources and
+    the other mode do not count."""
     add(conn, "AAAAA-00001", status="rejected")
-    add(conn, "AAAAA-00002", source="other")
-    assert jobs.find_processed(conn, "hr", SHA) is None
-    add(conn, "AAAAA-00003", now=T0 + timedelta(minutes=1))
+    add(conn, "AAAAA-00002", source="other", status="applied")
+    add(conn, "AAAAA-00005", status="running")
+    add(conn, "AAAAA-00006", status="interrupted")
+    add(conn, "AAAAA-00007", status="applied", mode="partial")
+    assert jobs.find_processed(conn, "hr", SHA, "full") is None
+    add(conn, "AAAAA-00003", status="held", now=T0 + timedelta(minutes=1))
     add(conn, "AAAAA-00004", status="skipped", now=T0 + timedelta(minutes=2))
-    assert jobs.find_processed(conn, "hr", SHA) == "AAAAA-00003"
-    assert jobs.find_processed(conn, "hr", "cd" * 32) is None
+    assert jobs.find_processed(conn, "hr", SHA, "full") == "AAAAA-00003"
+    assert jobs.find_processed(conn, "hr", SHA, "partial") == "AAAAA-00007"
+    assert jobs.find_processed(conn, "hr", "cd" * 32, "full") is None
+
+
+def test_a_running_job_whose_owner_died_is_marked_interrupted(conn: Connection) -> None:
+    """A running job of a dead owner on this host, or of another host whose lease ran
+    out, ends `interrupted` with a message; a live owner's, or an unexpired lease, is
+    left running."""
+    later = T0 + timedelta(minutes=10)
+    add(conn, "AAAAA-00001", status="running", owner="dead", lease_until=later)
+    add(conn, "AAAAA-00002", status="running", owner="live", lease_until=T0)
+    add(conn, "AAAAA-00003", status="running", owner="far", lease_until=T0)
+    add(conn, "AAAAA-00004", status="running", owner="far", lease_until=later + timedelta(minutes=1))
+    alive = {"dead": False, "live": True, "far": None}
+    found = jobs.interrupt_abandoned(conn, now=later, is_alive=alive.__getitem__)
+    assert sorted(found) == ["AAAAA-00001", "AAAAA-00003"]
+    for job_id, status in [("AAAAA-00001", "interrupted"), ("AAAAA-00002", "running")]:
+        job = jobs.get_job(conn, job_id)
+        assert job is not None and job.status == status
+    job = jobs.get_job(conn, "AAAAA-00003")
+    assert job is not None and job.finished_at == later
+    assert "stopped before the job ended" in job.messages[0]
+
+
+def test_job_files_are_kept_replaced_and_purged_when_they_expire(conn: Connection) -> None:
+    """A job's named files read back as written, a second write replaces the first, and
+    purge_expired drops those past their expiry but never one without."""
+    add(conn, "AAAAA-00001")
+    jobs.put_job_file(conn, "AAAAA-00001", "a", b"one", expires_at=T0)
+    jobs.put_job_file(conn, "AAAAA-00001", "a", b"two", expires_at=T0)
+    jobs.put_job_file(conn, "AAAAA-00001", "b", b"kept", expires_at=None)
+    assert jobs.job_file(conn, "AAAAA-00001", "a") == b"two"
+    jobs.purge_expired(conn, now=T0 + timedelta(seconds=1))
+    assert jobs.job_file(conn, "AAAAA-00001", "a") is None
+    assert jobs.job_file(conn, "AAAAA-00001", "b") == b"kept"
+    jobs.drop_job_files(conn, "AAAAA-00001", ["b"])
+    assert jobs.job_file(conn, "AAAAA-00001", "b") is None
 
 
 def test_queued_jobs_are_claimed_in_file_order_per_source(conn: Connection) -> None:

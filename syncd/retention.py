@@ -1,0 +1,59 @@
+"""What syncd keeps of a file it was sent: the copy retained for support, and the copy a
+source settles into processed/ or failed/; never a password.
+
+A file without secret columns (`syncd.core.secrets`) is kept as it came. A file with some
+is kept as a rewrite with those cells blanked: on a row with more cells than the header,
+every cell from the first secret column on, since a split password spills to the right.
+A file rejected before its columns could be read is retained only when its first line
+shows no secret column; a file that is not text at all is not retained.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+from syncd.core.secrets import redacted
+from syncd.core.table import RawTable
+
+Kept = Literal["original", "redacted", "none"]
+
+#: Why a file was not retained, for the job's messages.
+NOT_KEPT = (
+    "the file was not kept for support: it was rejected before its columns could be read, "
+    "so it may hold passwords"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepPlan:
+    """How a file is kept: as it came, redacted from `table`, or not at all."""
+
+    kind: Kept
+    table: RawTable | None = None
+
+
+def keep_plan(table: RawTable | None, secrets: frozenset[int] | None) -> KeepPlan:
+    """How to keep a file read as `table` (or, not read, whose header showed `secrets`;
+    None: not even a header could be made out)."""
+    if table is not None:
+        return KeepPlan("redacted", table) if table.secret_columns else KeepPlan("original")
+    if secrets is None or secrets:
+        return KeepPlan("none")
+    return KeepPlan("original")
+
+
+def redacted_copy(table: RawTable) -> bytes:
+    """The table back to CSV text (UTF-8, the input's delimiter, CRLF), every row, secret
+    cells blanked; gzip-compressed."""
+    table = redacted(table)
+    frame = table.cells.select(table.column_name(i) for i in range(len(table.header)))
+    head = io.StringIO()
+    if table.has_header:
+        csv.writer(head, delimiter=table.delimiter, lineterminator="\r\n").writerow(table.header)
+    rows = frame.write_csv(include_header=False, separator=table.delimiter, line_terminator="\r\n")
+    text = head.getvalue() + rows
+    return gzip.compress(text.encode("utf-8"), compresslevel=1)

@@ -1,0 +1,54 @@
+"""What support asks of a job besides its record: the errors CSV again, the file it came
+from. The CLI (and the back office) call these; nothing here changes a job.
+"""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+from syncd import store
+from syncd.errors import JobStateError, UsageError
+from syncd.jobs import ERRORS_CSV
+from syncd.runtime import Runtime
+
+
+def errors_csv(rt: Runtime, job_id: str) -> tuple[str, bytes, int]:
+    """A job's errors CSV, byte for byte as it was written when the job ran (or was
+    approved): (job ID, content, rows with errors)."""
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        rows = len({e.row for e in store.row_errors(conn, job.id)})
+        content = store.job_file(conn, job.id, ERRORS_CSV)
+    if not rows:
+        raise JobStateError(f"job {job.id} has no row errors; there is no errors CSV")
+    if content is None:
+        raise JobStateError(
+            f"the errors CSV of job {job.id} is no longer kept (retention_days = "
+            f"{rt.config.retention_days}); `syncd jobs show {job.id}` still lists its row errors"
+        )
+    return job.id, gzip.decompress(content), rows
+
+
+def write_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path, int]:
+    """`syncd jobs errors ID`: the errors CSV written to `out` (default ./<job_id>.csv)."""
+    found, content, rows = errors_csv(rt, job_id)
+    path = out or Path(f"{found}.csv")
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise UsageError(f"cannot write the errors CSV to {path}: {exc.strerror}") from exc
+    return path, rows
+
+
+def retained_file(rt: Runtime, job_id: str) -> tuple[str, bytes]:
+    """The file a job came from, as kept for support (secret cells blanked)."""
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        retained = store.retained_file(conn, job.id)
+    if retained is None:
+        raise JobStateError(
+            f"the file of job {job.id} is not kept (retention_days = "
+            f"{rt.config.retention_days}, or it could hold passwords it could not blank)"
+        )
+    return retained.file_name, gzip.decompress(retained.content)
