@@ -55,14 +55,17 @@ def write_config(
     *,
     sources: Sequence[Mapping[str, TomlValue]],
     directory: Mapping[str, TomlValue],
+    extra: Sequence[str] = (),
 ) -> Path:
     """Write `root/syncd.toml`: state (secret, errors CSVs, outbox) under `root/var`, the
-    given database, `[[sources]]` tables and `[directory]` rules; return its path."""
+    given database, `[[sources]]` tables and `[directory]` rules, then `extra` lines (a
+    profile, say); return its path."""
     lines = [f"state_dir = {_toml(str(root / 'var'))}", ""]
     lines += _table("[database]", {"url": database_url})
     for source in sources:
         lines += _table("[[sources]]", source)
     lines += _table("[directory]", directory)
+    lines += extra
     path = root / "syncd.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
