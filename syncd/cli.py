@@ -4,6 +4,10 @@ Exit codes (the contract): 0 done without row errors, 1 done with row errors, 2 
 rejected, 3 held for approval, 64 bad usage, 69 a service unreachable, 78 bad
 configuration. A `SyncdError` is printed as a sentence (and its problems), never as a
 traceback.
+
+Commands that only read (`jobs list/show/errors`, `users list/show`, `check`) create
+nothing where they run: no database, folder or secret (`runtime.open_reader`). Commands
+that write (`import`, `run`, `jobs approve/reject`, `db upgrade`) create what they need.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from syncd.errors import ServiceUnavailable, SyncdError, UsageError
 from syncd.outcome import JobOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from syncd.runtime import Runtime
 
 # The database layer (SQLAlchemy, Alembic) is imported inside the commands that use it:
@@ -40,6 +46,7 @@ class _State:
         self.config_path = config_path
         self._config: Config | None = None
         self._runtime: Runtime | None = None
+        self._reader: Runtime | None = None
 
     @property
     def config(self) -> Config:
@@ -49,19 +56,38 @@ class _State:
 
     @property
     def runtime(self) -> Runtime:
+        """For commands that write: creates the database, its schema and the secret."""
         if self._runtime is None:
             from syncd.runtime import open_runtime
 
-            try:
-                self._runtime = open_runtime(self.config)
-            except SyncdError:
-                raise
-            except Exception as exc:  # a driver error: the database is not reachable
-                raise ServiceUnavailable(
-                    "the database cannot be reached",
-                    [f"database.url: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"],
-                ) from exc
+            self._runtime = self._open(open_runtime)
         return self._runtime
+
+    @property
+    def reader(self) -> Runtime:
+        """For commands that only read: creates nothing, says what to run if it must."""
+        if self._reader is None:
+            from syncd.runtime import open_reader
+
+            self._reader = self._open(open_reader)
+        return self._reader
+
+    def _open(self, opener: Callable[[Config], Runtime]) -> Runtime:
+        try:
+            return opener(self.config)
+        except SyncdError:
+            raise
+        except Exception as exc:  # a driver error: the database is not reachable
+            raise ServiceUnavailable(
+                "the database cannot be reached",
+                [f"database.url: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"],
+            ) from exc
+
+    def close(self) -> None:
+        """Close the database connections: SQLite then removes its -wal and -shm files."""
+        for rt in (self._runtime, self._reader):
+            if rt is not None:
+                rt.engine.dispose()
 
 
 pass_state = click.make_pass_decorator(_State)
@@ -103,6 +129,7 @@ def _emit(outcome: JobOutcome, as_json: bool, *, verbose: bool = False) -> None:
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Keep the user directory in step with CSV exports."""
     ctx.obj = _State(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
@@ -225,7 +252,7 @@ def jobs_list(state: _State, limit: int, as_json: bool) -> None:
     """The latest jobs, newest first."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, limit)]
     if as_json:
         click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
@@ -241,7 +268,7 @@ def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
     """One job, as support reads it (the ID may be typed in any case, with or without dash)."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         job = store.require_job(conn, job_id)
         errors = store.row_errors(conn, job.id)
     outcome = JobOutcome.from_job(job, tuple(errors[:20]), len(errors))
@@ -261,7 +288,7 @@ def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
     """Write a job's errors CSV again."""
     from syncd.jobs import reissue_errors_csv
 
-    path, rows = reissue_errors_csv(state.runtime, job_id, output)
+    path, rows = reissue_errors_csv(state.reader, job_id, output)
     click.echo(f"{path}: {rows} rows with errors")
 
 
@@ -301,7 +328,7 @@ def users_list(state: _State, status: str | None, limit: int | None, as_json: bo
     """Users, by key."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         found = [u.as_json() for u in store.list_users(conn, status=status, limit=limit)]
     click.echo(json.dumps(found, ensure_ascii=False, indent=2) if as_json else users_table(found))
 
@@ -314,7 +341,7 @@ def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
     """One user, by email (any case) or key."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         found = [u.as_json() for u in store.find_user(conn, email_or_key)]
     if not found:
         raise UsageError(f"no user has the email or key {email_or_key!r}")
@@ -350,7 +377,10 @@ def db_upgrade(state: _State) -> None:
     from syncd import store
 
     engine = store.make_engine(state.config.database.url)
-    store.upgrade(engine)
+    try:
+        store.upgrade(engine)
+    finally:
+        engine.dispose()
     click.echo("database schema is up to date")
 
 

@@ -1,7 +1,10 @@
 """The one place that wires adapters: config -> engine, clock, entropy, secret.
 
-Nothing connects at import time; `open_runtime` is called by the CLI and the daemon once,
-and tests build a `Runtime` with their own clock.
+Nothing connects at import time. Commands that write (`import`, `run`, `jobs approve`)
+call `open_runtime`, which creates what a first run needs: the database's folder, its
+schema, the password-tag secret. Commands that only read call `open_reader`, which creates
+nothing at all and says what to run when there is nothing to read yet. Tests build a
+`Runtime` with their own clock.
 """
 
 from __future__ import annotations
@@ -9,47 +12,73 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 
 from syncd.config import Config
-from syncd.errors import ConfigError
-from syncd.store import ensure_schema, make_engine
+from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.store import ensure_schema, make_engine, require_schema, sqlite_file
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True)
 class Runtime:
-    """What a job needs from the outside world."""
+    """What a job needs from the outside world.
 
-    config: Config
-    engine: Engine
-    secret: bytes
-    clock: Callable[[], datetime] = utc_now
-    entropy: Callable[[int], bytes] = secrets.token_bytes
+    `secret` is the bytes, or a function that loads them the first time `rt.secret` is
+    read (a command that only reads never needs them, so never looks for them).
+    """
+
+    __slots__ = ("_load_secret", "_secret", "clock", "config", "engine", "entropy")
+
+    def __init__(
+        self,
+        config: Config,
+        engine: Engine,
+        secret: bytes | Callable[[], bytes],
+        clock: Callable[[], datetime] = utc_now,
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.entropy = entropy
+        self._secret: bytes | None = secret if isinstance(secret, bytes) else None
+        self._load_secret: Callable[[], bytes] | None = (
+            None if isinstance(secret, bytes) else secret
+        )
+
+    @property
+    def secret(self) -> bytes:
+        if self._secret is None:
+            assert self._load_secret is not None
+            self._secret = self._load_secret()
+        return self._secret
 
     @property
     def errors_dir(self) -> Path:
         return self.config.state_dir / "errors"
 
+    def __repr__(self) -> str:
+        return f"Runtime(config={self.config.path}, engine={self.engine!r})"
 
-def load_secret(config: Config, env: Mapping[str, str]) -> bytes:
+
+def load_secret(config: Config, env: Mapping[str, str], *, create: bool = True) -> bytes:
     """The key that tags passwords (see `core.passwords`): env var, file, or a new file.
 
     Kept out of the database on purpose: a stolen database alone cannot be used to test
-    password guesses against the tags.
+    password guesses against the tags. `create=False` never makes the file or its folder.
     """
     if config.secret_env and env.get(config.secret_env):
         return env[config.secret_env].encode("utf-8")
     path = config.secret_file or config.state_dir / "secret"
     try:
-        if path.exists():
+        if path.exists() or not create:
             return path.read_bytes().strip()
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -58,8 +87,9 @@ def load_secret(config: Config, env: Mapping[str, str]) -> bytes:
             handle.write(value)
         return value
     except OSError as exc:
+        doing = "read or created" if create else "read"
         raise ConfigError(
-            "the password-tag secret cannot be read or created",
+            f"the password-tag secret cannot be {doing}",
             [f"secret_file: {path}: {exc.strerror}; set secret_file or secret_env"],
         ) from exc
 
@@ -70,3 +100,32 @@ def open_runtime(config: Config, env: Mapping[str, str] | None = None) -> Runtim
     engine = make_engine(config.database.url)
     ensure_schema(engine)
     return Runtime(config=config, engine=engine, secret=load_secret(config, environ))
+
+
+def open_reader(config: Config, env: Mapping[str, str] | None = None) -> Runtime:
+    """The runtime of a command that only reads: no folder, file, schema or secret created.
+
+    A SQLite file that is not there is a `ServiceUnavailable` naming it and what to run; a
+    database without the schema this syncd needs is a `ConfigError` saying `syncd db
+    upgrade`. The secret is read (never created) only if something asks for it.
+    """
+    environ = dict(os.environ if env is None else env)
+    origin = f"from {config.path}" if config.path else "from the embedded defaults"
+    path = sqlite_file(config.database.url)
+    if path is not None and not path.exists():
+        raise ServiceUnavailable(
+            f"no database at {path} ({origin}): run `syncd import` or `syncd run` first, "
+            "or point --config at the right configuration"
+        )
+    engine = make_engine(config.database.url, create=False)
+    where = str(path) if path is not None else _shown(config.database.url)
+    require_schema(engine, f"{where} ({origin})")
+    return Runtime(
+        config=config,
+        engine=engine,
+        secret=lambda: load_secret(config, environ, create=False),
+    )
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)

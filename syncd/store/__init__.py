@@ -26,7 +26,9 @@ from syncd.store.engine import (
     connect,
     ensure_schema,
     make_engine,
+    require_schema,
     schema_state,
+    sqlite_file,
     upgrade,
 )
 from syncd.store.jobs import (
@@ -98,11 +100,13 @@ __all__ = [
     "renew_lease",
     "requeue_expired",
     "require_job",
+    "require_schema",
     "retain_file",
     "retained_file",
     "row_errors",
     "schema_state",
     "snapshot",
+    "sqlite_file",
     "start_job",
     "upgrade",
     "user_ids_of",
