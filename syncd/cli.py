@@ -39,6 +39,10 @@ if TYPE_CHECKING:
 # `syncd validate` starts without it, a third of a second sooner.
 
 EX_USAGE = 64
+#: How many rows the `users list` and `jobs list` tables show without --limit.
+USERS_SHOWN = 50
+JOBS_SHOWN = 20
+JSON_HELP = "Print JSON instead of text."
 
 
 class _State:
@@ -138,6 +142,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="The least important log events to write (to stderr, JSON lines off a terminal).",
 )
 @pass_state
 def run(state: _State, log_level: str) -> None:
@@ -151,7 +156,11 @@ def run(state: _State, log_level: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--source", "source_name", help="Source whose profile reads the file.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source whose profile reads the file (needed when the config has several).",
+)
 @click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -162,7 +171,10 @@ def run(state: _State, log_level: str) -> None:
 def validate(
     state: _State, file: Path, source_name: str | None, errors_out: Path | None, as_json: bool
 ) -> None:
-    """Check FILE against its profile without changing anything."""
+    """Check FILE against its profile without changing anything.
+
+    Nothing is stored; rows with errors are written to an errors CSV.
+    """
     config = state.config
     source = _source(config, source_name)
     drop = _read_drop(file)
@@ -187,7 +199,11 @@ def validate(
 
 @cli.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--source", "source_name", help="Source (directory, profile, guard) to use.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source (directory, profile, guard) to use (needed when the config has several).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["full", "partial"]),
@@ -205,7 +221,7 @@ def import_(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Apply FILE to the directory."""
+    """Apply FILE (a CSV export) to the directory."""
     from syncd.jobs import run_job
 
     source = _source(state.config, source_name)
@@ -224,7 +240,11 @@ def import_(
 
 
 @cli.command()
-@click.option("--source", "source_name", help="Source whose profile gives the columns.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source whose profile gives the columns (needed when the config has several).",
+)
 @pass_state
 def template(state: _State, source_name: str | None) -> None:
     """Print the CSV header row (the template) for a source's profile."""
@@ -245,27 +265,39 @@ def jobs() -> None:
 
 
 @jobs.command(name="list")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, None),
+    help=f"Show at most N jobs (default: {JOBS_SHOWN} in the table; "
+    "--json lists every job unless --limit is given).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
 @pass_state
-def jobs_list(state: _State, limit: int, as_json: bool) -> None:
+def jobs_list(state: _State, limit: int | None, as_json: bool) -> None:
     """The latest jobs, newest first."""
     from syncd import store
 
+    shown = limit if limit is not None or as_json else JOBS_SHOWN
+    total = None
     with state.reader.engine.connect() as conn:
-        outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, limit)]
+        outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, shown)]
+        if not as_json and len(outcomes) == shown:
+            total = store.count_jobs(conn)
     if as_json:
         click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
     else:
-        click.echo(jobs_table(outcomes))
+        click.echo(jobs_table(outcomes, total))
 
 
 @jobs.command(name="show")
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
 def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
-    """One job, as support reads it (the ID may be typed in any case, with or without dash)."""
+    """One job, as support reads it.
+
+    JOB_ID may be typed in any case, with or without its dash.
+    """
     from syncd import store
 
     with state.reader.engine.connect() as conn:
@@ -285,7 +317,7 @@ def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
 )
 @pass_state
 def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
-    """Write a job's errors CSV again."""
+    """Write the errors CSV of job JOB_ID again, from its stored row errors."""
     from syncd.jobs import reissue_errors_csv
 
     path, rows = reissue_errors_csv(state.reader, job_id, output)
@@ -296,7 +328,7 @@ def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
 @click.argument("job_id")
 @pass_state
 def jobs_approve(state: _State, job_id: str) -> None:
-    """Apply a held job (re-planned against the directory as it is now)."""
+    """Apply the held job JOB_ID (re-planned against the directory as it is now)."""
     from syncd.approval import approve
 
     outcome = approve(state.runtime, job_id)
@@ -308,7 +340,7 @@ def jobs_approve(state: _State, job_id: str) -> None:
 @click.argument("job_id")
 @pass_state
 def jobs_reject(state: _State, job_id: str) -> None:
-    """Drop a held job: nothing of it is applied."""
+    """Drop the held job JOB_ID: nothing of it is applied."""
     from syncd.approval import dismiss
 
     _emit(dismiss(state.runtime, job_id), False)
@@ -320,25 +352,39 @@ def users() -> None:
 
 
 @users.command(name="list")
-@click.option("--status", type=click.Choice(["active", "archived"]))
-@click.option("--limit", default=None, type=click.IntRange(1, None))
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--status", type=click.Choice(["active", "archived"]), help="Only users with this status."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, None),
+    help=f"Show at most N users (default: {USERS_SHOWN} in the table; "
+    "--json lists every user unless --limit is given).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of users.")
 @pass_state
 def users_list(state: _State, status: str | None, limit: int | None, as_json: bool) -> None:
     """Users, by key."""
     from syncd import store
 
+    shown = limit if limit is not None or as_json else USERS_SHOWN
+    total = None
     with state.reader.engine.connect() as conn:
-        found = [u.as_json() for u in store.list_users(conn, status=status, limit=limit)]
-    click.echo(json.dumps(found, ensure_ascii=False, indent=2) if as_json else users_table(found))
+        found = [u.as_json() for u in store.list_users(conn, status=status, limit=shown)]
+        if not as_json and len(found) == shown:
+            total = store.count_users(conn, status=status)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        click.echo(users_table(found, total))
 
 
 @users.command(name="show")
 @click.argument("email_or_key")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the user as one JSON object.")
 @pass_state
 def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
-    """One user, by email (any case) or key."""
+    """One user, by EMAIL_OR_KEY: an email (any case) or a key."""
     from syncd import store
 
     with state.reader.engine.connect() as conn:

@@ -5,6 +5,7 @@
 - `directory`: reading the directory (planner frames, user views); `apply`: writing a plan.
 - `jobs`: job records, row errors, retained files, held state; `outbox`: report mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
+- `totals`: how many users and jobs a listing leaves out.
 
 Every function takes a `Connection` and leaves the transaction to the caller. The names
 below are the store's public API, importable from `syncd.store` directly.
@@ -63,6 +64,7 @@ from syncd.store.outbox import (
     mark_failed,
     mark_sent,
 )
+from syncd.store.totals import count_jobs, count_users
 
 __all__ = [
     "Attachment",
@@ -77,6 +79,8 @@ __all__ = [
     "apply_plan",
     "claim_next_job",
     "connect",
+    "count_jobs",
+    "count_users",
     "details",
     "directory_id",
     "ensure_schema",
