@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,45 +28,46 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class _LoadedOnce:
+    """A field holding bytes, or a function that gives them on first read (then kept)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = f"_{name}"
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> bytes:
+        if instance is None:
+            raise AttributeError(self._slot)  # the dataclass field has no default
+        value: bytes | Callable[[], bytes] = instance.__dict__[self._slot]
+        if not isinstance(value, bytes):
+            value = value()
+            instance.__dict__[self._slot] = value
+        return value
+
+    def __set__(self, instance: object, value: bytes | Callable[[], bytes]) -> None:
+        instance.__dict__[self._slot] = value
+
+
+# No generated repr or ==: they would show the secret, and load it.
+@dataclass(frozen=True, repr=False, eq=False)
 class Runtime:
     """What a job needs from the outside world.
 
-    `secret` is the bytes, or a function that loads them the first time `rt.secret` is
-    read (a command that only reads never needs them, so never looks for them).
+    `secret` may be given as the bytes, or as a function that loads them the first time
+    `rt.secret` is read: a command that only reads never needs them, so never looks.
     """
 
-    __slots__ = ("_load_secret", "_secret", "clock", "config", "engine", "entropy")
-
-    def __init__(
-        self,
-        config: Config,
-        engine: Engine,
-        secret: bytes | Callable[[], bytes],
-        clock: Callable[[], datetime] = utc_now,
-        entropy: Callable[[int], bytes] = secrets.token_bytes,
-    ) -> None:
-        self.config = config
-        self.engine = engine
-        self.clock = clock
-        self.entropy = entropy
-        self._secret: bytes | None = secret if isinstance(secret, bytes) else None
-        self._load_secret: Callable[[], bytes] | None = (
-            None if isinstance(secret, bytes) else secret
-        )
-
-    @property
-    def secret(self) -> bytes:
-        if self._secret is None:
-            assert self._load_secret is not None
-            self._secret = self._load_secret()
-        return self._secret
+    config: Config
+    engine: Engine
+    secret: _LoadedOnce = _LoadedOnce()
+    clock: Callable[[], datetime] = utc_now
+    entropy: Callable[[int], bytes] = secrets.token_bytes
 
     @property
     def errors_dir(self) -> Path:
         return self.config.state_dir / "errors"
 
     def __repr__(self) -> str:
-        return f"Runtime(config={self.config.path}, engine={self.engine!r})"
+        return f"Runtime(config={self.config.path or 'embedded defaults'}, engine={self.engine!r})"
 
 
 def load_secret(config: Config, env: Mapping[str, str], *, create: bool = True) -> bytes:
