@@ -268,6 +268,7 @@ def jobs() -> None:
 @click.option(
     "--limit",
     type=click.IntRange(1, None),
+    metavar="N",
     help=f"Show at most N jobs (default: {JOBS_SHOWN} in the table; "
     "--json lists every job unless --limit is given).",
 )
@@ -358,6 +359,7 @@ def users() -> None:
 @click.option(
     "--limit",
     type=click.IntRange(1, None),
+    metavar="N",
     help=f"Show at most N users (default: {USERS_SHOWN} in the table; "
     "--json lists every user unless --limit is given).",
 )
