@@ -21,13 +21,10 @@ SOME_JOB = "0HRRJ-N02S0"
 
 #: Every command that only reads (`jobs errors` writes only the file it is asked for).
 READ_ONLY = (
-    ("jobs", "list"),
     ("jobs", "list", "--json"),
     ("jobs", "show", SOME_JOB),
-    ("jobs", "errors", SOME_JOB),
     ("jobs", "errors", SOME_JOB, "-o", "again.csv"),
-    ("users", "list"),
-    ("users", "list", "--json", "--status", "archived"),
+    ("users", "list", "--status", "archived"),
     ("users", "show", "ana.kovac@example.hr"),
     ("check",),
 )

@@ -12,7 +12,7 @@ order, exactly as written, through bash. What is allowed to differ from a person
 - `make test` is skipped: it is what runs this test;
 - `make run` starts the daemon in the background; while it runs, each command is
   followed by a wait until `var/drop` is empty, as a person waits for the file they
-  dropped to be taken. It is stopped (SIGTERM) after the last command.
+  dropped to be taken. It is stopped (Ctrl-C: SIGINT) after the last command.
 
 A command must exit 0, or the code its comment names ("exits 3"). Nothing generic about
 the README is known here: a command added to it is run, and must work. Examples that
@@ -180,8 +180,10 @@ class Daemon:
             time.sleep(0.2)
 
     def stop(self) -> int | None:
+        """Ctrl-C, as the README says: SIGINT to make and the daemon. (SIGTERM to both
+        would reach the daemon twice, since make passes SIGTERM on: "stop now".)"""
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            os.killpg(self.process.pid, signal.SIGINT)
         try:
             return self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -291,7 +293,7 @@ def test_every_readme_command_runs_on_a_fresh_clone(clone: Path, tmp_path: Path)
             exit_code = daemon.stop() if daemon is not None else None
 
     assert daemon is not None, "the README starts the daemon with `make run`"
-    assert exit_code is not None, f"`make run` did not stop on SIGTERM:\n{daemon.text()}"
+    assert exit_code is not None, f"`make run` did not stop on Ctrl-C:\n{daemon.text()}"
     # What the README's "Trying it" shows: the files dropped were taken and processed.
     events = daemon.events()
     jobs = {e["file"]: e for e in events if e.get("event") == "job_done"}
