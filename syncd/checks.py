@@ -3,6 +3,9 @@
 Each check answers with one line a person can act on. SFTP host keys are verified against
 the source's `known_hosts` and never added: an unknown or changed key is a failure that
 says which key the server showed, so the admin can compare it out of band.
+
+Checking creates nothing: a SQLite file or a local folder that is not there yet is
+reported as such, with whether syncd will be able to create it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import os
 import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from syncd.config import Config, SourceConfig
 from syncd.errors import SyncdError
@@ -26,12 +30,17 @@ class CheckResult:
 
 
 def check_database(config: Config) -> CheckResult:
-    from syncd.store import make_engine, schema_state
+    from syncd.store import make_engine, schema_state, sqlite_file
 
     try:
-        engine = make_engine(config.database.url)
-        state = schema_state(engine)
-        engine.dispose()
+        path = sqlite_file(config.database.url)
+        if path is not None and not path.exists():
+            return _missing("database", path, "`syncd import` or `syncd run` creates it")
+        engine = make_engine(config.database.url, create=False)
+        try:
+            state = schema_state(engine)
+        finally:
+            engine.dispose()
     except SyncdError as exc:
         return CheckResult("database", False, str(exc), exc.exit_code)
     except Exception as exc:  # driver errors: the server is not there or refused us
@@ -40,7 +49,11 @@ def check_database(config: Config) -> CheckResult:
     if state.at_head:
         return CheckResult("database", True, f"{where}: schema up to date ({state.head})")
     if state.current is None:
-        return CheckResult("database", True, f"{where}: empty; the schema is created on first use")
+        return CheckResult(
+            "database",
+            True,
+            f"{where}: empty; `syncd db upgrade`, `syncd import` or `syncd run` creates the schema",
+        )
     if state.behind:
         return CheckResult(
             "database",
@@ -53,6 +66,38 @@ def check_database(config: Config) -> CheckResult:
         False,
         f"{where}: schema {state.current} is newer than this syncd knows; upgrade syncd",
         78,
+    )
+
+
+def check_local(source: SourceConfig) -> CheckResult:
+    """A local source's folder: there and writable, or creatable by `syncd run`."""
+    name = f"source {source.name} (local {source.path})"
+    path = source.path or Path(".")
+    if path.is_dir():
+        if os.access(path, os.W_OK | os.X_OK):
+            return CheckResult(name, True, "writable")
+        return CheckResult(name, False, "not writable by this user", 78)
+    if path.exists():
+        return CheckResult(name, False, "is not a folder", 78)
+    return _missing(name, path, "`syncd run` creates it")
+
+
+def _missing(name: str, path: Path, who_creates: str) -> CheckResult:
+    """What to say of a path that does not exist yet: can syncd create it, or not?"""
+    parent = next(p for p in path.absolute().parents if p.exists())
+    if not parent.is_dir():
+        return CheckResult(
+            name, False, f"{path} does not exist and cannot be created: {parent} is a file", 78
+        )
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return CheckResult(
+            name,
+            False,
+            f"{path} does not exist and cannot be created: {parent} is not writable by this user",
+            78,
+        )
+    return CheckResult(
+        name, True, f"{path} does not exist yet; {who_creates} ({parent} is writable)"
     )
 
 
@@ -128,16 +173,6 @@ def run_checks(config: Config, env: Mapping[str, str] | None = None) -> list[Che
     results = [CheckResult("config", True, str(config.path or "embedded defaults"))]
     results.append(check_database(config))
     results += [check_sftp(s, environ) for s in config.sources if s.kind == "sftp"]
-    for source in config.sources:
-        if source.kind == "local" and source.path is not None:
-            ok = os.access(source.path, os.W_OK) or not source.path.exists()
-            results.append(
-                CheckResult(
-                    f"source {source.name} (local {source.path})",
-                    ok,
-                    "writable" if ok else "not writable by this user",
-                    78,
-                )
-            )
+    results += [check_local(s) for s in config.sources if s.kind == "local"]
     results.append(check_smtp(config, environ))
     return results

@@ -4,6 +4,10 @@ Exit codes (the contract): 0 done without row errors, 1 done with row errors, 2 
 rejected, 3 held for approval, 64 bad usage, 69 a service unreachable, 78 bad
 configuration. A `SyncdError` is printed as a sentence (and its problems), never as a
 traceback.
+
+Commands that only read (`jobs list/show/errors`, `users list/show`, `check`) create
+nothing where they run: no database, folder or secret (`runtime.open_reader`). Commands
+that write (`import`, `run`, `jobs approve/reject`, `db upgrade`) create what they need.
 """
 
 from __future__ import annotations
@@ -27,12 +31,18 @@ from syncd.errors import ServiceUnavailable, SyncdError, UsageError
 from syncd.outcome import JobOutcome
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from syncd.runtime import Runtime
 
 # The database layer (SQLAlchemy, Alembic) is imported inside the commands that use it:
 # `syncd validate` starts without it, a third of a second sooner.
 
 EX_USAGE = 64
+#: How many rows the `users list` and `jobs list` tables show without --limit.
+USERS_SHOWN = 50
+JOBS_SHOWN = 20
+JSON_HELP = "Print JSON instead of text."
 
 
 class _State:
@@ -40,6 +50,7 @@ class _State:
         self.config_path = config_path
         self._config: Config | None = None
         self._runtime: Runtime | None = None
+        self._reader: Runtime | None = None
 
     @property
     def config(self) -> Config:
@@ -49,6 +60,7 @@ class _State:
 
     @property
     def runtime(self) -> Runtime:
+        """For commands that write: creates the database, its schema and the secret."""
         if self._runtime is None:
             import structlog
 
@@ -57,17 +69,34 @@ class _State:
 
             if not structlog.is_configured():  # `syncd run` configures its own level
                 configure_logging("warning")
-
-            try:
-                self._runtime = open_runtime(self.config)
-            except SyncdError:
-                raise
-            except Exception as exc:  # a driver error: the database is not reachable
-                raise ServiceUnavailable(
-                    "the database cannot be reached",
-                    [f"database.url: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"],
-                ) from exc
+            self._runtime = self._open(open_runtime)
         return self._runtime
+
+    @property
+    def reader(self) -> Runtime:
+        """For commands that only read: creates nothing, says what to run if it must."""
+        if self._reader is None:
+            from syncd.runtime import open_reader
+
+            self._reader = self._open(open_reader)
+        return self._reader
+
+    def _open(self, opener: Callable[[Config], Runtime]) -> Runtime:
+        try:
+            return opener(self.config)
+        except SyncdError:
+            raise
+        except Exception as exc:  # a driver error: the database is not reachable
+            raise ServiceUnavailable(
+                "the database cannot be reached",
+                [f"database.url: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"],
+            ) from exc
+
+    def close(self) -> None:
+        """Close the database connections: SQLite then removes its -wal and -shm files."""
+        for rt in (self._runtime, self._reader):
+            if rt is not None:
+                rt.engine.dispose()
 
 
 pass_state = click.make_pass_decorator(_State)
@@ -109,6 +138,7 @@ def _emit(outcome: JobOutcome, as_json: bool, *, verbose: bool = False) -> None:
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """Keep the user directory in step with CSV exports."""
     ctx.obj = _State(config_path)
+    ctx.call_on_close(ctx.obj.close)
 
 
 @cli.command()
@@ -117,6 +147,7 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     default="info",
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"]),
+    help="The least important log events to write (to stderr, JSON lines off a terminal).",
 )
 @pass_state
 def run(state: _State, log_level: str) -> None:
@@ -130,7 +161,11 @@ def run(state: _State, log_level: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--source", "source_name", help="Source whose profile reads the file.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source whose profile reads the file (needed when the config has several).",
+)
 @click.option(
     "--errors-out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -141,7 +176,10 @@ def run(state: _State, log_level: str) -> None:
 def validate(
     state: _State, file: Path, source_name: str | None, errors_out: Path | None, as_json: bool
 ) -> None:
-    """Check FILE against its profile without changing anything."""
+    """Check FILE against its profile without changing anything.
+
+    Nothing is stored; rows with errors are written to an errors CSV.
+    """
     config = state.config
     source = _source(config, source_name)
     drop = _read_drop(file)
@@ -164,7 +202,11 @@ def validate(
 
 @cli.command(name="import")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
-@click.option("--source", "source_name", help="Source (directory, profile, guard) to use.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source (directory, profile, guard) to use (needed when the config has several).",
+)
 @click.option(
     "--mode",
     type=click.Choice(["full", "partial"]),
@@ -182,7 +224,7 @@ def import_(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Apply FILE to the directory."""
+    """Apply FILE (a CSV export) to the directory."""
     from syncd.jobs import run_job
 
     source = _source(state.config, source_name)
@@ -201,7 +243,11 @@ def import_(
 
 
 @cli.command()
-@click.option("--source", "source_name", help="Source whose profile gives the columns.")
+@click.option(
+    "--source",
+    "source_name",
+    help="Source whose profile gives the columns (needed when the config has several).",
+)
 @pass_state
 def template(state: _State, source_name: str | None) -> None:
     """Print the CSV header row (the template) for a source's profile."""
@@ -222,30 +268,43 @@ def jobs() -> None:
 
 
 @jobs.command(name="list")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, None),
+    metavar="N",
+    help=f"Show at most N jobs (default: {JOBS_SHOWN} in the table; "
+    "--json lists every job unless --limit is given).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array, newest first.")
 @pass_state
-def jobs_list(state: _State, limit: int, as_json: bool) -> None:
+def jobs_list(state: _State, limit: int | None, as_json: bool) -> None:
     """The latest jobs, newest first."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
-        outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, limit)]
+    shown = limit if limit is not None or as_json else JOBS_SHOWN
+    total = None
+    with state.reader.engine.connect() as conn:
+        outcomes = [JobOutcome.from_job(job) for job in store.list_jobs(conn, shown)]
+        if not as_json and len(outcomes) == shown:
+            total = store.count_jobs(conn)
     if as_json:
         click.echo(json.dumps([o.as_json() for o in outcomes], ensure_ascii=False, indent=2))
     else:
-        click.echo(jobs_table(outcomes))
+        click.echo(jobs_table(outcomes, total))
 
 
 @jobs.command(name="show")
 @click.argument("job_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_state
 def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
-    """One job, as support reads it (the ID may be typed in any case, with or without dash)."""
+    """One job, as support reads it.
+
+    JOB_ID may be typed in any case, with or without its dash.
+    """
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         job = store.require_job(conn, job_id)
         errors = store.row_errors(conn, job.id)
     outcome = JobOutcome.from_job(job, tuple(errors[:20]), len(errors))
@@ -262,10 +321,10 @@ def jobs_show(state: _State, job_id: str, as_json: bool) -> None:
 )
 @pass_state
 def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
-    """Write a job's errors CSV again."""
+    """Write the errors CSV of job JOB_ID again, byte for byte as the job wrote it."""
     from syncd.support import write_errors_csv
 
-    path, rows = write_errors_csv(state.runtime, job_id, output)
+    path, rows = write_errors_csv(state.reader, job_id, output)
     click.echo(f"{path}: {rows} rows with errors")
 
 
@@ -273,7 +332,7 @@ def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
 @click.argument("job_id")
 @pass_state
 def jobs_approve(state: _State, job_id: str) -> None:
-    """Apply a held job (re-planned against the directory as it is now)."""
+    """Apply the held job JOB_ID (re-planned against the directory as it is now)."""
     from syncd.approval import approve
 
     outcome = approve(state.runtime, job_id)
@@ -285,7 +344,7 @@ def jobs_approve(state: _State, job_id: str) -> None:
 @click.argument("job_id")
 @pass_state
 def jobs_reject(state: _State, job_id: str) -> None:
-    """Drop a held job: nothing of it is applied."""
+    """Drop the held job JOB_ID: nothing of it is applied."""
     from syncd.approval import dismiss
 
     _emit(dismiss(state.runtime, job_id), False)
@@ -297,28 +356,43 @@ def users() -> None:
 
 
 @users.command(name="list")
-@click.option("--status", type=click.Choice(["active", "archived"]))
-@click.option("--limit", default=None, type=click.IntRange(1, None))
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--status", type=click.Choice(["active", "archived"]), help="Only users with this status."
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, None),
+    metavar="N",
+    help=f"Show at most N users (default: {USERS_SHOWN} in the table; "
+    "--json lists every user unless --limit is given).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array of users.")
 @pass_state
 def users_list(state: _State, status: str | None, limit: int | None, as_json: bool) -> None:
     """Users, by key."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
-        found = [u.as_json() for u in store.list_users(conn, status=status, limit=limit)]
-    click.echo(json.dumps(found, ensure_ascii=False, indent=2) if as_json else users_table(found))
+    shown = limit if limit is not None or as_json else USERS_SHOWN
+    total = None
+    with state.reader.engine.connect() as conn:
+        found = [u.as_json() for u in store.list_users(conn, status=status, limit=shown)]
+        if not as_json and len(found) == shown:
+            total = store.count_users(conn, status=status)
+    if as_json:
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
+    else:
+        click.echo(users_table(found, total))
 
 
 @users.command(name="show")
 @click.argument("email_or_key")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the user as one JSON object.")
 @pass_state
 def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
-    """One user, by email (any case) or key."""
+    """One user, by EMAIL_OR_KEY: an email (any case) or a key."""
     from syncd import store
 
-    with state.runtime.engine.connect() as conn:
+    with state.reader.engine.connect() as conn:
         found = [u.as_json() for u in store.find_user(conn, email_or_key)]
     if not found:
         raise UsageError(f"no user has the email or key {email_or_key!r}")
@@ -354,7 +428,10 @@ def db_upgrade(state: _State) -> None:
     from syncd import store
 
     engine = store.make_engine(state.config.database.url)
-    store.upgrade(engine)
+    try:
+        store.upgrade(engine)
+    finally:
+        engine.dispose()
     click.echo("database schema is up to date")
 
 

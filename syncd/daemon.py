@@ -3,6 +3,10 @@
 First SIGTERM or SIGINT: finish the running job, then stop (exit 0); a second one stops
 at once. A scan runs at start and then every `interval_seconds` of each source (default
 5 s for a local folder). Files of one source are taken oldest first, one at a time.
+
+Log events (structlog): `file_taken` (source, file, size) when a complete file is taken,
+`job_done` with the job's status and counts, and for a rejected or held job the `reason`
+(its first message: what the file or the guard got wrong, never a row's contents).
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from syncd.support import retained_file
 log = structlog.get_logger("syncd.daemon")
 
 DEFAULT_INTERVAL = 5.0
+#: Jobs whose first message says why nothing was applied; it goes into the log.
+EXPLAINED_STATUSES = frozenset({"rejected", "held"})
 
 
 def build_source(config: SourceConfig) -> Source:
@@ -104,7 +110,13 @@ class Daemon:
 
     def take(self, cfg: SourceConfig, source: Source, name: str) -> None:
         try:
-            outcome = run_job(self.rt, cfg, Drop(name, source.fetch(name)))
+            drop = Drop(name, source.fetch(name))
+        except SyncdError as exc:
+            log.error("fetch_failed", source=cfg.name, file=name, error=str(exc))
+            return
+        log.info("file_taken", source=cfg.name, file=name, size=len(drop.data))
+        try:
+            outcome = run_job(self.rt, cfg, drop)  # the job takes the bytes over
         except SyncdError as exc:
             log.error("job_failed", source=cfg.name, file=name, error=str(exc))
             return
@@ -114,11 +126,14 @@ class Daemon:
             log.exception("job_crashed", source=cfg.name, file=name)
             self._settle(source, cfg, name, "crashed", ok=False)
             return
-        log.info(
+        explained = outcome.status in EXPLAINED_STATUSES and outcome.messages
+        (log.warning if explained else log.info)(
             "job_done",
             job_id=outcome.job_id,
             source=cfg.name,
+            file=name,
             status=outcome.status,
+            **({"reason": outcome.messages[0]} if explained else {}),
             **outcome.counts.as_dict(),
         )
         replacement = None

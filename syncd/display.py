@@ -92,7 +92,8 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
-def jobs_table(outcomes: Sequence[JobOutcome]) -> str:
+def jobs_table(outcomes: Sequence[JobOutcome], total: int | None = None) -> str:
+    """Jobs as a table; `total` (all jobs) adds a line saying how many are not shown."""
     if not outcomes:
         return "No jobs yet."
     rows = [("JOB", "WHEN", "SOURCE", "STATUS", "ROWS", "INVALID", "FILE")]
@@ -109,10 +110,11 @@ def jobs_table(outcomes: Sequence[JobOutcome]) -> str:
                 o.file,
             )
         )
-    return _columns(rows)
+    return _columns(rows) + _more(len(outcomes), total, "job")
 
 
-def users_table(users: Sequence[dict[str, Any]]) -> str:
+def users_table(users: Sequence[dict[str, Any]], total: int | None = None) -> str:
+    """Users as a table; `total` (all that match) adds a line saying how many are not shown."""
     if not users:
         return "No users."
     rows = [("KEY", "EMAIL", "STATUS", "NAME", "ROLE", "GROUPS")]
@@ -130,7 +132,18 @@ def users_table(users: Sequence[dict[str, Any]]) -> str:
                 ",".join(u.get("groups") or ()),
             )
         )
-    return _columns(rows)
+    return _columns(rows) + _more(len(users), total, "user")
+
+
+def _more(shown: int, total: int | None, noun: str) -> str:
+    """The last line of a table cut at its limit: how many more, and how to see them."""
+    if total is None or total <= shown:
+        return ""
+    more = total - shown
+    return (
+        f"\n{more:,} more {noun}{'s' if more > 1 else ''} not shown ({shown:,} of {total:,}): "
+        f"add --limit {total} to see them all"
+    )
 
 
 def user_text(user: dict[str, Any]) -> str:

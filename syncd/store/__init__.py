@@ -5,6 +5,7 @@
 - `directory`: reading the directory (planner frames, user views); `apply`: writing a plan.
 - `jobs`: job records, row errors, retained files, job files, held state; `outbox`: mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
+- `totals`: how many users and jobs a listing leaves out.
 
 Every function takes a `Connection` and leaves the transaction to the caller. The names
 below are the store's public API, importable from `syncd.store` directly.
@@ -27,7 +28,9 @@ from syncd.store.engine import (
     connect,
     ensure_schema,
     make_engine,
+    require_schema,
     schema_state,
+    sqlite_file,
     upgrade,
 )
 from syncd.store.jobs import (
@@ -66,6 +69,7 @@ from syncd.store.outbox import (
     mark_failed,
     mark_sent,
 )
+from syncd.store.totals import count_jobs, count_users
 
 __all__ = [
     "Attachment",
@@ -80,6 +84,8 @@ __all__ = [
     "apply_plan",
     "claim_next_job",
     "connect",
+    "count_jobs",
+    "count_users",
     "details",
     "directory_id",
     "drop_job_files",
@@ -108,11 +114,13 @@ __all__ = [
     "replace_row_errors",
     "requeue_expired",
     "require_job",
+    "require_schema",
     "retain_file",
     "retained_file",
     "row_errors",
     "schema_state",
     "snapshot",
+    "sqlite_file",
     "start_job",
     "upgrade",
     "user_ids_of",

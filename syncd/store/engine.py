@@ -2,15 +2,19 @@
 
 SQLite: the parent directory is created; every connection gets WAL (readers never block
 the writer), a 10 s busy timeout, foreign keys and `synchronous=NORMAL` (durable at each
-checkpoint, much faster than FULL). syncd emits `BEGIN` itself so a transaction really
-spans all its statements (pysqlite would begin one lazily, before the first write only);
+checkpoint, much faster than FULL). An engine made with `create=False`, for commands that
+only read, creates nothing: no folder, no database file (SQLite opens it with `mode=rw`,
+which fails on a missing file), and it leaves the journal mode to the writers.
+syncd emits `BEGIN` itself so a transaction really spans all its statements (pysqlite
+would begin one lazily, before the first write only);
 `engine.execution_options(sqlite_begin="IMMEDIATE")` gives an engine whose transactions
 take the write lock up front, for a read-then-write that must not be overtaken.
 
 PostgreSQL goes through psycopg 3; a bare `postgresql://` URL is read as `postgresql+psycopg`.
 
 Schema: an empty database is migrated on first use, one at head is left alone, one behind
-stops with a `ConfigError` telling the admin to run `syncd db upgrade`.
+stops with a `ConfigError` telling the admin to run `syncd db upgrade`. Readers call
+`require_schema`, which migrates nothing and says `syncd db upgrade` for an empty one too.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ BUSY_TIMEOUT_MS = 10_000
 # Any constant works; it only has to be the same in every syncd process on a database.
 _MIGRATION_LOCK = 0x5C_D0_0001
 
+# Setting WAL writes to the file (it turns an empty file into a database), so only
+# engines that may create set it; a syncd database is in WAL from its first writer on.
+_SQLITE_WAL = "journal_mode=WAL"
 _SQLITE_PRAGMAS = (
-    "journal_mode=WAL",
     f"busy_timeout={BUSY_TIMEOUT_MS}",
     "foreign_keys=ON",
     "synchronous=NORMAL",
@@ -64,10 +70,18 @@ def _parse(url: str) -> URL:
 
 
 def _on_sqlite_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    _set_pragmas(dbapi_connection, (_SQLITE_WAL, *_SQLITE_PRAGMAS))
+
+
+def _on_sqlite_read_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+    _set_pragmas(dbapi_connection, _SQLITE_PRAGMAS)
+
+
+def _set_pragmas(dbapi_connection: Any, pragmas: tuple[str, ...]) -> None:
     dbapi_connection.isolation_level = None  # autocommit at the driver: BEGIN is ours
     cursor = dbapi_connection.cursor()
     try:
-        for pragma in _SQLITE_PRAGMAS:
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
     finally:
         cursor.close()
@@ -78,18 +92,40 @@ def _on_sqlite_begin(conn: Connection) -> None:
     conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a `sqlite:///...` or `postgresql+psycopg://...` URL; does not connect."""
+def sqlite_file(url: str) -> Path | None:
+    """The file a `sqlite:///PATH` URL names; None for other databases, memory and URIs."""
+    parsed = _parse(url)
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine for a `sqlite:///...` or `postgresql+psycopg://...` URL; does not connect.
+
+    `create=False` (commands that only read): a SQLite file is opened only if it exists,
+    and nothing is written to it on connecting; its folder is not made either.
+    """
     parsed = _parse(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.get_driver_name() not in ("pysqlite", "sqlite"):
             raise ConfigError(f"database url: use plain sqlite:///PATH, not {parsed.drivername}")
-        database = parsed.database or ""
-        if database and database != ":memory:" and not database.startswith("file:"):
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(url)
+        if path is not None and create:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        elif path is not None:
+            # A URI (percent-escaped by as_uri) with mode=rw: SQLite fails rather than
+            # create a missing file, even if it vanished after the caller looked.
+            parsed = parsed.set(
+                database=path.absolute().as_uri(),
+                query={**parsed.query, "mode": "rw", "uri": "true"},
+            )
         engine = create_engine(parsed)
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", _on_sqlite_connect if create else _on_sqlite_read_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
     if backend == "postgresql":
@@ -179,10 +215,28 @@ def upgrade(engine: Engine) -> None:
 def ensure_schema(engine: Engine) -> None:
     """Make sure the schema is usable: create it on an empty database, refuse an old one."""
     state = schema_state(engine)
-    if state.at_head:
-        return
     if state.current is None:
         upgrade(engine)
+        return
+    _refuse_unless_at_head(state)
+
+
+def require_schema(engine: Engine, where: str) -> None:
+    """For commands that only read: the schema must be at head; nothing is migrated.
+
+    `where` names the database in the message (its path, or its URL without password).
+    """
+    state = schema_state(engine)
+    if state.current is None:
+        raise ConfigError(
+            f"the database {where} has no syncd schema yet: run `syncd db upgrade` "
+            "(or `syncd import` or `syncd run`, which create it)"
+        )
+    _refuse_unless_at_head(state)
+
+
+def _refuse_unless_at_head(state: SchemaState) -> None:
+    if state.at_head:
         return
     if state.behind:
         raise ConfigError(

@@ -221,3 +221,32 @@ def test_logs_are_json_lines_naming_job_and_source(daemon_run: DaemonRun) -> Non
     assert all(event["source"] == "drop" for event in job_events)
     assert {"started", "stopping", "stopped"} <= {event["event"] for event in events}
     assert "@example.com" not in daemon_run.log
+
+
+def _events(run: DaemonRun, name: str) -> list[dict[str, Any]]:
+    events = [json.loads(line) for line in run.log.splitlines() if line.strip()]
+    return [event for event in events if event["event"] == name]
+
+
+def test_taking_a_file_is_logged_with_its_source_name_and_size(daemon_run: DaemonRun) -> None:
+    """Each file taken is one `file_taken` event: source, file name and size in bytes."""
+    taken = {event["file"]: event for event in _events(daemon_run, "file_taken")}
+    assert set(taken) == set(DROPPED)
+    assert taken["renamed.csv"]["size"] == len(RENAMED.encode("utf-8"))
+    assert taken["junk.csv"]["size"] == 256 * 8
+    assert taken["slow.csv"]["size"] == len("".join(SLOW_STEPS).encode("utf-8"))
+    assert all(event["source"] == "drop" for event in taken.values())
+    assert all(event["level"] == "info" for event in taken.values())
+
+
+def test_a_rejected_job_logs_why_at_warning_level(daemon_run: DaemonRun) -> None:
+    """The rejected job's `job_done` event carries its first message as `reason`."""
+    job_id = daemon_run.failed["junk.csv"]
+    done = {event["job_id"]: event for event in _events(daemon_run, "job_done")}
+    rejected = done[job_id]
+    assert rejected["status"] == "rejected"
+    assert rejected["level"] == "warning"
+    assert rejected["file"] == "junk.csv"
+    assert rejected["reason"] == _job(daemon_run, job_id)["messages"][0]
+    applied = done[daemon_run.processed["renamed.csv"]]
+    assert (applied["level"], "reason" in applied) == ("info", False)

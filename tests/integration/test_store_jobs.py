@@ -134,15 +134,19 @@ def test_a_running_job_whose_owner_died_is_marked_interrupted(conn: Connection) 
     add(conn, "AAAAA-00001", status="running", owner="dead", lease_until=later)
     add(conn, "AAAAA-00002", status="running", owner="live", lease_until=T0)
     add(conn, "AAAAA-00003", status="running", owner="far", lease_until=T0)
-    add(conn, "AAAAA-00004", status="running", owner="far", lease_until=later + timedelta(minutes=1))
+    add(
+        conn, "AAAAA-00004", status="running", owner="far", lease_until=later + timedelta(minutes=1)
+    )
     alive = {"dead": False, "live": True, "far": None}
     found = jobs.interrupt_abandoned(conn, now=later, is_alive=alive.__getitem__)
     assert sorted(found) == ["AAAAA-00001", "AAAAA-00003"]
     for job_id, status in [("AAAAA-00001", "interrupted"), ("AAAAA-00002", "running")]:
         job = jobs.get_job(conn, job_id)
-        assert job is not None and job.status == status
+        assert job is not None
+        assert job.status == status
     job = jobs.get_job(conn, "AAAAA-00003")
-    assert job is not None and job.finished_at == later
+    assert job is not None
+    assert job.finished_at == later
     assert "stopped before the job ended" in job.messages[0]
 
 

@@ -11,7 +11,15 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect, text
 
 from syncd.errors import ConfigError, ServiceUnavailable
-from syncd.store.engine import SchemaState, ensure_schema, make_engine, schema_state, upgrade
+from syncd.store.engine import (
+    SchemaState,
+    connect,
+    ensure_schema,
+    make_engine,
+    require_schema,
+    schema_state,
+    upgrade,
+)
 from syncd.store.schema import metadata
 from tests.servers import free_port
 
@@ -46,6 +54,48 @@ def test_the_migrations_create_exactly_the_tables_the_code_queries(engine: Engin
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def test_a_reader_leaves_an_empty_database_empty_and_names_db_upgrade(db_url: str) -> None:
+    """require_schema on a reading engine creates no table and says `syncd db upgrade`."""
+    if db_url.startswith("sqlite:///"):
+        Path(db_url.removeprefix("sqlite:///")).touch()  # empty, as a stray file would be
+    reader = make_engine(db_url, create=False)
+    try:
+        with pytest.raises(ConfigError, match=r"no syncd schema yet: run `syncd db upgrade`"):
+            require_schema(reader, "the database")
+        assert schema_state(reader).current is None
+        assert inspect(reader).get_table_names() == []
+    finally:
+        reader.dispose()
+    if db_url.startswith("sqlite:///"):
+        assert Path(db_url.removeprefix("sqlite:///")).stat().st_size == 0
+
+
+def test_a_reader_reads_a_database_at_head(engine: Engine, db_url: str) -> None:
+    """Once a writer made the schema, a reading engine accepts it and reads it."""
+    ensure_schema(engine)
+    reader = make_engine(db_url, create=False)
+    try:
+        require_schema(reader, "the database")
+        with reader.connect() as conn:
+            assert conn.exec_driver_sql("SELECT count(*) FROM jobs").scalar() == 0
+    finally:
+        reader.dispose()
+
+
+def test_a_reading_engine_creates_no_sqlite_file_nor_its_folder(tmp_path: Path) -> None:
+    """create=False: connecting to a missing SQLite file fails, and nothing appears."""
+    reader = make_engine(f"sqlite:///{tmp_path / 'var' / 'syncd.db'}", create=False)
+    try:
+        with (
+            pytest.raises(ServiceUnavailable, match="cannot reach the database"),
+            connect(reader),
+        ):
+            pass
+    finally:
+        reader.dispose()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_schema_revision_this_syncd_does_not_know_is_refused(engine: Engine) -> None:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from syncd.core.builtin_profiles import BUILTIN_PROFILES
-from syncd.core.table import normalise_header
 from syncd.core.profile import FIXED_FIELD_TYPES, STATUS_OPTIONS, Profile
+from syncd.core.table import normalise_header
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "examples"
 PROFILES = sorted(BUILTIN_PROFILES.values(), key=lambda p: p.name)

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
-from syncd.core.reading import ReadOptions, read_table
 from syncd.core.formula import neutralise, undo
+from syncd.core.reading import ReadOptions, read_table
 from syncd.core.table import ROW, RawTable, RowError
 
 
@@ -86,9 +86,7 @@ def test_the_input_delimiter_is_kept_so_the_fixed_file_reads_back() -> None:
 def test_a_ragged_rows_extra_cells_are_kept_before_its_errors() -> None:
     """A row with more cells than the header keeps them all: nothing the sender wrote is
     lost, and `errors` stays the last cell."""
-    table = replace(
-        _table(["email", "name"], [["a@x.com", "Smith"]]), overflow={2: (" John", "x")}
-    )
+    table = replace(_table(["email", "name"], [["a@x.com", "Smith"]]), overflow={2: (" John", "x")})
     rows = _parse(render_errors_csv(table, [RowError(2, "", "row has 4 cells")]))
     assert rows[1] == ["a@x.com", "Smith", " John", "x", "row has 4 cells"]
 

@@ -43,7 +43,7 @@ PROFILE = Profile(
 RULES = DirectoryRules()
 HEADER = ["Employee ID", "Email", "First Name", "Last Name"]
 FIRST = ["Renée", "José", "Zoë", "Łukasz", "Ann", "O'Brien", "Ægir", "Nuñez, Jr", "Björk"]
-LAST = ["Müller", "Smith", "García", "Nguyễn", "Dvořák", "Ng", "Çelik", "\"Bo\" Li"]
+LAST = ["Müller", "Smith", "García", "Nguyễn", "Dvořák", "Ng", "Çelik", '"Bo" Li']
 LOCALS = ["renée", "jose", "zoe", "anna", "bjørn", "mary.jones", "li"]
 
 Person = tuple[str, str, str, str]
@@ -104,7 +104,8 @@ def read_plan(data: bytes, stored: pl.DataFrame) -> Plan | None:
 def load(staff: list[Person]) -> pl.DataFrame:
     """The directory after a clean full import of `staff` into an empty one."""
     plan = read_plan(export(staff).encode(), EMPTY)
-    assert plan is not None and plan.creates.height == len(staff), plan
+    assert plan is not None
+    assert plan.creates.height == len(staff), plan
     return plan.creates.with_columns(
         user_id=pl.int_range(1, plan.creates.height + 1, dtype=pl.Int64)
     ).select(*EMPTY.columns)

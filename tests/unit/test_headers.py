@@ -6,9 +6,8 @@ import polars as pl
 import pytest
 
 from syncd.core.headers import column_letter, map_header
-from syncd.core.table import normalise_header
 from syncd.core.profile import Column, Profile
-from syncd.core.table import ROW, RawTable
+from syncd.core.table import ROW, RawTable, normalise_header
 from syncd.errors import FileRejected
 
 PROFILE = Profile(

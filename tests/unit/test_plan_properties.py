@@ -273,7 +273,7 @@ def test_partial_mode_archives_nobody_absent(case: tuple[State, File]) -> None:
     for key, stored in state.items():
         if key not in named:
             assert end[key] == stored
-        elif [r for r in file.rows if r["key"] == key][0]["groups"] == []:
+        elif next(r for r in file.rows if r["key"] == key)["groups"] == []:
             assert end[key]["groups"] in ([], stored["groups"])  # cleared, or a row refused
         else:  # lists only ever gain items
             assert set(stored["groups"] or ()) <= set(end[key]["groups"] or ())
