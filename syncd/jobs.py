@@ -228,15 +228,6 @@ def run_job(
     # recorded, since the mode is part of what makes two files the same.
     effective, note = effective_mode(mode or source.mode, sniffed_header(profile, drop.data))
     job = _Job(rt, source, drop, effective, dry_run, (note,) if note else ())  # takes the bytes
-    log.info(
-        "job_started",
-        job_id=job.job_id,
-        source=source.name,
-        file=job.name,
-        size=job.size,
-        mode=job.mode,
-        dry_run=dry_run,
-    )
     if not dry_run:
         job_id = job.stored_id
         with rt.engine.begin() as conn:
@@ -284,14 +275,6 @@ def run_job(
                     ),
                 )
         raise
-    log.info(
-        "job_ended",
-        job_id=outcome.job_id,
-        source=source.name,
-        status=outcome.status,
-        reason=outcome.messages[0] if outcome.status == "rejected" and outcome.messages else None,
-        **outcome.counts.as_dict(),
-    )
     return outcome
 
 

@@ -174,3 +174,53 @@ def test_an_unreachable_database_is_reported_as_unavailable() -> None:
     finally:
         engine.dispose()
     assert "s3cret" not in str(caught.value)
+
+
+def test_upgrading_from_0001_puts_stored_text_in_nfc_and_allows_interrupted_jobs(
+    engine: Engine,
+) -> None:
+    """Users stored before syncd compared text in NFC (keys, emails, names in NFD) are
+    rewritten in NFC, except one whose NFC key another user already has (a look-alike,
+    for a person to merge); and jobs may then be `interrupted`."""
+    from alembic import command
+
+    from syncd.store.engine import _alembic_config
+
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0001")
+        conn.execute(text("INSERT INTO directories (id, name) VALUES (1, 'main')"))
+        now = "2026-11-01 00:00:00"
+        rows = [
+            (1, "E1", "rene\u0301e@x.com", "Rene\u0301e"),
+            (2, "Jose\u0301", "jose@x.com", "Jose\u0301"),
+            (3, "Jos\u00e9", "jose2@x.com", "Jos\u00e9"),  # the look-alike of user 2
+        ]
+        for user_id, key, email, name in rows:
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, directory_id, key, email, email_lc, first_name,"
+                    " status, created_at, updated_at) VALUES (:id, 1, :key, :email, :lc,"
+                    " :name, 'active', :now, :now)"
+                ),
+                {"id": user_id, "key": key, "email": email, "lc": email.lower(),
+                 "name": name, "now": now},
+            )  # fmt: skip
+    upgrade(engine)
+    with engine.connect() as conn:
+        stored = {
+            r.id: (r.key, r.email, r.email_lc, r.first_name)
+            for r in conn.execute(text("SELECT * FROM users ORDER BY id"))
+        }
+    assert stored[1] == ("E1", "ren\u00e9e@x.com", "ren\u00e9e@x.com", "Ren\u00e9e")
+    assert stored[2] == ("Jose\u0301", "jose@x.com", "jose@x.com", "Jose\u0301")  # left
+    assert stored[3][0] == "Jos\u00e9"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO jobs (id, source, mode, file_name, sha256, size, status, rows,"
+                " valid, invalid, created, updated, unchanged, archived, reactivated,"
+                " email_changed, messages, created_at) VALUES ('J', 's', 'full', 'f', 'x', 1,"
+                " 'interrupted', 0, 0, 0, 0, 0, 0, 0, 0, 0, '[]', :now)"
+            ),
+            {"now": "2026-11-01 00:00:00"},
+        )

@@ -64,7 +64,7 @@ def _stored_text_in_nfc(conn: sa.Connection) -> None:
         *(sa.column(name, sa.String()) for name in _TEXT),
     )
     taken: set[tuple[str, int, str]] = set()  # ("key" | "email_lc", directory, value)
-    changes: list[dict[str, object]] = []
+    changes: list[tuple[int, int, dict[str, str]]] = []  # (user, directory, NFC values)
     last = None
     while True:
         query = sa.select(users).order_by(users.c.id).limit(_BATCH)
@@ -78,23 +78,21 @@ def _stored_text_in_nfc(conn: sa.Connection) -> None:
             taken.add(("key", row.directory_id, row.key))
             if row.email_lc is not None:
                 taken.add(("email_lc", row.directory_id, row.email_lc))
-            values = {name: getattr(row, name) for name in _TEXT}
-            fixed = {
-                name: unicodedata.normalize("NFC", value)
-                for name, value in values.items()
-                if value is not None and not value.isascii()
-            }
-            fixed = {name: value for name, value in fixed.items() if value != values[name]}
+            fixed = {}
+            for name in _TEXT:
+                value = getattr(row, name)
+                if value is not None and not value.isascii():
+                    normal = unicodedata.normalize("NFC", value)
+                    if normal != value:
+                        fixed[name] = normal
             if fixed:
-                changes.append({"id": row.id, "directory_id": row.directory_id, **fixed})
-    for change in changes:
-        unique = [(name, change[name]) for name in ("key", "email_lc") if name in change]
-        if any((name, change["directory_id"], value) in taken for name, value in unique):
+                changes.append((row.id, row.directory_id, fixed))
+    for user_id, directory, fixed in changes:
+        unique = [(name, fixed[name]) for name in ("key", "email_lc") if name in fixed]
+        if any((name, directory, value) in taken for name, value in unique):
             continue
-        for name, value in unique:
-            taken.add((name, change["directory_id"], str(value)))  # type: ignore[arg-type]
-        values = {name: value for name, value in change.items() if name in _TEXT}
-        conn.execute(sa.update(users).where(users.c.id == change["id"]).values(values))
+        taken.update((name, directory, value) for name, value in unique)
+        conn.execute(sa.update(users).where(users.c.id == user_id).values(fixed))
 
 
 def downgrade() -> None:
