@@ -49,8 +49,9 @@ from syncd.errors import ConfigError, UsageError
 
 SYSTEM_CONFIG_PATH = Path("/etc/syncd/syncd.toml")
 CONFIG_ENV = "SYNCD_CONFIG"
-#: An SFTP source with neither schedule nor interval_seconds polls this often.
-DEFAULT_SFTP_INTERVAL = 60
+#: A source with neither schedule nor interval_seconds is scanned this often (a local
+#: folder is also scanned whenever it changes).
+DEFAULT_SCAN_INTERVAL = 60
 #: Only written into .eml files when no smtp_host is set; SMTP needs mail.from.
 DEFAULT_SENDER = "syncd@localhost"
 
@@ -127,8 +128,10 @@ class SourceConfig:
     settle_seconds: float = 10
     markers: bool = False
     pattern: str = "*.csv"
+    settle: Literal["move", "delete"] = "move"
     # local
     path: Path | None = None
+    watch: Literal["inotify", "poll"] = "inotify"
     # sftp
     host: str | None = None
     port: int = 22
@@ -137,12 +140,19 @@ class SourceConfig:
     known_hosts: Path | None = None
     password_env: str | None = None
     password_file: Path | None = None
+    passphrase_env: str | None = None
+    passphrase_file: Path | None = None
     remote_dir: str | None = None
     timeout_seconds: float = 30
 
     def password(self, env: Mapping[str, str]) -> str | None:
         """The SFTP password from its environment variable or file; None if neither is set."""
         return _read_secret(f"source {self.name!r}", self.password_env, self.password_file, env)
+
+    def passphrase(self, env: Mapping[str, str]) -> str | None:
+        """The passphrase of the SFTP key from its environment variable or file, if any."""
+        owner = f"source {self.name!r} key"
+        return _read_secret(owner, self.passphrase_env, self.passphrase_file, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +165,8 @@ class Config:
     directory: DirectoryRules
     profiles: Mapping[str, Profile]
     retention_days: int = 30
+    #: how long SIGTERM waits for the running job before rolling it back
+    stop_timeout_seconds: float = 60
     state_dir: Path = Path("var")
     secret_env: str | None = None
     secret_file: Path | None = Path("var/secret")  # None when secret_env is used
@@ -231,7 +243,14 @@ def _context(data: Mapping[str, Any]) -> dict[str, Any]:
 # --- building the frozen objects ---------------------------------------------------------
 
 
-_PATH_KEYS = ("path", "key_file", "known_hosts", "password_file", "outbox_dir")
+_PATH_KEYS = (
+    "path",
+    "key_file",
+    "known_hosts",
+    "password_file",
+    "passphrase_file",
+    "outbox_dir",
+)
 
 
 def _settings(checked: BaseModel) -> dict[str, Any]:
@@ -260,6 +279,7 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
         directory=_directory(checked.directory),
         profiles=MappingProxyType(profiles),
         retention_days=checked.retention_days,
+        stop_timeout_seconds=checked.stop_timeout_seconds,
         state_dir=state_dir,
         secret_env=checked.secret_env,
         secret_file=None
@@ -277,9 +297,10 @@ def _source(entry: LocalSourceModel | SftpSourceModel) -> SourceConfig:
         root, join = entry.path, os.path.join
     else:
         root, join = entry.remote_dir, posixpath.join
-        if entry.schedule is None and entry.interval_seconds is None:
-            # An SFTP server sends no events; without a poll nothing would ever be taken.
-            values["interval_seconds"] = DEFAULT_SFTP_INTERVAL
+    if entry.schedule is None and entry.interval_seconds is None:
+        # An SFTP server sends no events, and a folder's events can be missed (a network
+        # share): a regular scan takes what they did not announce.
+        values["interval_seconds"] = DEFAULT_SCAN_INTERVAL
     values["processed_dir"] = entry.processed_dir or join(root, "processed")
     values["failed_dir"] = entry.failed_dir or join(root, "failed")
     return SourceConfig(**values)

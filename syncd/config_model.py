@@ -187,6 +187,7 @@ class SourceModel(BaseModel):
     pattern: Text = "*.csv"
     processed_dir: Text | None = None
     failed_dir: Text | None = None
+    settle: Literal["move", "delete"] = "move"
 
     @field_validator("profile")
     @classmethod
@@ -209,6 +210,7 @@ class SourceModel(BaseModel):
 class LocalSourceModel(SourceModel):
     kind: Literal["local"]
     path: Text
+    watch: Literal["inotify", "poll"] = "inotify"
 
 
 class SftpSourceModel(SourceModel):
@@ -220,6 +222,8 @@ class SftpSourceModel(SourceModel):
     password_env: Text | None = None
     password_file: Text | None = None
     key_file: Text | None = Field(default=None, validate_default=True)
+    passphrase_env: Text | None = None
+    passphrase_file: Text | None = None
     remote_dir: Text = "."
     timeout_seconds: float = Field(default=30, gt=0)
 
@@ -227,6 +231,12 @@ class SftpSourceModel(SourceModel):
     @classmethod
     def _one_password(cls, path: str | None, info: ValidationInfo) -> str | None:
         _not_both(path, info, "password_env")
+        return path
+
+    @field_validator("passphrase_file")
+    @classmethod
+    def _one_passphrase(cls, path: str | None, info: ValidationInfo) -> str | None:
+        _not_both(path, info, "passphrase_env")
         return path
 
     @field_validator("key_file")
@@ -377,6 +387,7 @@ class ConfigFile(BaseModel):
     directory: DirectoryModel = Field(default_factory=DirectoryModel)
     profiles: dict[str, ProfileModel] = Field(default_factory=dict)
     retention_days: int = Field(default=30, ge=0)
+    stop_timeout_seconds: float = Field(default=60, gt=0)
     state_dir: Text = "var"
     secret_env: Text | None = None
     secret_file: Text | None = None

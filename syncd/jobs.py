@@ -4,11 +4,11 @@
 where the bytes come from. Everything between reading and guarding is the pure core; this
 module gathers its inputs and acts on its answer.
 
-A job is recorded `running`, with its owner and a lease, before any work: if its process
-dies, the job is found and marked `interrupted` (`store.interrupt_abandoned`), and since a
-job's changes and its end are one transaction, nothing of it was applied and its file runs
-again. A file is skipped only when a job of the same source applied (or holds) the same
-content in the same mode.
+A job is recorded `running`, with its owner and a lease, before any work (the daemon's
+jobs are claimed before their file is even fetched, `syncd.store.queue`): if its process
+dies, the job is found (`store.recover_abandoned`) and, since a job's changes and its end
+are one transaction, nothing of it was applied and its file runs again. A file is skipped
+only when a job of the same source applied (or holds) the same content in the same mode.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class _Job:
         mode: Mode,
         dry_run: bool,
         notes: tuple[str, ...],
+        job_id: str | None = None,
     ) -> None:
         self.rt, self.source, self.mode, self.dry_run = rt, source, mode, dry_run
         self.notes = notes
@@ -97,7 +98,7 @@ class _Job:
         self.kept: Kept = "original"
         # A dry run is not stored, so it gets no ID: an ID syncd prints is one support
         # can look up.
-        self.job_id = None if dry_run else mint_job_id(rt)
+        self.job_id = None if dry_run else (job_id or mint_job_id(rt))
         self.started = rt.clock()
         self.errors_csv: bytes | None = None
 
@@ -221,37 +222,56 @@ def run_job(
     mode: Mode | None = None,
     dry_run: bool = False,
     progress: Progress = quiet,
+    claimed: str | None = None,
 ) -> JobOutcome:
-    """The whole flow for one file; every outcome is recorded (unless `dry_run`)."""
+    """The whole flow for one file; every outcome is recorded (unless `dry_run`).
+
+    `claimed`: the ID of the job the daemon claimed for this file and runs now (already
+    `running` under its lease); without it a job is recorded here.
+    """
     profile = rt.config.profiles[source.profile]
     # An errors CSV sent back is partial whatever was asked: decided before the job is
     # recorded, since the mode is part of what makes two files the same.
     effective, note = effective_mode(mode or source.mode, sniffed_header(profile, drop.data))
-    job = _Job(rt, source, drop, effective, dry_run, (note,) if note else ())  # takes the bytes
+    notes = (note,) if note else ()
+    job = _Job(rt, source, drop, effective, dry_run, notes, job_id=claimed)  # takes the bytes
     if not dry_run:
         job_id = job.stored_id
         with rt.engine.begin() as conn:
-            store.interrupt_abandoned(conn, now=job.started, is_alive=owner_alive)
+            if claimed is None:
+                store.recover_abandoned(conn, now=job.started, is_alive=owner_alive)
             earlier = store.find_processed(conn, source.name, job.sha256, job.mode)
             skipped_message = (
                 f"this file is identical to the one of job {earlier}; nothing was done",
             )
-            store.insert_job(
-                conn,
-                job_id=job_id,
-                source=source.name,
-                directory=source.directory,
-                mode=job.mode,
-                file_name=job.name,
-                sha256=job.sha256,
-                size=job.size,
-                status="skipped" if earlier else "running",
-                now=job.started,
-                skipped_of=earlier,
-                messages=skipped_message if earlier else job.notes,
-                owner=None if earlier else this_owner(),
-                lease_until=None if earlier else job.started + LEASE,
-            )
+            if claimed is not None:
+                store.set_content(conn, job_id, sha256=job.sha256, size=job.size, mode=job.mode)
+                if earlier:
+                    store.finish_job(
+                        conn,
+                        job_id,
+                        status="skipped",
+                        now=job.started,
+                        messages=skipped_message,
+                        skipped_of=earlier,
+                    )
+            else:
+                store.insert_job(
+                    conn,
+                    job_id=job_id,
+                    source=source.name,
+                    directory=source.directory,
+                    mode=job.mode,
+                    file_name=job.name,
+                    sha256=job.sha256,
+                    size=job.size,
+                    status="skipped" if earlier else "running",
+                    now=job.started,
+                    skipped_of=earlier,
+                    messages=skipped_message if earlier else job.notes,
+                    owner=None if earlier else this_owner(),
+                    lease_until=None if earlier else job.started + LEASE,
+                )
         if earlier:
             # Same bytes, same mode as a file this source already applied or holds:
             # nothing to do, and the job says which earlier job to look at.

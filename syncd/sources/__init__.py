@@ -1,32 +1,86 @@
 """Sources hand complete files to jobs and settle them afterwards.
 
-Every source answers three questions: which files are complete now, what are a file's
-bytes, and where does a file go once its job ended (processed/ or failed/).
+Every source answers three questions, whatever it is (a local folder, an SFTP server, a
+dict in a test): which files are complete now (`list_complete`), what are a file's bytes
+(`fetch`, streamed into the spool), and where does a file go once its job ended
+(`settle`: processed/ or failed/ with the job ID in its name, or deleted). All of them pass
+one contract test (`tests/contract/source_contract.py`).
+
+A remote file's name is the sender's: it is never used as a local path. The spool names
+what it receives after the job; settled names are built from the name only within the
+source's own processed/ and failed/ folders.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from syncd.sources.spool import Spool, Spooled
 
 #: Names never taken: uploads in progress and hidden files.
 IGNORED_PATTERNS = ("*.part", "*.tmp", "*.filepart", ".*", "*~")
 
+#: What becomes of a file once its job ended.
+Settling = Literal["move", "delete"]
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteFile:
+    """A file as a source lists it: its name, size and modification time (seconds)."""
+
+    name: str
+    size: int
+    mtime: float
+
+    @property
+    def order(self) -> tuple[float, str]:
+        """Files of one source are applied in this order: oldest first, then by name."""
+        return (self.mtime, self.name)
+
 
 class Source(Protocol):
+    """A place files arrive at."""
+
     name: str
 
-    def list_complete(self, now: float) -> list[str]:
-        """Names of files whose upload is complete, oldest first."""
+    def list_complete(self, now: float) -> list[RemoteFile]:
+        """Files whose upload is complete, in file order (`RemoteFile.order`)."""
+        ...
 
-    def fetch(self, name: str) -> bytes: ...
+    def fetch(self, file: RemoteFile, spool: Spool, spooled_name: str) -> Spooled:
+        """Stream `file` into the spool as `spooled_name`; SourceError if it cannot be
+        read, FileChanged if it is no longer the file listed, FileTooLarge past the cap."""
+        ...
 
-    def settle(self, name: str, job_id: str, ok: bool, replacement: bytes | None = None) -> str:
-        """Move the file to processed/ (ok) or failed/, or write `replacement` there in its
-        place (the file with its secret cells blanked); return where it went."""
+    def settle(
+        self, file: RemoteFile, job_id: str, ok: bool, replacement: bytes | None = None
+    ) -> str:
+        """Move `file` to processed/ (ok) or failed/ with `job_id` in its name, or write
+        `replacement` there in its place (the file with its secret cells blanked), or
+        delete it when the source says so; return where it went."""
+        ...
+
+    def close(self) -> None:
+        """Let go of connections and watchers."""
+        ...
 
 
 def is_candidate(name: str, pattern: str) -> bool:
+    """Whether a listed name may be taken: it matches the source's pattern (any case)
+    and is neither an upload in progress nor hidden."""
     if any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS):
         return False
     return fnmatch.fnmatch(name.lower(), pattern.lower())
+
+
+def settled_name(name: str, job_id: str) -> str:
+    """`people.csv` settled by job 7K3M9-QX2AB: `people.7K3M9-QX2AB.csv`. Path separators
+    and control characters of a sender's name never reach a path."""
+    safe = "".join("_" if ch in "/\\" or ord(ch) < 32 or ch == "\x7f" else ch for ch in name)
+    safe = safe.lstrip(".") or "file"
+    stem, dot, suffix = safe.rpartition(".")
+    if dot and stem and suffix.isascii() and suffix.isalnum() and len(suffix) <= 10:
+        return f"{stem}.{job_id}.{suffix}"
+    return f"{safe}.{job_id}"

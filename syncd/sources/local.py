@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from syncd.errors import SourceError
-from syncd.sources import is_candidate
+from syncd.sources import RemoteFile, Settling, is_candidate, settled_name
 from syncd.sources.settling import SettleTracker
+from syncd.sources.spool import FileChanged, Spool, Spooled
+
+CHUNK = 1024 * 1024
 
 
 class LocalSource:
@@ -21,6 +25,8 @@ class LocalSource:
         failed_dir: Path,
         settle_seconds: float,
         markers: bool = False,
+        settling: Settling = "move",
+        cap: int = 512 * 1024 * 1024,
     ) -> None:
         self.name = name
         self.path = path
@@ -28,55 +34,100 @@ class LocalSource:
         self.processed_dir = processed_dir
         self.failed_dir = failed_dir
         self.markers = markers
+        self.settling: Settling = settling
+        self.cap = cap
         self._tracker = SettleTracker(settle_seconds)
 
-    def list_complete(self, now: float) -> list[str]:
+    def list_complete(self, now: float) -> list[RemoteFile]:
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
             entries = list(os.scandir(self.path))
         except OSError as exc:
             raise SourceError(f"cannot list {self.path}: {exc.strerror}") from exc
         names = {e.name for e in entries}
-        listing: dict[str, tuple[int, float]] = {}
+        listing: dict[str, RemoteFile] = {}
         for entry in entries:
-            if not entry.is_file() or not is_candidate(entry.name, self.pattern):
+            try:
+                if not entry.is_file() or not is_candidate(entry.name, self.pattern):
+                    continue
+                if self.markers and f"{entry.name}.done" not in names:
+                    continue
+                stat = entry.stat()
+            except OSError:  # gone between listing and looking
                 continue
-            if self.markers and f"{entry.name}.done" not in names:
-                continue
-            stat = entry.stat()
-            listing[entry.name] = (stat.st_size, stat.st_mtime)
+            listing[entry.name] = RemoteFile(entry.name, stat.st_size, stat.st_mtime)
         if self.markers:
-            return sorted(listing, key=lambda n: (listing[n][1], n))
+            return sorted(listing.values(), key=lambda f: f.order)
         return self._tracker.complete(listing, now)
 
-    def fetch(self, name: str) -> bytes:
-        try:
-            return (self.path / name).read_bytes()
-        except OSError as exc:
-            raise SourceError(f"cannot read {self.path / name}: {exc.strerror}") from exc
+    @property
+    def waiting(self) -> bool:
+        """Whether some file was seen but has not settled yet (another look is due)."""
+        return self._tracker.waiting
 
-    def settle(self, name: str, job_id: str, ok: bool, replacement: bytes | None = None) -> str:
-        """Move the file to processed/ (ok) or failed/ with the job ID in its name; with a
-        `replacement` (the file with its secret cells blanked), write that there instead
-        and remove the file. What lands there is readable by syncd's user alone."""
-        target_dir = self.processed_dir if ok else self.failed_dir
-        stem, dot, suffix = name.rpartition(".")
-        target = target_dir / (f"{stem}.{job_id}.{suffix}" if dot else f"{name}.{job_id}")
+    def fetch(self, file: RemoteFile, spool: Spool, spooled_name: str) -> Spooled:
+        path = self.path / file.name
         try:
-            target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            if replacement is None:
-                os.replace(self.path / name, target)
-                os.chmod(target, 0o600)
+            handle = path.open("rb")
+        except FileNotFoundError as exc:
+            raise FileChanged(
+                f"{file.name} vanished before it could be read; nothing was applied"
+            ) from exc
+        except OSError as exc:
+            raise SourceError(f"cannot read {path}: {exc.strerror}") from exc
+        with handle:
+            stat = os.fstat(handle.fileno())
+            if (stat.st_size, stat.st_mtime) != (file.size, file.mtime):
+                raise FileChanged(_changed(file.name))
+
+            def chunks() -> Iterator[bytes]:
+                while chunk := handle.read(CHUNK):
+                    yield chunk
+
+            spooled = spool.receive(spooled_name, chunks(), cap=self.cap)
+            after = os.fstat(handle.fileno())
+        if spooled.size != file.size or after.st_mtime != file.mtime:
+            spooled.discard()
+            raise FileChanged(_changed(file.name))
+        return spooled
+
+    def settle(
+        self, file: RemoteFile, job_id: str, ok: bool, replacement: bytes | None = None
+    ) -> str:
+        name = file.name
+        source = self.path / name
+        try:
+            if self.settling == "delete":
+                source.unlink(missing_ok=True)
+                target = "deleted"
             else:
-                _write_private(target, replacement)
-                (self.path / name).unlink()
+                target_dir = self.processed_dir if ok else self.failed_dir
+                target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                path = target_dir / settled_name(name, job_id)
+                if replacement is None:
+                    os.replace(source, path)
+                    os.chmod(path, 0o600)
+                else:
+                    _write_private(path, replacement)
+                    source.unlink()
+                target = str(path)
             marker = self.path / f"{name}.done"
             if marker.exists():
                 marker.unlink()
         except OSError as exc:
-            raise SourceError(f"cannot move {name} to {target_dir}: {exc.strerror}") from exc
+            raise SourceError(f"cannot settle {name}: {exc.strerror}") from exc
         self._tracker.forget(name)
-        return str(target)
+        return target
+
+    def close(self) -> None:
+        return None
+
+
+def _changed(name: str) -> str:
+    return (
+        f"{name} changed while it was being read; nothing was applied, and it is taken "
+        "again once it stays the same"
+    )
 
 
 def _write_private(path: Path, data: bytes) -> None:

@@ -3,7 +3,8 @@
 - `engine`: connecting (SQLite pragmas, psycopg for PostgreSQL) and the schema version.
 - `schema`: the tables; `syncd/migrations` creates them.
 - `directory`: reading the directory (planner frames, user views); `apply`: writing a plan.
-- `jobs`: job records, row errors, retained files, job files, held state; `outbox`: mail.
+- `jobs`: job records and row errors; `queue`: the daemon's claims, file order and leases;
+  `job_files`: retained inputs, errors CSVs and held state; `outbox`: report mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
 - `totals`: how many users and jobs a listing leaves out.
 
@@ -33,33 +34,30 @@ from syncd.store.engine import (
     sqlite_file,
     upgrade,
 )
-from syncd.store.jobs import (
-    Job,
+from syncd.store.job_files import (
     RetainedFile,
-    add_row_errors,
-    claim_next_job,
     drop_job_files,
-    find_processed,
-    finish_job,
     forget_held,
-    get_job,
     held_digest,
     held_passwords,
     hold_plan,
-    insert_job,
-    interrupt_abandoned,
     job_file,
-    list_jobs,
     purge_expired,
     put_job_file,
-    renew_lease,
-    replace_row_errors,
-    requeue_expired,
-    require_job,
     retain_file,
     retained_file,
+)
+from syncd.store.jobs import (
+    Job,
+    add_row_errors,
+    find_processed,
+    finish_job,
+    get_job,
+    insert_job,
+    list_jobs,
+    replace_row_errors,
+    require_job,
     row_errors,
-    start_job,
 )
 from syncd.store.outbox import (
     Attachment,
@@ -68,6 +66,16 @@ from syncd.store.outbox import (
     list_messages,
     mark_failed,
     mark_sent,
+)
+from syncd.store.queue import (
+    claim_next_job,
+    claimed_job,
+    queue_file,
+    recover_abandoned,
+    release_job,
+    renew_lease,
+    set_content,
+    start_job,
 )
 from syncd.store.totals import count_jobs, count_users
 
@@ -83,6 +91,7 @@ __all__ = [
     "add_row_errors",
     "apply_plan",
     "claim_next_job",
+    "claimed_job",
     "connect",
     "count_jobs",
     "count_users",
@@ -99,7 +108,6 @@ __all__ = [
     "held_passwords",
     "hold_plan",
     "insert_job",
-    "interrupt_abandoned",
     "job_file",
     "list_jobs",
     "list_messages",
@@ -110,15 +118,18 @@ __all__ = [
     "mark_sent",
     "purge_expired",
     "put_job_file",
+    "queue_file",
+    "recover_abandoned",
+    "release_job",
     "renew_lease",
     "replace_row_errors",
-    "requeue_expired",
     "require_job",
     "require_schema",
     "retain_file",
     "retained_file",
     "row_errors",
     "schema_state",
+    "set_content",
     "snapshot",
     "sqlite_file",
     "start_job",

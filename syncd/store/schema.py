@@ -20,6 +20,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -187,8 +188,11 @@ jobs = Table(
     Column("directory", String),
     Column("mode", String, nullable=False),
     Column("file_name", String, nullable=False),
-    Column("sha256", String, nullable=False),
+    # Null while a file the daemon queued has not been fetched yet.
+    Column("sha256", String),
     Column("size", BigInteger, nullable=False),
+    # The listed file's modification time (seconds), which orders a source's files.
+    Column("remote_mtime", Float),
     Column("status", String, nullable=False),
     Column("skipped_of", String),
     # Set by whoever spools a file; two daemons that see the same file race on this unique

@@ -5,6 +5,8 @@ Revises: 0001
 Create Date: 2026-11-30
 
 - `jobs.status` may be `interrupted` (a job whose process died before it ended).
+- A job the daemon queues for a listed file knows the file's modification time
+  (`remote_mtime`, for file order) before its content: `sha256` is set once fetched.
 - `job_files` keeps what a job leaves for later: its errors CSV as written, and what a
   held job applies once approved.
 - Keys, emails and names stored before syncd compared text in NFC are rewritten in NFC,
@@ -39,6 +41,8 @@ def upgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
         batch.drop_constraint("ck_jobs_status", type_="check")
         batch.create_check_constraint("ck_jobs_status", sa.text(f"status IN ({_STATUSES})"))
+        batch.alter_column("sha256", existing_type=sa.String(), nullable=True)
+        batch.add_column(sa.Column("remote_mtime", sa.Float()))
     op.create_table(
         "job_files",
         sa.Column(
@@ -99,6 +103,9 @@ def downgrade() -> None:
     op.drop_index("ix_job_files_expires_at", "job_files")
     op.drop_table("job_files")
     op.execute(sa.text("UPDATE jobs SET status = 'rejected' WHERE status = 'interrupted'"))
+    op.execute(sa.text("UPDATE jobs SET sha256 = '' WHERE sha256 IS NULL"))
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_column("remote_mtime")
+        batch.alter_column("sha256", existing_type=sa.String(), nullable=False)
         batch.drop_constraint("ck_jobs_status", type_="check")
         batch.create_check_constraint("ck_jobs_status", sa.text(f"status IN ({_STATUSES_BEFORE})"))

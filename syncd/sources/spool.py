@@ -1,0 +1,81 @@
+"""The spool: where a source's file is copied before its job reads it.
+
+A file arrives as a stream of chunks: it is written to a temporary name, its sha256
+computed as it streams, and renamed to its final name only once whole, so a crash or a
+broken connection never leaves a file that looks complete. What the spool writes is
+readable by syncd's user alone (0600, in a 0700 folder). A stream longer than the byte
+cap stops there: the file is refused without being kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from syncd.errors import FileRejected
+
+
+class FileTooLarge(FileRejected):
+    """The file is larger than the source's byte cap; it was not kept."""
+
+
+class FileChanged(FileRejected):
+    """The file is not the one listed: it changed or vanished in between."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spooled:
+    """A file received whole: where it is, its sha256 and its size."""
+
+    path: Path
+    sha256: str
+    size: int
+
+    def read(self) -> bytes:
+        return self.path.read_bytes()
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+class Spool:
+    """A folder of received files, named by the caller (a job ID), never by the sender."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def receive(self, name: str, chunks: Iterable[bytes], *, cap: int) -> Spooled:
+        """Write `chunks` to the spool as `name`, whole or not at all."""
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"a spool name is a plain name, not {name!r}")
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        final = self.folder / name
+        partial = self.folder / f".{name}.part"
+        digest = hashlib.sha256()
+        size = 0
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in chunks:
+                    size += len(chunk)
+                    if size > cap:
+                        raise FileTooLarge(
+                            f"the file is larger than the {cap:,} bytes allowed; split it, or "
+                            "raise max_bytes in the profile"
+                        )
+                    digest.update(chunk)
+                    out.write(chunk)
+            os.replace(partial, final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return Spooled(final, digest.hexdigest(), size)
+
+    def clear(self) -> None:
+        """Forget everything half received (what a crash left)."""
+        if self.folder.is_dir():
+            for leftover in self.folder.glob(".*.part"):
+                leftover.unlink(missing_ok=True)

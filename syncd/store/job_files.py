@@ -1,0 +1,123 @@
+"""What a job keeps besides its record: the retained input (secret cells blanked), named
+job files (its errors CSV as written, a held job's validated state) and a held job's
+password hashes. Each is kept until its expiry, or until the job is decided."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from syncd.store import schema
+from syncd.store.schema import job_files, jobs, retained_files
+
+
+@dataclass(frozen=True, slots=True)
+class RetainedFile:
+    """A job's input file (passwords redacted), kept for support until `expires_at`."""
+
+    job_id: str
+    file_name: str
+    content: bytes
+    created_at: datetime
+    expires_at: datetime
+
+
+def retain_file(
+    conn: Connection,
+    job_id: str,
+    *,
+    file_name: str,
+    content: bytes,
+    now: datetime,
+    expires_at: datetime,
+) -> None:
+    """Keep a job's (redacted) input file until `expires_at`."""
+    conn.execute(
+        insert(retained_files).values(
+            job_id=job_id,
+            file_name=file_name,
+            content=content,
+            created_at=now,
+            expires_at=expires_at,
+        )
+    )
+
+
+def retained_file(conn: Connection, job_id: str) -> RetainedFile | None:
+    """The retained input of a job, if it is still kept."""
+    row = conn.execute(select(retained_files).where(retained_files.c.job_id == job_id)).first()
+    return None if row is None else RetainedFile(**row._asdict())
+
+
+def purge_expired(conn: Connection, *, now: datetime) -> int:
+    """Drop retained files and job files whose retention has run out; returns how many."""
+    result = conn.execute(delete(retained_files).where(retained_files.c.expires_at <= now))
+    files = conn.execute(delete(job_files).where(job_files.c.expires_at <= now))
+    return result.rowcount + files.rowcount
+
+
+def put_job_file(
+    conn: Connection, job_id: str, name: str, content: bytes, *, expires_at: datetime | None
+) -> None:
+    """Keep (or replace) a job's file called `name`."""
+    conn.execute(delete(job_files).where(job_files.c.job_id == job_id, job_files.c.name == name))
+    conn.execute(
+        insert(job_files).values(job_id=job_id, name=name, content=content, expires_at=expires_at)
+    )
+
+
+def job_file(conn: Connection, job_id: str, name: str) -> bytes | None:
+    """A job's file called `name`, if it is kept."""
+    found: bytes | None = conn.scalar(
+        select(job_files.c.content).where(job_files.c.job_id == job_id, job_files.c.name == name)
+    )
+    return found
+
+
+def drop_job_files(conn: Connection, job_id: str, names: Iterable[str]) -> None:
+    """Forget a job's files of these names."""
+    conn.execute(
+        delete(job_files).where(job_files.c.job_id == job_id, job_files.c.name.in_(list(names)))
+    )
+
+
+def hold_plan(
+    conn: Connection,
+    job_id: str,
+    archive_digest: str,
+    passwords: Iterable[tuple[str, str, str | None]],
+) -> None:
+    """Keep what approving a held job needs: a digest of the users its plan archives (the
+    approver must archive exactly those) and its new passwords as (key, hash, tag), since
+    the retained file has no passwords."""
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(held_digest=archive_digest))
+    rows = [
+        {"job_id": job_id, "key": key, "password_hash": hashed, "password_tag": tag}
+        for key, hashed, tag in passwords
+    ]
+    if rows:
+        conn.execute(insert(schema.held_passwords), rows)
+
+
+def held_digest(conn: Connection, job_id: str) -> str | None:
+    """The archive digest `hold_plan` kept for a job, if it was held."""
+    found: str | None = conn.scalar(select(jobs.c.held_digest).where(jobs.c.id == job_id))
+    return found
+
+
+def held_passwords(conn: Connection, job_id: str) -> dict[str, tuple[str, str | None]]:
+    """A held job's new passwords: key -> (argon2 hash, password tag)."""
+    table = schema.held_passwords
+    query = select(table.c.key, table.c.password_hash, table.c.password_tag).where(
+        table.c.job_id == job_id
+    )
+    return {row.key: (row.password_hash, row.password_tag) for row in conn.execute(query)}
+
+
+def forget_held(conn: Connection, job_id: str) -> None:
+    """Drop what `hold_plan` kept, once the job is approved or dismissed."""
+    conn.execute(delete(schema.held_passwords).where(schema.held_passwords.c.job_id == job_id))
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(held_digest=None))

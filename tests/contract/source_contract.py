@@ -1,0 +1,131 @@
+"""The contract every source keeps: the local folder, SFTP and memory sources all pass it.
+
+A test module subclasses `SourceContract` and gives a `harness` fixture: a source plus
+the means to put a file where the source lists it, to see what was settled, and to move
+the source's clock. The tests then read as what any source promises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from syncd.sources import RemoteFile, Source
+from syncd.sources.spool import FileChanged, FileTooLarge, Spool
+
+
+@dataclass
+class Harness:
+    """A source under test and its surroundings."""
+
+    source: Source
+    #: put(name, data): the file appears where the source lists it
+    put: Callable[[str, bytes], None]
+    #: settled("processed" | "failed") -> {name: bytes} of what was settled there
+    settled: Callable[[str], dict[str, bytes]]
+    #: remove(name): the file disappears from where the source lists it
+    remove: Callable[[str], None]
+    #: the source's settle_seconds (listings further apart than this see a file settle)
+    settle_seconds: float
+
+    def complete(self, at: float = 0.0) -> list[RemoteFile]:
+        """Two listings far enough apart that every unchanged file has settled."""
+        self.source.list_complete(at)
+        return self.source.list_complete(at + self.settle_seconds + 1)
+
+
+class SourceContract:
+    """What every source promises; subclasses give the `harness` fixture."""
+
+    def test_a_file_is_listed_only_once_it_stayed_the_same(self, harness: Harness) -> None:
+        """The first listing sees a file but does not hand it over; a later one, far
+        enough apart, does, with its size."""
+        harness.put("people.csv", b"Email\na@x.com\n")
+        assert harness.source.list_complete(0.0) == []
+        [file] = harness.source.list_complete(harness.settle_seconds + 1)
+        assert (file.name, file.size) == ("people.csv", 14)
+
+    def test_uploads_in_progress_hidden_files_and_other_names_are_never_listed(
+        self, harness: Harness
+    ) -> None:
+        """`.part`, `.tmp`, hidden names and names outside the pattern are left alone."""
+        for name in ("up.csv.part", "up.csv.tmp", ".hidden.csv", "notes.txt"):
+            harness.put(name, b"x")
+        assert harness.complete() == []
+
+    def test_files_are_listed_oldest_first(self, harness: Harness) -> None:
+        """File order is modification time, then name."""
+        for name in ("b.csv", "a.csv", "c.csv"):
+            harness.put(name, name.encode())
+        listed = harness.complete()
+        assert sorted(listed, key=lambda f: f.order) == listed
+        assert {f.name for f in listed} == {"a.csv", "b.csv", "c.csv"}
+
+    def test_fetch_streams_the_file_into_the_spool_with_its_sha256(
+        self, harness: Harness, tmp_path: Path
+    ) -> None:
+        """The spooled copy is byte for byte the file, its sha256 computed on the way,
+        readable by syncd's user alone, and nothing half written is left."""
+        data = bytes(range(256)) * 5000
+        harness.put("big.csv", data)
+        [file] = harness.complete()
+        spool = Spool(tmp_path / "spool")
+        spooled = harness.source.fetch(file, spool, "JOB1")
+        assert spooled.read() == data
+        assert (spooled.sha256, spooled.size) == (hashlib.sha256(data).hexdigest(), len(data))
+        assert spooled.path.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in spool.folder.iterdir()] == ["JOB1"]
+
+    def test_a_file_over_the_cap_is_refused_and_not_kept(
+        self, harness: Harness, tmp_path: Path
+    ) -> None:
+        """Past the byte cap the stream stops: FileTooLarge, and nothing in the spool."""
+        harness.put("huge.csv", b"x" * 3_000_000)
+        [file] = harness.complete()
+        spool = Spool(tmp_path / "spool")
+        cap = harness.source.cap  # type: ignore[attr-defined]
+        harness.source.cap = 1_000_000  # type: ignore[attr-defined]
+        try:
+            with pytest.raises(FileTooLarge):
+                harness.source.fetch(file, spool, "JOB1")
+        finally:
+            harness.source.cap = cap  # type: ignore[attr-defined]
+        assert list(spool.folder.iterdir()) == []
+
+    def test_a_file_that_vanished_or_changed_since_listing_is_not_fetched(
+        self, harness: Harness, tmp_path: Path
+    ) -> None:
+        """The listing is what was claimed: a file gone or grown since is FileChanged."""
+        harness.put("gone.csv", b"a")
+        harness.put("grown.csv", b"a")
+        listed = {f.name: f for f in harness.complete()}
+        harness.remove("gone.csv")
+        harness.put("grown.csv", b"a longer file now")
+        spool = Spool(tmp_path / "spool")
+        for name in ("gone.csv", "grown.csv"):
+            with pytest.raises(FileChanged):
+                harness.source.fetch(listed[name], spool, f"J-{name}")
+
+    def test_settling_moves_the_file_under_its_job_id(self, harness: Harness) -> None:
+        """processed/ for a job that went through, failed/ for one that did not, each
+        named with the job ID; the file leaves the listing."""
+        harness.put("ok.csv", b"ok")
+        harness.put("bad.csv", b"bad")
+        listed = {f.name: f for f in harness.complete()}
+        harness.source.settle(listed["ok.csv"], "AAAAA-00001", True)
+        harness.source.settle(listed["bad.csv"], "AAAAA-00002", False)
+        assert harness.settled("processed") == {"ok.AAAAA-00001.csv": b"ok"}
+        assert harness.settled("failed") == {"bad.AAAAA-00002.csv": b"bad"}
+        assert harness.complete(100.0) == []
+
+    def test_settling_with_a_replacement_keeps_only_the_replacement(self, harness: Harness) -> None:
+        """A file holding passwords is settled as its redacted copy; the original goes."""
+        harness.put("pw.csv", b"email,password\na@x.com,hunter22\n")
+        [file] = harness.complete()
+        harness.source.settle(file, "AAAAA-00003", True, b"email,password\na@x.com,\n")
+        assert harness.settled("processed") == {"pw.AAAAA-00003.csv": b"email,password\na@x.com,\n"}
+        assert harness.complete(100.0) == []
