@@ -156,7 +156,24 @@ def run(state: _State, log_level: str) -> None:
     from syncd.logs import configure_logging
 
     configure_logging(log_level)
-    sys.exit(Daemon(state.runtime).run())
+    config_path = find_config_path(state.config_path, os.environ)
+    sys.exit(Daemon(state.runtime, config_path=config_path).run())
+
+
+@cli.command(name="scan")
+@click.argument("source_name", metavar="[SOURCE]", required=False)
+@pass_state
+def scan_(state: _State, source_name: str | None) -> None:
+    """One pass over SOURCE (or every source): take its complete files, run their jobs in
+    file order and settle the files, as the daemon would; then exit with the highest exit
+    code of the jobs run."""
+    from syncd.scanning import scan_and_run
+
+    names = None if source_name is None else [state.config.source(source_name).name]
+    outcomes = scan_and_run(state.runtime, names, on_outcome=lambda o: _emit(o, False))
+    if not outcomes:
+        click.echo("No complete file to take.")
+    sys.exit(max((o.exit_code for o in outcomes), default=0))
 
 
 @cli.command()

@@ -1,167 +1,336 @@
-"""The daemon: scan the sources, run each complete file as a job, settle it, repeat.
+"""The daemon: scans its sources on their schedules, runs the jobs they queue, one at a time.
 
-First SIGTERM or SIGINT: finish the running job, then stop (exit 0); a second one stops
-at once. A scan runs at start and then every `interval_seconds` of each source (default
-5 s for a local folder). Files of one source are taken oldest first, one at a time.
+Scans run in APScheduler's threads, one scheduled job per source (`schedule` as cron, or
+`interval_seconds`), at start and on the schedule, missed runs coalesced; a local folder
+is also watched (watchdog: inotify, or polling for network shares) and any change asks
+for a scan of that folder. A scan only claims files (`syncd.scanning`); the main thread
+takes the queued jobs and runs them (`syncd.work`), the one running the other daemons on
+the database leave alone. A source is never scanned twice at once.
 
-Log events (structlog): `file_taken` (source, file, size) when a complete file is taken,
-`job_done` with the job's status and counts, and for a rejected or held job the `reason`
-(its first message: what the file or the guard got wrong, never a row's contents).
+Signals: SIGTERM or SIGINT stops taking files; the running job finishes, or is rolled
+back once `stop_timeout_seconds` have passed (its file runs again later); exit 0. A
+second one exits at once. SIGHUP re-reads the configuration between jobs (a broken one is
+logged and the old one kept). systemd hears READY, STATUS, WATCHDOG and STOPPING.
 """
 
 from __future__ import annotations
 
+import _thread
+import os
 import signal
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import structlog
 
-from syncd.checking import Drop
-from syncd.config import SourceConfig
-from syncd.core.status import PROCESSED
-from syncd.errors import SyncdError
-from syncd.jobs import run_job
+from syncd import store
+from syncd.config import SourceConfig, load_config
+from syncd.errors import SourceError, SyncdError
+from syncd.lease import this_owner
+from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
+from syncd.scanning import scan
 from syncd.sdnotify import Notifier
-from syncd.sources import Source
-from syncd.sources.local import LocalSource
-from syncd.support import retained_file
+from syncd.sources.spool import Spool
+from syncd.work import Opened, SourceDown, open_sources, take_next
 
 log = structlog.get_logger("syncd.daemon")
 
-DEFAULT_INTERVAL = 5.0
-#: Jobs whose first message says why nothing was applied; it goes into the log.
-EXPLAINED_STATUSES = frozenset({"rejected", "held"})
+#: How long a source that failed is left alone before its jobs are taken again.
+REST_SECONDS = 30.0
+#: A follow-up scan for a file still settling comes this long after it is due.
+FOLLOW_UP_SLACK = 0.5
+#: The signal the stop timer sends itself to roll back the running job.
+_ROLL_BACK = signal.SIGUSR2
 
 
-def build_source(config: SourceConfig) -> Source:
-    if config.kind == "local" and config.path is not None:
-        return LocalSource(
-            config.name,
-            config.path,
-            pattern=config.pattern,
-            processed_dir=Path(config.processed_dir),
-            failed_dir=Path(config.failed_dir),
-            settle_seconds=config.settle_seconds,
-            markers=config.markers,
-        )
-    raise SyncdError(
-        f"source {config.name}: kind {config.kind!r} is not supported by this version of the "
-        "daemon yet"
-    )
+class RollBack(BaseException):
+    """Raised in the main thread when the running job outlived the stop timeout; a
+    BaseException, so nothing on the way catches it and the job's transaction unwinds."""
+
+
+class _Watch:
+    """Turns filesystem events in a local folder into requests to scan it."""
+
+    def __init__(self, daemon: Daemon, cfg: SourceConfig) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
+
+        name = cfg.name
+
+        class Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:
+                daemon.request_scan(name)
+
+        self.observer = PollingObserver(timeout=1) if cfg.watch == "poll" else Observer()
+        assert cfg.path is not None
+        cfg.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.observer.schedule(Handler(), str(cfg.path), recursive=False)
+        self.observer.daemon = True
+        self.observer.start()
+
+    def stop(self) -> None:
+        self.observer.stop()
 
 
 class Daemon:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, config_path: Path | None = None) -> None:
         self.rt = rt
+        self.config_path = config_path
         self.stopping = threading.Event()
-        self._signals = 0
+        self.wake = threading.Event()
         self.notify = Notifier()
-        self.sources = [
-            (cfg, build_source(cfg)) for cfg in rt.config.sources if cfg.kind == "local"
-        ]
-        for cfg in rt.config.sources:
-            if cfg.kind != "local":
-                log.warning("source_not_supported_yet", source=cfg.name, kind=cfg.kind)
+        self.spool = Spool(rt.config.state_dir / "spool")
+        self._signals = 0
+        self._reload = False
+        self._heartbeat = time.monotonic()
+        self._job: str | None = None
+        self._resting: dict[str, float] = {}
+        self._scan_locks: dict[str, threading.Lock] = {}
+        self._scan_again: dict[str, threading.Event] = {}
+        self._sources: dict[str, Opened] = {}
+        self._watches: list[_Watch] = []
+        self._scheduler: Any = None
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+    # --- sources and schedules ------------------------------------------------------
+
+    def _install(self) -> None:
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+        from apscheduler.triggers.interval import IntervalTrigger
+
+        self._sources = open_sources(self.rt.config)
+        self._scheduler = BackgroundScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        now = datetime.now(UTC)
+        for name, opened in self._sources.items():
+            cfg = opened.config
+            self._scan_locks.setdefault(name, threading.Lock())
+            self._scan_again.setdefault(name, threading.Event())
+            trigger = (
+                CronTrigger.from_crontab(cfg.schedule, timezone=UTC)
+                if cfg.schedule
+                else IntervalTrigger(seconds=cfg.interval_seconds or 60, timezone=UTC)
+            )
+            # A full scan at start, then on the schedule.
+            self._scheduler.add_job(
+                self._scan, trigger, args=[name], id=f"scan:{name}", next_run_time=now
+            )
+            if cfg.kind == "local":
+                self._watches.append(_Watch(self, cfg))
+        self._scheduler.start()
+
+    def _uninstall(self) -> None:
+        for watch in self._watches:
+            watch.stop()
+        self._watches = []
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=True)
+            self._scheduler = None
+        for opened in self._sources.values():
+            opened.source.close()
+
+    def request_scan(self, name: str) -> None:
+        """Scan source `name` soon (a change was seen in its folder)."""
+        self._scan_again[name].set()
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.add_job(
+                self._scan, "date", args=[name], id=f"now:{name}", replace_existing=True
+            )
+
+    def _scan(self, name: str) -> None:
+        """Scan one source; never two scans of one source at once (a scan asked for while
+        one runs makes that one go round again)."""
+        lock = self._scan_locks[name]
+        if not lock.acquire(blocking=False):
+            self._scan_again[name].set()
+            return
+        try:
+            while True:
+                self._scan_again[name].clear()
+                self._scan_once(name)
+                if not self._scan_again[name].is_set() or self.stopping.is_set():
+                    return
+        finally:
+            lock.release()
+
+    def _scan_once(self, name: str) -> None:
+        opened = self._sources.get(name)
+        if opened is None or self.stopping.is_set():
+            return
+        try:
+            scanned = scan(self.rt, opened, wall=time.time())
+        except SourceError as error:
+            log.error("scan_failed", source=name, error=str(error))
+            return
+        except Exception:  # a bug in a scan must not stop the daemon
+            log.exception("scan_crashed", source=name)
+            return
+        if scanned.queued:
+            self.wake.set()
+        if scanned.waiting and self._scheduler is not None:
+            # A file is still settling: look again as soon as it may have.
+            when = datetime.now(UTC) + timedelta(
+                seconds=opened.config.settle_seconds + FOLLOW_UP_SLACK
+            )
+            self._scheduler.add_job(
+                self._scan, "date", run_date=when, args=[name], id=f"again:{name}",
+                replace_existing=True,
+            )  # fmt: skip
+
+    # --- signals ----------------------------------------------------------------------
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
         if self._signals > 1:
-            raise SystemExit(1)
-        log.info("stopping", signal=signal.Signals(signum).name)
+            log.warning("stopping_now", signal=signal.Signals(signum).name)
+            os._exit(1)
+        running = {"job_id": self._job} if self._job is not None else {}
+        log.info("stopping", signal=signal.Signals(signum).name, **running)
         self.stopping.set()
+        self.wake.set()
+        self.notify.stopping()
+        if self._job is not None:
+            timer = threading.Timer(self.rt.config.stop_timeout_seconds, self._give_up)
+            timer.daemon = True
+            timer.start()
+
+    def _give_up(self) -> None:
+        """The running job outlived the stop timeout: roll it back (it runs again later)."""
+        if self._job is not None:
+            log.warning("rolling_back", job_id=self._job)
+            _thread.interrupt_main(_ROLL_BACK)
+
+    def _on_roll_back(self, _signum: int, _frame: FrameType | None) -> None:
+        if self._job is not None:
+            raise RollBack
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload = True
+        self.wake.set()
+
+    def _reload_config(self) -> None:
+        self._reload = False
+        try:
+            config = load_config(self.config_path)
+        except SyncdError as error:
+            log.error("reload_failed", error=str(error), kept="the configuration in use")
+            return
+        if config.database.url != self.rt.config.database.url:
+            log.warning("reload_database_ignored", hint="restart syncd to use another database")
+            config = replace(config, database=self.rt.config.database)
+        self._uninstall()
+        self.rt = replace(self.rt, config=config)
+        self._install()
+        log.info("reloaded", sources=sorted(self._sources))
+
+    # --- watchdog -----------------------------------------------------------------------
+
+    def _watchdog(self) -> None:
+        """Ping systemd's watchdog while the main loop is alive (or busy with a job)."""
+        interval = self.notify.watchdog_interval
+        assert interval is not None
+        while not self.stopping.wait(interval):
+            if self._job is not None or time.monotonic() - self._heartbeat < 2 * interval:
+                self.notify.watchdog()
+
+    # --- the main loop --------------------------------------------------------------------
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        signal.signal(_ROLL_BACK, self._on_roll_back)
+        self.spool.clear()
+        self._install()
         log.info(
             "started",
-            sources=[cfg.name for cfg, _ in self.sources],
+            owner=this_owner(),
+            sources=sorted(self._sources),
             database=self.rt.engine.url.render_as_string(hide_password=True),
         )
-        next_scan = {cfg.name: 0.0 for cfg, _ in self.sources}
-        self.notify.ready(f"watching {len(self.sources)} sources")
-        while not self.stopping.is_set():
-            self.notify.watchdog()
-            now = time.monotonic()
-            for cfg, source in self.sources:
-                if self.stopping.is_set() or now < next_scan[cfg.name]:
-                    continue
-                next_scan[cfg.name] = now + float(cfg.interval_seconds or DEFAULT_INTERVAL)
-                self.scan(cfg, source)
-            self.stopping.wait(0.5)
-        self.notify.stopping()
+        self.notify.ready(f"watching {len(self._sources)} sources")
+        if self.notify.watchdog_interval:
+            threading.Thread(target=self._watchdog, name="watchdog", daemon=True).start()
+        try:
+            while not self.stopping.is_set():
+                self._heartbeat = time.monotonic()
+                if self._reload:
+                    self._reload_config()
+                if not self._take_one():
+                    self.wake.wait(1.0)
+                    self.wake.clear()
+        finally:
+            self._uninstall()
         log.info("stopped")
         return 0
 
-    def scan(self, cfg: SourceConfig, source: Source) -> None:
+    def _take_one(self) -> bool:
+        """Run one queued job; False when there was none to run."""
+        now = time.monotonic()
+        ready = {n: o for n, o in self._sources.items() if self._resting.get(n, 0.0) <= now}
+        if self.stopping.is_set():
+            return False
         try:
-            names = source.list_complete(time.time())
-        except SyncdError as exc:
-            log.error("scan_failed", source=cfg.name, error=str(exc))
-            return
-        for name in names:
-            if self.stopping.is_set():
-                return
-            self.take(cfg, source, name)
-
-    def take(self, cfg: SourceConfig, source: Source, name: str) -> None:
-        try:
-            drop = Drop(name, source.fetch(name))
-        except SyncdError as exc:
-            log.error("fetch_failed", source=cfg.name, file=name, error=str(exc))
-            return
-        log.info("file_taken", source=cfg.name, file=name, size=len(drop.data))
-        try:
-            outcome = run_job(self.rt, cfg, drop)  # the job takes the bytes over
-        except SyncdError as exc:
-            log.error("job_failed", source=cfg.name, file=name, error=str(exc))
-            return
+            outcome = take_next(
+                self.rt, ready, self.spool, progress=self._progress, on_claim=self._claimed
+            )
+        except SourceDown as down:
+            log.error("fetch_failed", source=down.source, error=str(down))
+            self._resting[down.source] = now + REST_SECONDS
+            return False
+        except RollBack:
+            # The stop timeout ran out: the job's transaction was rolled back, and the job
+            # goes back to the queue for whoever runs next.
+            self._release_running()
+            return False
         except Exception:
-            # A bug must not stop the daemon, nor make it retry the same file forever:
-            # run_job recorded the job as rejected; the file goes to failed/.
-            log.exception("job_crashed", source=cfg.name, file=name)
-            self._settle(source, cfg, name, "crashed", ok=False)
-            return
-        explained = outcome.status in EXPLAINED_STATUSES and outcome.messages
-        (log.warning if explained else log.info)(
+            log.exception("job_crashed", job_id=self._job)
+            return True
+        finally:
+            self._job = None
+        if outcome is None:
+            return False
+        self.notify.status(f"last job {outcome.job_id} ({outcome.source}): {outcome.status}")
+        (log.warning if _explained(outcome) else log.info)(
             "job_done",
             job_id=outcome.job_id,
-            source=cfg.name,
-            file=name,
+            source=outcome.source,
+            file=outcome.file,
             status=outcome.status,
-            **({"reason": outcome.messages[0]} if explained else {}),
+            **({"reason": outcome.messages[0]} if _explained(outcome) else {}),
             **outcome.counts.as_dict(),
         )
-        replacement = None
-        if outcome.redacted and outcome.job_id is not None:
-            # The file holds passwords: what is settled is the copy with them blanked.
-            replacement = retained_file(self.rt, outcome.job_id)[1]
-        self._settle(
-            source,
-            cfg,
-            name,
-            outcome.job_id or "-",
-            ok=outcome.status in PROCESSED,
-            replacement=replacement,
-        )
-        self.notify.status(f"last job {outcome.job_id} ({cfg.name}): {outcome.status}")
+        return True
 
-    def _settle(
-        self,
-        source: Source,
-        cfg: SourceConfig,
-        name: str,
-        job_id: str,
-        *,
-        ok: bool,
-        replacement: bytes | None = None,
-    ) -> None:
-        try:
-            where = source.settle(name, job_id, ok, replacement)
-            log.info("file_settled", job_id=job_id, source=cfg.name, to=where)
-        except SyncdError as exc:
-            log.error("settle_failed", job_id=job_id, source=cfg.name, error=str(exc))
+    def _claimed(self, job_id: str) -> None:
+        self._job = job_id
+        self.notify.status(f"running job {job_id}")
+
+    def _progress(self, stage: str) -> None:
+        self._heartbeat = time.monotonic()
+        self.notify.status(f"running job {self._job}: {stage}")
+
+    def _release_running(self) -> None:
+        if self._job is None:
+            return
+        # The job was cut short anywhere: close every connection (closing rolls back what
+        # was left open), then give the job back to the queue on a fresh one.
+        self.rt.engine.dispose()
+        with self.rt.engine.begin() as conn:
+            store.release_job(conn, self._job, owner=this_owner())
+        log.warning("rolled_back", job_id=self._job, hint="its file runs again later")
+
+
+def _explained(outcome: JobOutcome) -> bool:
+    """Whether the outcome's first message says why nothing (yet) was applied."""
+    return outcome.status in ("rejected", "held") and bool(outcome.messages)

@@ -210,6 +210,7 @@ class _Job:
                 content=retained,
                 now=self.started,
                 expires_at=expires,
+                redacted=self.kept == "redacted",
             )
         store.purge_expired(conn, now=self.started)
 

@@ -14,10 +14,14 @@ source's own processed/ and failed/ folders.
 from __future__ import annotations
 
 import fnmatch
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from syncd.sources.spool import Spool, Spooled
+
+if TYPE_CHECKING:
+    from syncd.config import SourceConfig
 
 #: Names never taken: uploads in progress and hidden files.
 IGNORED_PATTERNS = ("*.part", "*.tmp", "*.filepart", ".*", "*~")
@@ -47,6 +51,11 @@ class Source(Protocol):
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         """Files whose upload is complete, in file order (`RemoteFile.order`)."""
+        ...
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the last listing saw a file not complete yet (another look is due)."""
         ...
 
     def fetch(self, file: RemoteFile, spool: Spool, spooled_name: str) -> Spooled:
@@ -84,3 +93,29 @@ def settled_name(name: str, job_id: str) -> str:
     if dot and stem and suffix.isascii() and suffix.isalnum() and len(suffix) <= 10:
         return f"{stem}.{job_id}.{suffix}"
     return f"{safe}.{job_id}"
+
+
+def open_source(config: SourceConfig, env: Mapping[str, str], cap: int) -> Source:
+    """The source a `[[sources]]` entry describes (nothing connects until it is used);
+    `cap`: the most bytes a fetch takes (the profile's max_bytes)."""
+    from pathlib import Path
+
+    if config.kind == "sftp":
+        from syncd.sources.sftp import SftpSource  # paramiko loads only for SFTP sources
+
+        return SftpSource.from_config(config, env, cap)
+    from syncd.sources.local import LocalSource
+
+    if config.path is None:
+        raise ValueError(f"local source {config.name} has no path")
+    return LocalSource(
+        config.name,
+        config.path,
+        pattern=config.pattern,
+        processed_dir=Path(config.processed_dir),
+        failed_dir=Path(config.failed_dir),
+        settle_seconds=config.settle_seconds,
+        markers=config.markers,
+        settling=config.settle,
+        cap=cap,
+    )

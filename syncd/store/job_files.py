@@ -23,6 +23,7 @@ class RetainedFile:
     content: bytes
     created_at: datetime
     expires_at: datetime
+    redacted: bool
 
 
 def retain_file(
@@ -33,8 +34,10 @@ def retain_file(
     content: bytes,
     now: datetime,
     expires_at: datetime,
+    redacted: bool = False,
 ) -> None:
-    """Keep a job's (redacted) input file until `expires_at`."""
+    """Keep a job's input file until `expires_at`; `redacted`: it is the rewrite with its
+    secret cells blanked (which is also what a source settles in the file's place)."""
     conn.execute(
         insert(retained_files).values(
             job_id=job_id,
@@ -42,6 +45,7 @@ def retain_file(
             content=content,
             created_at=now,
             expires_at=expires_at,
+            redacted=redacted,
         )
     )
 

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -241,6 +242,8 @@ retained_files = Table(
     Column("content", LargeBinary, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("expires_at", UtcDateTime, nullable=False, index=True),
+    # The content is the file rewritten with its secret cells blanked.
+    Column("redacted", Boolean, nullable=False, default=False),
 )
 
 # What a job leaves for later, by name: its errors CSV as written (so `syncd jobs errors`

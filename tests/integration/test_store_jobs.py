@@ -1,4 +1,4 @@
-"""Job records: claims, leases, outcomes, lookups, row errors, retained files, held passwords."""
+"""Job records: outcomes, lookups, row errors, retained and job files, held passwords."""
 
 from __future__ import annotations
 
@@ -6,19 +6,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy import Connection, update
 
 from syncd.core.counts import Counts
 from syncd.core.table import RowError
 from syncd.errors import JobNotFound
-from syncd.store import jobs
-from syncd.store.engine import ensure_schema, make_engine
+from syncd.store import job_files, jobs, schema
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 SHA = "ab" * 32
 
 
-def add(conn: Connection, job_id: str, **overrides: Any) -> bool:
+def add(conn: Connection, job_id: str, **overrides: Any) -> None:
     """Insert a job with sensible defaults."""
     values: dict[str, Any] = {
         "job_id": job_id,
@@ -29,13 +28,17 @@ def add(conn: Connection, job_id: str, **overrides: Any) -> bool:
         "size": 1234,
         "now": T0,
     } | overrides
-    return jobs.insert_job(conn, **values)
+    jobs.insert_job(conn, **values)
 
 
 def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
     """Every recorded value, counts and messages included, comes back from get_job."""
-    assert add(conn, "7K3M9-QX2AB", directory="main", claim="hr:users.csv")
-    assert jobs.start_job(conn, "7K3M9-QX2AB", now=T0 + timedelta(seconds=1))
+    add(conn, "7K3M9-QX2AB", directory="main")
+    conn.execute(
+        update(schema.jobs)
+        .where(schema.jobs.c.id == "7K3M9-QX2AB")
+        .values(status="running", started_at=T0 + timedelta(seconds=1))
+    )
     counts = Counts(rows=3, valid=2, invalid=1, created=2)
     jobs.finish_job(
         conn,
@@ -60,7 +63,7 @@ def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
         T0 + timedelta(seconds=1),
         T0 + timedelta(seconds=2),
     )
-    assert (job.directory, job.claim, job.size, job.sha256) == ("main", "hr:users.csv", 1234, SHA)
+    assert (job.directory, job.claim, job.size, job.sha256) == ("main", None, 1234, SHA)
     assert job.as_json() == {
         "job_id": "7K3M9-QX2AB",
         "status": "applied_with_errors",
@@ -90,15 +93,6 @@ def test_an_unknown_job_id_is_none_or_a_job_not_found(conn: Connection) -> None:
         jobs.require_job(conn, "00000-00000")
 
 
-def test_a_claim_is_won_by_one_job_only(conn: Connection) -> None:
-    """A second job with the same claim is not inserted; jobs without a claim never clash."""
-    assert add(conn, "AAAAA-00001", claim="hr:users.csv:" + SHA)
-    assert not add(conn, "AAAAA-00002", claim="hr:users.csv:" + SHA)
-    assert jobs.get_job(conn, "AAAAA-00002") is None
-    assert add(conn, "AAAAA-00003", status="skipped", skipped_of="AAAAA-00001")
-    assert add(conn, "AAAAA-00004", status="skipped", skipped_of="AAAAA-00001")
-
-
 def test_jobs_are_listed_newest_first(conn: Connection) -> None:
     """list_jobs orders by creation time, newest first, and honours the limit."""
     for i in range(3):
@@ -126,76 +120,19 @@ def test_an_identical_file_is_found_among_the_sources_applied_and_held_jobs(
     assert jobs.find_processed(conn, "hr", "cd" * 32, "full") is None
 
 
-def test_a_running_job_whose_owner_died_is_marked_interrupted(conn: Connection) -> None:
-    """A running job of a dead owner on this host, or of another host whose lease ran
-    out, ends `interrupted` with a message; a live owner's, or an unexpired lease, is
-    left running."""
-    later = T0 + timedelta(minutes=10)
-    add(conn, "AAAAA-00001", status="running", owner="dead", lease_until=later)
-    add(conn, "AAAAA-00002", status="running", owner="live", lease_until=T0)
-    add(conn, "AAAAA-00003", status="running", owner="far", lease_until=T0)
-    add(
-        conn, "AAAAA-00004", status="running", owner="far", lease_until=later + timedelta(minutes=1)
-    )
-    alive = {"dead": False, "live": True, "far": None}
-    found = jobs.interrupt_abandoned(conn, now=later, is_alive=alive.__getitem__)
-    assert sorted(found) == ["AAAAA-00001", "AAAAA-00003"]
-    for job_id, status in [("AAAAA-00001", "interrupted"), ("AAAAA-00002", "running")]:
-        job = jobs.get_job(conn, job_id)
-        assert job is not None
-        assert job.status == status
-    job = jobs.get_job(conn, "AAAAA-00003")
-    assert job is not None
-    assert job.finished_at == later
-    assert "stopped before the job ended" in job.messages[0]
-
-
 def test_job_files_are_kept_replaced_and_purged_when_they_expire(conn: Connection) -> None:
     """A job's named files read back as written, a second write replaces the first, and
     purge_expired drops those past their expiry but never one without."""
     add(conn, "AAAAA-00001")
-    jobs.put_job_file(conn, "AAAAA-00001", "a", b"one", expires_at=T0)
-    jobs.put_job_file(conn, "AAAAA-00001", "a", b"two", expires_at=T0)
-    jobs.put_job_file(conn, "AAAAA-00001", "b", b"kept", expires_at=None)
-    assert jobs.job_file(conn, "AAAAA-00001", "a") == b"two"
-    jobs.purge_expired(conn, now=T0 + timedelta(seconds=1))
-    assert jobs.job_file(conn, "AAAAA-00001", "a") is None
-    assert jobs.job_file(conn, "AAAAA-00001", "b") == b"kept"
-    jobs.drop_job_files(conn, "AAAAA-00001", ["b"])
-    assert jobs.job_file(conn, "AAAAA-00001", "b") is None
-
-
-def test_queued_jobs_are_claimed_in_file_order_per_source(conn: Connection) -> None:
-    """A source's next job waits for its running one; another source's job goes ahead."""
-    add(conn, "AAAAA-00001", now=T0)
-    add(conn, "AAAAA-00002", now=T0 + timedelta(seconds=1))
-    add(conn, "AAAAA-00003", source="uploads", now=T0 + timedelta(seconds=2))
-    lease = T0 + timedelta(minutes=5)
-    first = jobs.claim_next_job(conn, owner="d1", now=T0, lease_until=lease)
-    second = jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease)
-    assert first is not None
-    assert second is not None
-    assert (first.id, first.status, first.lease_owner) == ("AAAAA-00001", "running", "d1")
-    assert second.id == "AAAAA-00003"
-    assert jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease) is None
-    jobs.finish_job(conn, "AAAAA-00001", status="applied", now=T0)
-    third = jobs.claim_next_job(conn, owner="d2", now=T0, lease_until=lease)
-    assert third is not None
-    assert third.id == "AAAAA-00002"
-
-
-def test_an_expired_lease_puts_the_job_back_in_the_queue(conn: Connection) -> None:
-    """A daemon that died leaves a running job; once its lease runs out it is re-queued."""
-    add(conn, "AAAAA-00001")
-    lease = T0 + timedelta(minutes=5)
-    assert jobs.claim_next_job(conn, owner="d1", now=T0, lease_until=lease) is not None
-    assert jobs.renew_lease(conn, "AAAAA-00001", owner="d1", lease_until=lease)
-    assert not jobs.renew_lease(conn, "AAAAA-00001", owner="d2", lease_until=lease)
-    assert jobs.requeue_expired(conn, now=lease - timedelta(seconds=1)) == []
-    assert jobs.requeue_expired(conn, now=lease + timedelta(seconds=1)) == ["AAAAA-00001"]
-    job = jobs.get_job(conn, "AAAAA-00001")
-    assert job is not None
-    assert (job.status, job.lease_owner) == ("queued", None)
+    job_files.put_job_file(conn, "AAAAA-00001", "a", b"one", expires_at=T0)
+    job_files.put_job_file(conn, "AAAAA-00001", "a", b"two", expires_at=T0)
+    job_files.put_job_file(conn, "AAAAA-00001", "b", b"kept", expires_at=None)
+    assert job_files.job_file(conn, "AAAAA-00001", "a") == b"two"
+    job_files.purge_expired(conn, now=T0 + timedelta(seconds=1))
+    assert job_files.job_file(conn, "AAAAA-00001", "a") is None
+    assert job_files.job_file(conn, "AAAAA-00001", "b") == b"kept"
+    job_files.drop_job_files(conn, "AAAAA-00001", ["b"])
+    assert job_files.job_file(conn, "AAAAA-00001", "b") is None
 
 
 def test_row_errors_round_trip_in_order_across_calls(conn: Connection) -> None:
@@ -217,15 +154,15 @@ def test_a_retained_file_is_kept_until_it_expires(conn: Connection) -> None:
     add(conn, "AAAAA-00001")
     content = "email,password\r\nann@example.com,***\r\n".encode("utf-16")
     expires = T0 + timedelta(days=30)
-    jobs.retain_file(
+    job_files.retain_file(
         conn, "AAAAA-00001", file_name="u.csv", content=content, now=T0, expires_at=expires
     )
-    kept = jobs.retained_file(conn, "AAAAA-00001")
+    kept = job_files.retained_file(conn, "AAAAA-00001")
     assert kept is not None
     assert (kept.content, kept.expires_at) == (content, expires)
-    assert jobs.purge_expired(conn, now=expires - timedelta(seconds=1)) == 0
-    assert jobs.purge_expired(conn, now=expires) == 1
-    assert jobs.retained_file(conn, "AAAAA-00001") is None
+    assert job_files.purge_expired(conn, now=expires - timedelta(seconds=1)) == 0
+    assert job_files.purge_expired(conn, now=expires) == 1
+    assert job_files.retained_file(conn, "AAAAA-00001") is None
 
 
 def test_a_held_plan_keeps_its_digest_and_password_hashes_until_forgotten(
@@ -233,45 +170,23 @@ def test_a_held_plan_keeps_its_digest_and_password_hashes_until_forgotten(
 ) -> None:
     """hold_plan keeps the archive digest and (hash, tag) by key; forget_held drops both."""
     add(conn, "AAAAA-00001", status="held")
-    jobs.hold_plan(
+    job_files.hold_plan(
         conn,
         "AAAAA-00001",
         "digest-1",
         [("e1", "$argon2id$a", "tag-a"), ("e2", "$argon2id$b", None)],
     )
-    assert jobs.held_digest(conn, "AAAAA-00001") == "digest-1"
-    assert jobs.held_passwords(conn, "AAAAA-00001") == {
+    assert job_files.held_digest(conn, "AAAAA-00001") == "digest-1"
+    assert job_files.held_passwords(conn, "AAAAA-00001") == {
         "e1": ("$argon2id$a", "tag-a"),
         "e2": ("$argon2id$b", None),
     }
-    jobs.forget_held(conn, "AAAAA-00001")
-    assert jobs.held_passwords(conn, "AAAAA-00001") == {}
-    assert jobs.held_digest(conn, "AAAAA-00001") is None
+    job_files.forget_held(conn, "AAAAA-00001")
+    assert job_files.held_passwords(conn, "AAAAA-00001") == {}
+    assert job_files.held_digest(conn, "AAAAA-00001") is None
 
 
 def test_finishing_an_unknown_job_is_a_job_not_found(conn: Connection) -> None:
     """finish_job on an ID nobody recorded raises instead of silently doing nothing."""
     with pytest.raises(JobNotFound):
         jobs.finish_job(conn, "AAAAA-99999", status="applied", now=T0)
-
-
-def test_two_daemons_claiming_at_once_never_take_the_same_job(postgres_url: str) -> None:
-    """On PostgreSQL a job one daemon is claiming is skipped by the other, which also
-    leaves that source's later job alone (file order) and takes another source's."""
-    engine = make_engine(postgres_url)
-    try:
-        ensure_schema(engine)
-        with engine.begin() as conn:
-            add(conn, "AAAAA-00001", now=T0)
-            add(conn, "AAAAA-00002", now=T0 + timedelta(seconds=1))
-            add(conn, "AAAAA-00003", source="uploads", now=T0 + timedelta(seconds=2))
-        lease = T0 + timedelta(minutes=5)
-        with engine.connect() as one, engine.connect() as two, one.begin(), two.begin():
-            first = jobs.claim_next_job(one, owner="d1", now=T0, lease_until=lease)
-            second = jobs.claim_next_job(two, owner="d2", now=T0, lease_until=lease)
-        assert first is not None
-        assert first.id == "AAAAA-00001"
-        assert second is not None
-        assert second.id == "AAAAA-00003"
-    finally:
-        engine.dispose()

@@ -7,6 +7,7 @@ Create Date: 2026-11-30
 - `jobs.status` may be `interrupted` (a job whose process died before it ended).
 - A job the daemon queues for a listed file knows the file's modification time
   (`remote_mtime`, for file order) before its content: `sha256` is set once fetched.
+- `retained_files.redacted` says a kept copy is the file with its secret cells blanked.
 - `job_files` keeps what a job leaves for later: its errors CSV as written, and what a
   held job applies once approved.
 - Keys, emails and names stored before syncd compared text in NFC are rewritten in NFC,
@@ -43,6 +44,10 @@ def upgrade() -> None:
         batch.create_check_constraint("ck_jobs_status", sa.text(f"status IN ({_STATUSES})"))
         batch.alter_column("sha256", existing_type=sa.String(), nullable=True)
         batch.add_column(sa.Column("remote_mtime", sa.Float()))
+    with op.batch_alter_table("retained_files") as batch:
+        batch.add_column(
+            sa.Column("redacted", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
     op.create_table(
         "job_files",
         sa.Column(
@@ -100,6 +105,8 @@ def _stored_text_in_nfc(conn: sa.Connection) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("retained_files") as batch:
+        batch.drop_column("redacted")
     op.drop_index("ix_job_files_expires_at", "job_files")
     op.drop_table("job_files")
     op.execute(sa.text("UPDATE jobs SET status = 'rejected' WHERE status = 'interrupted'"))

@@ -1,0 +1,166 @@
+"""Running the daemon's queued jobs: take the next one, fetch its file into the spool, run
+it, settle the file.
+
+`take_next` claims the next job any daemon may run now (`store.claim_next_job`: one job of
+a source at a time, oldest file first, across daemons), first recovering the jobs of
+daemons that died. The file is fetched again by whoever runs the job, so a job claimed by
+one daemon and recovered by another loses nothing. `settle` moves the file once its job
+ended; a scan settles again what a crash or a broken connection left in place.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy import Engine
+
+from syncd import store
+from syncd.checking import Drop, Progress, quiet
+from syncd.config import Config, SourceConfig
+from syncd.core.counts import Counts
+from syncd.core.status import PROCESSED, JobStatus
+from syncd.errors import FileRejected, SourceError
+from syncd.jobs import finish, run_job
+from syncd.lease import LEASE, owner_alive, this_owner
+from syncd.outcome import JobOutcome
+from syncd.runtime import Runtime
+from syncd.sources import RemoteFile, Source, open_source
+from syncd.sources.spool import FileChanged, FileTooLarge, Spool
+from syncd.support import retained_file
+
+log = structlog.get_logger("syncd.work")
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A configured source, opened."""
+
+    config: SourceConfig
+    source: Source
+
+
+def open_sources(
+    config: Config, names: Collection[str] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Opened]:
+    """The configured sources (all, or those `names`), opened; nothing connects yet."""
+    environ = dict(os.environ) if env is None else env
+    return {
+        cfg.name: Opened(cfg, open_source(cfg, environ, config.profiles[cfg.profile].max_bytes))
+        for cfg in config.sources
+        if names is None or cfg.name in names
+    }
+
+
+class SourceDown(Exception):
+    """A source could not hand over a job's file just now; the job went back to the queue."""
+
+    def __init__(self, source: str, error: SourceError) -> None:
+        super().__init__(f"{source}: {error}")
+        self.source = source
+
+
+def claiming(engine: Engine) -> Engine:
+    """An engine whose transactions take SQLite's write lock at once, so that claiming a
+    job (check, then start) is one step for every daemon on the database."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
+
+
+def take_next(
+    rt: Runtime,
+    sources: Mapping[str, Opened],
+    spool: Spool,
+    *,
+    progress: Progress = quiet,
+    on_claim: Callable[[str], None] | None = None,
+) -> JobOutcome | None:
+    """Run the next queued job of `sources` that may run now; None when there is none.
+
+    Raises SourceDown when the job's file could not be fetched (its source is down); the
+    job is then back in the queue.
+    """
+    now = rt.clock()
+    with claiming(rt.engine).begin() as conn:
+        store.recover_abandoned(conn, now=now, is_alive=owner_alive)
+        job = store.claim_next_job(
+            conn, owner=this_owner(), now=now, lease_until=now + LEASE, sources=list(sources)
+        )
+    if job is None:
+        return None
+    if on_claim is not None:
+        on_claim(job.id)
+    opened = sources[job.source]
+    file = RemoteFile(job.file_name, job.size, job.remote_mtime or 0.0)
+    log.info("file_taken", job_id=job.id, source=job.source, file=file.name, size=file.size)
+    progress("fetching")
+    try:
+        spooled = opened.source.fetch(file, spool, job.id)
+    except SourceError as error:
+        with rt.engine.begin() as conn:
+            store.release_job(conn, job.id, owner=this_owner())
+        raise SourceDown(job.source, error) from error
+    except FileRejected as rejected:
+        outcome = _refused(rt, job, rejected)
+        if not isinstance(rejected, FileChanged):  # a changed file is listed anew
+            settle(rt, opened, file, outcome.job_id or job.id, outcome.status, redacted=False)
+        return outcome
+    try:
+        outcome = run_job(
+            rt, opened.config, Drop(file.name, spooled.read()), claimed=job.id, progress=progress
+        )
+    except Exception:
+        # run_job recorded the job as rejected; the file goes to failed/, not round again.
+        settle(rt, opened, file, job.id, "rejected", redacted=False)
+        raise
+    finally:
+        spooled.discard()
+    settle(rt, opened, file, job.id, outcome.status, redacted=outcome.redacted)
+    return outcome
+
+
+def _refused(rt: Runtime, job: store.Job, rejected: FileRejected) -> JobOutcome:
+    """A claimed job whose file could not be taken at all (too large, changed, gone)."""
+    now = rt.clock()
+    outcome = JobOutcome(
+        job_id=job.id,
+        status="rejected",
+        source=job.source,
+        mode=job.mode,
+        file=job.file_name,
+        encoding=None,
+        counts=Counts(),
+        messages=(rejected.message,),
+        created_at=job.created_at,
+        finished_at=now,
+    )
+    with rt.engine.begin() as conn:
+        finish(conn, outcome)
+    reason = "file_too_large" if isinstance(rejected, FileTooLarge) else "file_changed"
+    log.warning(reason, job_id=job.id, source=job.source, reason=rejected.message)
+    return outcome
+
+
+def settle(
+    rt: Runtime,
+    opened: Opened,
+    file: RemoteFile,
+    job_id: str,
+    status: JobStatus | str,
+    *,
+    redacted: bool,
+) -> str | None:
+    """Move a file whose job ended to processed/ or failed/ (a file holding passwords as
+    its copy with them blanked); None, logged, if the source refused: a later scan
+    settles it again."""
+    replacement = retained_file(rt, job_id)[1] if redacted else None
+    try:
+        where = opened.source.settle(file, job_id, status in PROCESSED, replacement)
+    except SourceError as error:
+        log.error("settle_failed", job_id=job_id, source=opened.config.name, error=str(error))
+        return None
+    log.info("file_settled", job_id=job_id, source=opened.config.name, to=where)
+    return where
