@@ -449,6 +449,15 @@ def build_plan(
         if validated.invalid_keys:
             keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
             missing = missing.join(keyed, on="key", how="anti")
+            # An invalid row's key with its leading zeros lost (or gained) means that
+            # stored user just as much as a valid row's does (see `_lookalike_keys`).
+            numbers = keyed.select(_v=_digits_value(pl.col("key"))).drop_nulls()
+            if numbers.height:
+                missing = (
+                    missing.with_columns(_v=_digits_value(pl.col("key")))
+                    .join(numbers, on="_v", how="anti")
+                    .drop("_v")
+                )
         if validated.unreadable_keys or guessed_keys:
             # An unreadable key may be any absent user's, and so may a key read through a
             # guessed encoding that matches nobody: archiving them could be wrong.

@@ -140,11 +140,14 @@ def lost_zeros(text: str, staff: list[Person], draw: st.DrawFn) -> str:
 
 
 def blank_lines(text: str, staff: list[Person], draw: st.DrawFn) -> str:
-    lines = text.split("\r\n")
+    eol = next((end for end in ("\r\n", "\n", "\r") if end in text), "\r\n")
+    lines = text.split(eol)
+    if len(lines) < 2:
+        return text
     at = draw(st.lists(st.integers(1, len(lines) - 1), max_size=3))
     for i in sorted(at, reverse=True):
         lines.insert(i, "")
-    return "\r\n".join(lines)
+    return eol.join(lines)
 
 
 def other_line_ends(text: str, staff: list[Person], draw: st.DrawFn) -> str:

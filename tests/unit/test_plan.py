@@ -613,6 +613,15 @@ def test_a_key_that_lost_its_leading_zeros_is_refused_and_says_so() -> None:
     assert (plan.creates.height, plan.archive_count) == (0, 0)
 
 
+def test_an_invalid_row_whose_key_lost_its_zeros_keeps_that_user() -> None:
+    """A row that failed validation counts as present by its key, also when Excel took
+    the key's leading zeros: `12` on an invalid row keeps 00012 from being archived."""
+    users = [user(1, "00012", email=None), user(2, "E2", email=None), user(3, "E3", email=None)]
+    v = validated([{"key": "E2"}], fields=("first_name",), invalid_keys=["12"])
+    plan, _ = plan_for(v, users)
+    assert plan.archives["key"].to_list() == ["E3"]
+
+
 def test_keys_that_are_two_numbers_in_the_file_are_two_people() -> None:
     """When `12` and `00012` are both in the file (and stored), each row is its own user,
     and a third spelling is a new one: only a stored user no row names can be meant."""
