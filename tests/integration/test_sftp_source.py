@@ -17,11 +17,13 @@ import paramiko
 import pytest
 from structlog.testing import capture_logs
 
+from syncd.checks import check_sftp
 from syncd.config import SourceConfig
 from syncd.errors import SourceError
 from syncd.sources.sftp import SftpRefused, SftpSource
 from syncd.sources.spool import Spool, Spooled
 from tests.contract.source_contract import Harness, SourceContract
+from tests.servers import free_port
 from tests.servers.sshd import (
     Sshd,
     SshdServer,
@@ -182,8 +184,8 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint_and_never_added(
     sshd_server: SshdServer, tmp_path: Path
 ) -> None:
     """A known_hosts without this server (here: only another port of it) lets nothing
-    through: the source names the key type, its SHA256 fingerprint, the
-    file read and the ssh-keyscan line to add; the file is left as it was."""
+    through: the source and `syncd check` name the key type, its SHA256 fingerprint, the
+    file read and the ssh-keyscan line to add; the file is left as it was (78)."""
     drop = _drop(sshd_server)
     known = _known_hosts_with_other_key(sshd_server, tmp_path, sshd_server.port + 1)
     before = known.read_bytes()
@@ -195,14 +197,17 @@ def test_an_unknown_host_key_is_refused_with_its_fingerprint_and_never_added(
     assert f"ED25519 host key {offered}" in message
     assert f"is not in {known}" in message
     assert f"`ssh-keyscan -p {sshd_server.port} -t ed25519 {sshd_server.host}`" in message
+    checked = check_sftp(_config(sshd_server, drop, known_hosts=known), {})
+    assert (checked.ok, checked.exit_code) == (False, 78)
+    assert offered in checked.detail
     assert known.read_bytes() == before
 
 
 def test_a_changed_host_key_is_refused_naming_the_expected_and_the_offered_key(
     sshd_server: SshdServer, tmp_path: Path
 ) -> None:
-    """known_hosts pins another key for this server: the source says it changed, shows
-    both fingerprints, warns of an attack, and adds nothing."""
+    """known_hosts pins another key for this server: the source and `syncd check` say it
+    changed, show both fingerprints, warn of an attack, and add nothing (78)."""
     drop = _drop(sshd_server)
     known = _known_hosts_with_other_key(sshd_server, tmp_path, sshd_server.port)
     before = known.read_bytes()
@@ -214,6 +219,10 @@ def test_a_changed_host_key_is_refused_naming_the_expected_and_the_offered_key(
     assert "CHANGED" in message
     assert "attack" in message
     assert f"expects ED25519 {expected}, the server offered ED25519 {offered}" in message
+    checked = check_sftp(_config(sshd_server, drop, known_hosts=known), {})
+    assert (checked.ok, checked.exit_code) == (False, 78)
+    assert expected in checked.detail
+    assert offered in checked.detail
     assert known.read_bytes() == before
 
 
@@ -237,6 +246,7 @@ def test_the_line_the_refusal_names_lets_the_source_in_hashed_or_not(
         subprocess.run(["ssh-keygen", "-q", "-H", "-f", str(known)], check=True)
         assert str(sshd_server.port) not in known.read_text()
     assert source.list_complete(0.0) == []
+    assert check_sftp(_config(sshd_server, drop, known_hosts=known), {}).ok
     source.close()
 
 
@@ -263,13 +273,14 @@ def test_a_key_with_a_passphrase_logs_in_with_the_passphrase_from_env_or_file(
     assert source.list_complete(0.0) == []
     assert [f.name for f in source.list_complete(10.0)] == ["people.csv"]
     source.close()
+    assert check_sftp(_config(sshd_server, drop, key_file=key, **where), env).ok
 
 
 def test_a_wrong_or_missing_passphrase_is_a_clear_error_that_never_shows_a_passphrase(
     sshd_server: SshdServer, tmp_path: Path
 ) -> None:
     """A wrong passphrase says so and names the key file, a missing one says where to set
-    it; neither message nor log carries a passphrase."""
+    it; neither message nor log carries a passphrase, and `syncd check` gives 78."""
     drop = _drop(sshd_server)
     key = client_key_with_passphrase(sshd_server, tmp_path / "id_ed25519", PASSPHRASE)
     wrong = "not the passphrase at all"
@@ -280,13 +291,33 @@ def test_a_wrong_or_missing_passphrase_is_a_clear_error_that_never_shows_a_passp
         )
         with pytest.raises(SftpRefused) as refused:
             source.list_complete(0.0)
+        checked = check_sftp(
+            _config(sshd_server, drop, key_file=key, passphrase_env="SYNCD_KEY_PASSPHRASE"), env
+        )
     message = str(refused.value)
     assert f"the key file {key} cannot be opened with the configured passphrase" in message
-    for shown in (message, repr(source.login), repr(logs)):
+    assert (checked.ok, checked.exit_code) == (False, 78)
+    for shown in (message, checked.detail, repr(source.login), repr(logs)):
         assert wrong not in shown
         assert PASSPHRASE not in shown
     with pytest.raises(SftpRefused, match="protected by a passphrase, and none is configured"):
         _source(sshd_server, drop, key_file=key).list_complete(0.0)
+
+
+def test_check_tells_a_server_that_is_not_there_from_a_setting_to_fix(
+    sshd_server: SshdServer,
+) -> None:
+    """`syncd check`: nothing listening is 69 (try again later), a remote folder that does
+    not exist is 78 (fix remote_dir); each is one line that says what to look at."""
+    drop = _drop(sshd_server)
+    down = check_sftp(_config(sshd_server, drop, port=free_port()), {})
+    assert (down.ok, down.exit_code) == (False, 69)
+    assert "cannot connect to the SFTP server" in down.detail
+    missing = check_sftp(_config(sshd_server, drop, remote_dir=str(drop / "nowhere")), {})
+    assert (missing.ok, missing.exit_code) == (False, 78)
+    assert f"cannot list {drop / 'nowhere'}" in missing.detail
+    assert "check remote_dir" in missing.detail
+    assert "\n" not in down.detail + missing.detail
 
 
 class _StopsTheServerMidway(Spool):
