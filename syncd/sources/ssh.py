@@ -55,7 +55,8 @@ class SftpLogin:
 
     def reason(self, exc: BaseException) -> str:
         """What went wrong with a call, in a few words."""
-        if isinstance(exc, TimeoutError):
+        # paramiko wraps a timeout while reading the server's greeting in its own error
+        if isinstance(exc, TimeoutError) or isinstance(exc.__context__, TimeoutError):
             return f"no answer within {self.timeout:g} s"
         if isinstance(exc, EOFError) or "connection dropped" in str(exc).lower():
             return "the connection dropped"
@@ -75,16 +76,25 @@ def connect(login: SftpLogin) -> tuple[paramiko.Transport, paramiko.SFTPClient]:
         transport.auth_timeout = login.timeout
         transport.channel_timeout = login.timeout
         _prefer_known_key_types(transport, known)
-        transport.start_client(timeout=login.timeout)
+        # start_client(timeout=...) returns quietly when time is up; an event tells.
+        negotiated = threading.Event()
+        transport.start_client(event=negotiated)
+        if not negotiated.wait(login.timeout):
+            raise TimeoutError
+        if not transport.is_active():
+            raise transport.get_exception() or paramiko.SSHException("key exchange failed")
         _check_host_key(login, transport.get_remote_server_key(), known)
         _log_in(login, transport)
         transport.set_keepalive(KEEPALIVE_SECONDS)
         return transport, _open_sftp(login, transport)
     except BaseException as exc:
+        # What stopped paramiko's own thread says more than what this one met after it
+        # ("No existing session").
+        cause = transport.get_exception() or exc
         transport.close()
         if isinstance(exc, TRANSPORT_ERRORS):
             what = f"cannot open an SSH session with {login.address}"
-            raise SourceError(f"{what}: {login.reason(exc)}") from exc
+            raise SourceError(f"{what}: {login.reason(cause)}") from cause
         raise
 
 

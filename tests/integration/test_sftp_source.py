@@ -365,6 +365,29 @@ def test_a_download_cut_by_the_server_going_away_leaves_nothing_and_the_next_fet
         source.close()
 
 
+def test_a_server_that_stops_answering_is_a_source_error_within_the_timeout(
+    sshd_factory: Callable[[], Sshd],
+) -> None:
+    """sshd and its sessions hang: a call on the open connection, then a new connection
+    (waiting for the server's greeting), each fail within about the timeout; once the
+    server answers again the source connects again."""
+    sshd = sshd_factory()
+    source = _source(sshd.server, sshd.server.root, timeout_seconds=1)
+    try:
+        assert source.list_complete(0.0) == []
+        sshd.freeze()
+        for expected in ("cannot list", "cannot open an SSH session"):
+            started = time.monotonic()
+            with pytest.raises(SourceError, match=f"{expected} .*: no answer within 1 s"):
+                source.list_complete(1.0)
+            assert time.monotonic() - started < 4
+        sshd.freeze(False)
+        assert source.list_complete(2.0) == []
+    finally:
+        sshd.freeze(False)
+        source.close()
+
+
 def test_settling_creates_missing_remote_folders_and_a_replacement_leaves_only_itself(
     sshd_server: SshdServer,
 ) -> None:

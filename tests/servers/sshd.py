@@ -190,6 +190,15 @@ class Sshd:
                 os.kill(pid, signal.SIGKILL)
         self.process = None
 
+    def freeze(self, frozen: bool = True) -> None:
+        """Stop (SIGSTOP) or resume sshd and its sessions: a server that hangs, its
+        connections open, answering nothing."""
+        if self.process is None:
+            return
+        for pid in [self.process.pid, *_descendants(self.process.pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
 
 def _descendants(pid: int) -> list[int]:
     """The processes below `pid`, children first, read from /proc."""
