@@ -39,6 +39,8 @@ CHUNK = 1024 * 1024
 
 
 class SftpSource:
+    """A folder on an SFTP server, over one connection kept across calls."""
+
     def __init__(
         self,
         name: str,
@@ -126,6 +128,13 @@ class SftpSource:
                 raise SftpRefused(
                     f"cannot list {self.remote_dir} on {self.login.address}: {exc.strerror}; check "
                     f"remote_dir, and that {self.login.username} may read it"
+                ) from None
+            except UnicodeDecodeError:
+                # paramiko reads names as UTF-8 and gives up on the whole listing otherwise
+                self._drop()
+                raise SftpRefused(
+                    f"cannot list {self.remote_dir} on {self.login.address}: a file name in it "
+                    "is not UTF-8; rename or remove that file (`ls` on the server shows it)"
                 ) from None
         names = {e.filename for e in entries}
         listing: dict[str, RemoteFile] = {}

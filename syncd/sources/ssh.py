@@ -29,9 +29,9 @@ TRANSPORT_ERRORS = (paramiko.SSHException, OSError, EOFError)
 
 
 class SftpRefused(SourceError):
-    """The server answers, but refuses what syncd is configured with: its host key is not
-    the one in known_hosts, the login is refused, or the remote folder is missing. An admin
-    must act; trying again later alone will not help."""
+    """The server answers, but not to what syncd is configured with: its host key is not
+    the one in known_hosts, the login is refused, the remote folder is missing or holds a
+    name that cannot be read. Someone must act; trying again later alone will not help."""
 
     exit_code = 78
 

@@ -388,6 +388,26 @@ def test_a_server_that_stops_answering_is_a_source_error_within_the_timeout(
         source.close()
 
 
+def test_a_file_name_that_is_not_utf8_is_named_as_the_problem_until_it_is_gone(
+    sshd_server: SshdServer,
+) -> None:
+    """A Latin-1 name in the drop folder makes the listing fail with a message that says
+    what to do (not a crash); once the file is renamed, listing goes on."""
+    drop = _drop(sshd_server)
+    (drop / "people.csv").write_bytes(b"Email\n")
+    latin1 = os.fsencode(drop) + b"/caf\xe9.csv"
+    Path(os.fsdecode(latin1)).write_bytes(b"Email\n")
+    source = _source(sshd_server, drop, settle_seconds=0)
+    try:
+        with pytest.raises(SftpRefused, match="a file name in it is not UTF-8; rename or remove"):
+            source.list_complete(0.0)
+        os.rename(latin1, os.fsencode(drop) + b"/cafe.csv")
+        source.list_complete(0.0)
+        assert {f.name for f in source.list_complete(0.0)} == {"people.csv", "cafe.csv"}
+    finally:
+        source.close()
+
+
 def test_settling_creates_missing_remote_folders_and_a_replacement_leaves_only_itself(
     sshd_server: SshdServer,
 ) -> None:
