@@ -108,43 +108,26 @@ def _redacted(url: str) -> str:
 
 
 def check_sftp(source: SourceConfig, env: Mapping[str, str]) -> CheckResult:
-    import paramiko
+    """Connect as the daemon does (so a refused host key reads the same, fingerprint and
+    all) and list the remote folder; 78 for what the admin must fix (host key, login,
+    folder), 69 for a server that cannot be reached."""
+    from syncd.sources.sftp import SftpSource
 
     name = f"source {source.name} (sftp {source.host}:{source.port})"
-    if source.known_hosts is None or not source.known_hosts.exists():
-        return CheckResult(
-            name,
-            False,
-            f"known_hosts file {source.known_hosts} does not exist; "
-            "add the server's host key with ssh-keyscan and check it",
-            78,
-        )
-    client = paramiko.SSHClient()
     try:
-        client.load_host_keys(str(source.known_hosts))
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            source.host or "",
-            port=source.port,
-            username=source.username,
-            key_filename=str(source.key_file) if source.key_file else None,
-            password=source.password(env),
-            timeout=source.timeout_seconds,
-            banner_timeout=source.timeout_seconds,
-            auth_timeout=source.timeout_seconds,
-            allow_agent=False,
-            look_for_keys=False,
-        )
-        sftp = client.open_sftp()
-        sftp.get_channel().settimeout(source.timeout_seconds)
-        entries = sftp.listdir(source.remote_dir or ".")
-    except paramiko.SSHException as exc:
-        return CheckResult(name, False, f"{exc} (host keys are read from {source.known_hosts})", 69)
-    except OSError as exc:
-        return CheckResult(name, False, f"{type(exc).__name__}: {exc}", 69)
-    finally:
-        client.close()
-    return CheckResult(name, True, f"{source.remote_dir}: {len(entries)} entries")
+        sftp = SftpSource.from_config(source, env, cap=0)
+        try:
+            found = sftp.candidates()
+        finally:
+            sftp.close()
+    except SyncdError as exc:
+        return CheckResult(name, False, str(exc), exc.exit_code)
+    return CheckResult(
+        name,
+        True,
+        f"logged in as {source.username}; {source.remote_dir} ({source.pattern}): "
+        f"{len(found)} entries",
+    )
 
 
 def check_smtp(config: Config, env: Mapping[str, str]) -> CheckResult:
