@@ -65,9 +65,7 @@ def _started(db: Path, name: str, timeout: float = 120) -> float:
         while time.monotonic() < deadline:
             with engine.connect() as conn:
                 found = conn.execute(
-                    text(
-                        "SELECT started_at FROM jobs WHERE file_name = :n AND started_at IS NOT NULL"
-                    ),
+                    text("SELECT started_at FROM jobs WHERE file_name = :n AND started_at > ''"),
                     {"n": name},
                 ).scalar()
             if found is not None:
@@ -112,7 +110,8 @@ def local_latency(rounds: int) -> list[float]:
 def sftp_latency(rounds: int) -> list[float]:
     from tests.servers.sshd import running_sshd
 
-    with tempfile.TemporaryDirectory(prefix="syncd-latency-") as tmp, running_sshd() as sshd:
+    with tempfile.TemporaryDirectory(prefix="syncd-latency-") as tmp, running_sshd() as server:
+        sshd = server.server
         root = Path(tmp)
         config = (
             f'state_dir = "{root / "state"}"\n[database]\nurl = "sqlite:///{root / "syncd.db"}"\n'

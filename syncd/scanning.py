@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import structlog
 
@@ -23,6 +24,8 @@ log = structlog.get_logger("syncd.scanning")
 
 #: A pass waits this much longer than settle_seconds, so the second look is surely late enough.
 FIRST_LOOK_SLACK = 0.5
+#: A scan settles a file its job left in place only once the job ended this long ago.
+RESETTLE_AFTER = timedelta(seconds=30)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,10 @@ def scan(rt: Runtime, opened: Opened, *, wall: float) -> Scanned:
     """
     cfg, source = opened.config, opened.source
     queued: list[str] = []
-    for file in source.list_complete(wall):
+    with opened.lock:
+        files = source.list_complete(wall)
+        waiting = source.waiting
+    for file in files:
         with rt.engine.begin() as conn:
             job = store.claimed_job(conn, cfg.name, file.name, file.size, file.mtime)
             if job is None:
@@ -60,11 +66,19 @@ def scan(rt: Runtime, opened: Opened, *, wall: float) -> Scanned:
                     log.info("file_queued", job_id=job_id, source=cfg.name, file=file.name)
                 continue
             retained = store.retained_file(conn, job.id) if job.status not in UNDER_WAY else None
-        if job.status not in UNDER_WAY:
-            # Its job ended, yet the file is still here: settling failed before.
+        if _unsettled(job, rt.clock()):
+            # Its job ended a while ago, yet the file is still here: settling failed.
             redacted = retained is not None and retained.redacted
             settle(rt, opened, file, job.id, job.status, redacted=redacted)
-    return Scanned(tuple(queued), source.waiting)
+    return Scanned(tuple(queued), waiting)
+
+
+def _unsettled(job: store.Job, now: datetime) -> bool:
+    """Whether a listed file's job ended long enough ago that whoever ran it would have
+    settled it by now (it settles right after the job ends)."""
+    if job.status in UNDER_WAY or job.finished_at is None:
+        return False
+    return now - job.finished_at > RESETTLE_AFTER
 
 
 def scan_and_run(

@@ -11,8 +11,9 @@ ended; a scan settles again what a crash or a broken connection left in place.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from sqlalchemy import Engine
@@ -36,10 +37,12 @@ log = structlog.get_logger("syncd.work")
 
 @dataclass(frozen=True, slots=True)
 class Opened:
-    """A configured source, opened."""
+    """A configured source, opened. `lock` serialises its use: a scan and a job of one
+    source never talk to it at once (an SFTP connection is one conversation)."""
 
     config: SourceConfig
     source: Source
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 def open_sources(
@@ -98,7 +101,8 @@ def take_next(
     log.info("file_taken", job_id=job.id, source=job.source, file=file.name, size=file.size)
     progress("fetching")
     try:
-        spooled = opened.source.fetch(file, spool, job.id)
+        with opened.lock:
+            spooled = opened.source.fetch(file, spool, job.id)
     except SourceError as error:
         with rt.engine.begin() as conn:
             store.release_job(conn, job.id, owner=this_owner())
@@ -158,7 +162,11 @@ def settle(
     settles it again."""
     replacement = retained_file(rt, job_id)[1] if redacted else None
     try:
-        where = opened.source.settle(file, job_id, status in PROCESSED, replacement)
+        with opened.lock:
+            where = opened.source.settle(file, job_id, status in PROCESSED, replacement)
+    except FileChanged:
+        log.info("file_already_settled", job_id=job_id, source=opened.config.name)
+        return None
     except SourceError as error:
         log.error("settle_failed", job_id=job_id, source=opened.config.name, error=str(error))
         return None

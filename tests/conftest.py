@@ -10,14 +10,22 @@ import pytest
 
 from tests.servers.postgres import db_url, postgres_server, postgres_url
 from tests.servers.smtp import smtp_server
-from tests.servers.sshd import sshd_server
+from tests.servers.sshd import sshd_factory, sshd_server
 
-__all__ = ["db_url", "postgres_server", "postgres_url", "smtp_server", "sshd_server"]
+__all__ = [
+    "db_url",
+    "postgres_server",
+    "postgres_url",
+    "smtp_server",
+    "sshd_factory",
+    "sshd_server",
+]
 
 MARKER_BY_FIXTURE = {
     "postgres_server": "postgres",
     "postgres_url": "postgres",
     "sshd_server": "sshd",
+    "sshd_factory": "sshd",
     "smtp_server": "smtp",
 }
 

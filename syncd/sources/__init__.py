@@ -68,7 +68,8 @@ class Source(Protocol):
     ) -> str:
         """Move `file` to processed/ (ok) or failed/ with `job_id` in its name, or write
         `replacement` there in its place (the file with its secret cells blanked), or
-        delete it when the source says so; return where it went."""
+        delete it when the source says so; return where it went. FileChanged if the
+        file is no longer there (another daemon settled it first)."""
         ...
 
     def close(self) -> None:

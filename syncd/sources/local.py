@@ -96,6 +96,8 @@ class LocalSource:
     ) -> str:
         name = file.name
         source = self.path / name
+        if not source.exists():
+            raise FileChanged(f"{name} is no longer in {self.path}")
         try:
             if self.settling == "delete":
                 source.unlink(missing_ok=True)

@@ -65,6 +65,8 @@ class MemorySource:
         self, file: RemoteFile, job_id: str, ok: bool, replacement: bytes | None = None
     ) -> str:
         self._up()
+        if file.name not in self.files:
+            raise FileChanged(f"{file.name} is no longer there")
         data, _ = self.files.pop(file.name)
         target = self.processed if ok else self.failed
         name = settled_name(file.name, job_id)

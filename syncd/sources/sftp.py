@@ -200,6 +200,10 @@ class SftpSource:
         sftp = self._session()
         source = self._path(file.name)
         with self._remote(f"cannot settle {source}"):
+            try:
+                sftp.stat(source)
+            except FileNotFoundError:
+                raise FileChanged(f"{source} is no longer on the server") from None
             if self.settling == "delete":
                 with suppress(FileNotFoundError):
                     sftp.remove(source)
@@ -210,6 +214,8 @@ class SftpSource:
                 target = posixpath.join(folder, settled_name(file.name, job_id))
                 if replacement is None:
                     self._rename(sftp, source, target)
+                    # What is settled is people's data: readable by syncd's account alone.
+                    sftp.chmod(target, 0o600)
                 else:
                     temporary = posixpath.join(folder, f".{posixpath.basename(target)}.tmp")
                     with sftp.open(temporary, "wb") as out:

@@ -129,3 +129,12 @@ class SourceContract:
         harness.source.settle(file, "AAAAA-00003", True, b"email,password\na@x.com,\n")
         assert harness.settled("processed") == {"pw.AAAAA-00003.csv": b"email,password\na@x.com,\n"}
         assert harness.complete(100.0) == []
+
+    def test_settling_a_file_that_is_gone_says_so(self, harness: Harness) -> None:
+        """Another daemon settled it first: FileChanged, nothing else happens."""
+        harness.put("twice.csv", b"x")
+        [file] = harness.complete()
+        harness.source.settle(file, "AAAAA-00004", True)
+        with pytest.raises(FileChanged):
+            harness.source.settle(file, "AAAAA-00005", True)
+        assert harness.settled("processed") == {"twice.AAAAA-00004.csv": b"x"}

@@ -74,10 +74,11 @@ def test_every_service_answers_and_the_host_key_matches(
     assert _by_name(results, "mail").detail == "reachable, login accepted"
 
 
-def test_an_unknown_host_key_fails_and_is_never_added(
+def test_a_changed_host_key_fails_and_is_never_added(
     tmp_path: Path, sshd_server: SshdServer, smtp_server: SmtpServer
 ) -> None:
-    """A server whose key is not in known_hosts is refused (69), and the file stays as it was."""
+    """A server offering another key than the one known_hosts pins for it is refused (78:
+    the admin must look), and the file stays as it was."""
     other = tmp_path / "other_known_hosts"
     key = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -94,7 +95,7 @@ def test_an_unknown_host_key_fails_and_is_never_added(
         {},
     )
     sftp = _by_name(run_checks(config, {}), "source hr")
-    assert (sftp.ok, sftp.exit_code) == (False, 69)
+    assert (sftp.ok, sftp.exit_code) == (False, 78)
     assert "known_hosts" in sftp.detail
     assert other.read_text() == before
 

@@ -222,7 +222,8 @@ def _descendants(pid: int) -> list[int]:
 
 
 @contextlib.contextmanager
-def _sshd() -> Iterator[Sshd]:
+def running_sshd() -> Iterator[Sshd]:
+    """A throwaway sshd of its own, stopped and removed at the end."""
     base = Path(tempfile.mkdtemp(prefix="syncd-sshd-"))
     server: Sshd | None = None
     try:
@@ -238,7 +239,7 @@ def _sshd() -> Iterator[Sshd]:
 @pytest.fixture(scope="session")
 def sshd_server() -> Iterator[SshdServer]:
     """An OpenSSH sshd on a free loopback port for the whole session, SFTP enabled."""
-    with _sshd() as sshd:
+    with running_sshd() as sshd:
         yield sshd.server
 
 
@@ -246,7 +247,7 @@ def sshd_server() -> Iterator[SshdServer]:
 def sshd_factory() -> Iterator[Callable[[], Sshd]]:
     """Starts sshds of the test's own, to stop and start again; all stop at its end."""
     with contextlib.ExitStack() as stack:
-        yield lambda: stack.enter_context(_sshd())
+        yield lambda: stack.enter_context(running_sshd())
 
 
 def client_key_with_passphrase(
