@@ -1,7 +1,7 @@
 """Where a million-user `syncd import` spends its time and memory, stage by stage.
 
 `python -m bench.profile_import [--rows N] [--database sqlite|postgresql] [FILE ...]`
-runs `syncd.jobs.run_job` on each file in turn against one fresh database (without FILEs:
+runs `syncd.flow.run_job` on each file in turn against one fresh database (without FILEs:
 the bench's first load, no-change and churn nights, generated once into `--data`). Each
 file runs in its own process, as `syncd import` would, so its peak RSS is its own. For
 every stage it prints the seconds, the resident memory after it and, for the store's and
@@ -106,10 +106,10 @@ def _timed(owner: Any, name: str, label: str) -> None:
 
 def run_one(config_path: Path, path: Path) -> None:
     """Run one job on `path` in this process, printing stage times and memory."""
-    import syncd.jobs as jobs_module
+    import syncd.flow as jobs_module
     import syncd.store as store_module
-    from syncd.checking import Drop
     from syncd.config import load_config
+    from syncd.intake import Drop
     from syncd.runtime import open_runtime
 
     for name in STORE_CALLS:

@@ -20,8 +20,8 @@ from syncd import held, store
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.plan import NothingValid
 from syncd.errors import JobStateError
+from syncd.flow import ERRORS_CSV, archive_digest, finish, plan_against
 from syncd.hashing import password_keys
-from syncd.jobs import ERRORS_CSV, archive_digest, finish, plan_against
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 

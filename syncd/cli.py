@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, NoReturn
 import click
 
 from syncd import __version__
-from syncd.checking import Drop, validate_file
 from syncd.config import Config, SourceConfig, find_config_path, load_config
 from syncd.display import job_text, jobs_table, progress_display, user_text, users_table
 from syncd.errors import ServiceUnavailable, SyncdError, UsageError
+from syncd.intake import Drop, validate_file
 from syncd.outcome import JobOutcome
 
 if TYPE_CHECKING:
@@ -242,7 +242,7 @@ def import_(
     as_json: bool,
 ) -> None:
     """Apply FILE (a CSV export) to the directory."""
-    from syncd.jobs import run_job
+    from syncd.flow import run_job
 
     source = _source(state.config, source_name)
     rt = state.runtime
@@ -423,7 +423,7 @@ def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
 @pass_state
 def check_(state: _State) -> None:
     """Check the configuration, the database, SFTP servers (host keys!) and SMTP."""
-    from syncd.checks import run_checks
+    from syncd.probes import run_checks
 
     results = run_checks(state.config)
     for result in results:

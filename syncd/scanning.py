@@ -14,7 +14,7 @@ import structlog
 
 from syncd import store
 from syncd.core.status import UNDER_WAY
-from syncd.jobs import mint_job_id
+from syncd.flow import mint_job_id
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 from syncd.sources.spool import Spool

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from syncd import store
 from syncd.errors import JobStateError, UsageError
-from syncd.jobs import ERRORS_CSV
+from syncd.flow import ERRORS_CSV
 from syncd.runtime import Runtime
 
 

@@ -19,12 +19,12 @@ import structlog
 from sqlalchemy import Engine
 
 from syncd import store
-from syncd.checking import Drop, Progress, quiet
 from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.jobs import finish, run_job
+from syncd.flow import finish, run_job
+from syncd.intake import Drop, Progress, quiet
 from syncd.lease import LEASE, owner_alive, this_owner
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime

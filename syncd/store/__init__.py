@@ -47,7 +47,7 @@ from syncd.store.job_files import (
     retain_file,
     retained_file,
 )
-from syncd.store.jobs import (
+from syncd.store.job_records import (
     Job,
     add_row_errors,
     find_processed,

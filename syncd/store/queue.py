@@ -22,7 +22,7 @@ from sqlalchemy import Connection, func, select, update
 
 from syncd.core.profile import Mode
 from syncd.store.bulk import insert_unless_exists
-from syncd.store.jobs import COUNT_NAMES, Job, get_job
+from syncd.store.job_records import COUNT_NAMES, Job, get_job
 from syncd.store.schema import jobs
 
 

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syncd.checks import CheckResult, run_checks
 from syncd.config import load_config
+from syncd.probes import CheckResult, run_checks
 from tests.servers import free_port
 from tests.servers.smtp import SmtpServer
 from tests.servers.sshd import SshdServer

@@ -17,9 +17,9 @@ import paramiko
 import pytest
 from structlog.testing import capture_logs
 
-from syncd.checks import check_sftp
 from syncd.config import SourceConfig
 from syncd.errors import SourceError
+from syncd.probes import check_sftp
 from syncd.sources.sftp import SftpRefused, SftpSource
 from syncd.sources.spool import Spool, Spooled
 from tests.contract.source_contract import Harness, SourceContract

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine
 
-from syncd.store import jobs, outbox
+from syncd.store import job_records, outbox
 from syncd.store.engine import ensure_schema, make_engine
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -26,7 +26,7 @@ def conn(db_url: str) -> Iterator[Connection]:
 
 def test_a_message_reads_back_with_its_attachment(conn: Connection) -> None:
     """Recipients, bodies and the errors CSV attachment come back as queued, pending."""
-    jobs.insert_job(
+    job_records.insert_job(
         conn,
         job_id="AAAAA-00001",
         source="hr",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection
 
-from syncd.store import jobs, queue
+from syncd.store import job_records, queue
 from syncd.store.engine import ensure_schema, make_engine
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
@@ -61,11 +61,11 @@ def test_jobs_of_a_source_run_one_at_a_time_oldest_file_first(conn: Connection) 
     assert take(conn) == "AAAAA-00002"
     assert take(conn, "d2") == "AAAAA-00004"
     assert take(conn, "d2") is None
-    jobs.finish_job(conn, "AAAAA-00002", status="applied", now=T0)
+    job_records.finish_job(conn, "AAAAA-00002", status="applied", now=T0)
     assert [take(conn), take(conn)] == ["AAAAA-00003", None]
-    jobs.finish_job(conn, "AAAAA-00003", status="applied", now=T0)
+    job_records.finish_job(conn, "AAAAA-00003", status="applied", now=T0)
     assert take(conn) == "AAAAA-00001"
-    job = jobs.get_job(conn, "AAAAA-00001")
+    job = job_records.get_job(conn, "AAAAA-00001")
     assert job is not None
     assert (job.status, job.lease_owner, job.lease_until) == ("running", "d1", LEASE)
 
@@ -80,21 +80,21 @@ def test_a_dead_daemons_claimed_job_goes_back_to_the_queue(conn: Connection) -> 
     for job_id, owner in [("AAAAA-00001", "dead"), ("AAAAA-00002", "live")]:
         queue.start_job(conn, job_id, now=T0, owner=owner, lease_until=LEASE)
     queue.start_job(conn, "AAAAA-00003", now=T0, owner="far", lease_until=LEASE)
-    jobs.insert_job(
+    job_records.insert_job(
         conn, job_id="AAAAA-00009", source="cli", mode="full", file_name="f.csv", sha256="x",
         size=1, now=T0, status="running", owner="dead", lease_until=LEASE,
     )  # fmt: skip
     alive = {"dead": False, "live": True, "far": None}
     found = queue.recover_abandoned(conn, now=T0, is_alive=alive.__getitem__)
     assert sorted(found) == ["AAAAA-00001", "AAAAA-00009"]
-    statuses = {j.id: j.status for j in jobs.list_jobs(conn, limit=None)}
+    statuses = {j.id: j.status for j in job_records.list_jobs(conn, limit=None)}
     assert statuses == {
         "AAAAA-00001": "queued",
         "AAAAA-00002": "running",
         "AAAAA-00003": "running",
         "AAAAA-00009": "interrupted",
     }
-    interrupted = jobs.get_job(conn, "AAAAA-00009")
+    interrupted = job_records.get_job(conn, "AAAAA-00009")
     assert interrupted is not None
     assert "stopped before the job ended" in interrupted.messages[0]
     later = LEASE + timedelta(seconds=1)

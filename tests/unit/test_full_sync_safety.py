@@ -20,7 +20,6 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from syncd.checking import effective_mode, read_options
 from syncd.core.builtin_profiles import fixed_column
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.plan import Plan, build_plan, candidates
@@ -29,6 +28,7 @@ from syncd.core.reading import read_table
 from syncd.core.table import RowError
 from syncd.core.validation import validate
 from syncd.errors import FileRejected
+from syncd.intake import effective_mode, read_options
 
 PROFILE = Profile(
     name="hr",

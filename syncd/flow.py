@@ -26,19 +26,6 @@ import structlog
 from sqlalchemy import Connection
 
 from syncd import held, store
-from syncd.checking import (
-    SHOWN_ROW_ERRORS,
-    Checked,
-    Drop,
-    Progress,
-    check,
-    counts_of,
-    effective_mode,
-    quiet,
-    read_file,
-    secrets_of,
-    sniffed_header,
-)
 from syncd.config import SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
@@ -51,12 +38,25 @@ from syncd.core.records import Validated
 from syncd.core.status import JobStatus
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.hashing import plan_hashes, plan_tags
+from syncd.intake import (
+    SHOWN_ROW_ERRORS,
+    Checked,
+    Drop,
+    Progress,
+    check,
+    counts_of,
+    effective_mode,
+    quiet,
+    read_file,
+    secrets_of,
+    sniffed_header,
+)
 from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
 from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
 
-log = structlog.get_logger("syncd.jobs")
+log = structlog.get_logger("syncd.flow")
 
 #: The name a job's errors CSV is kept under (gzip-compressed), for `syncd jobs errors`.
 ERRORS_CSV = "errors.csv.gz"

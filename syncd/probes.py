@@ -1,4 +1,4 @@
-"""`syncd check`: can this configuration work? Database, SFTP servers, SMTP server.
+"""`syncd check` probes whether this configuration can work: database, SFTP servers, SMTP.
 
 Each check answers with one line a person can act on. SFTP host keys are verified against
 the source's `known_hosts` and never added: an unknown or changed key is a failure that

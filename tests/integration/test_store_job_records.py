@@ -11,7 +11,7 @@ from sqlalchemy import Connection, update
 from syncd.core.counts import Counts
 from syncd.core.table import RowError
 from syncd.errors import JobNotFound
-from syncd.store import job_files, jobs, schema
+from syncd.store import job_files, job_records, schema
 
 T0 = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)
 SHA = "ab" * 32
@@ -28,7 +28,7 @@ def add(conn: Connection, job_id: str, **overrides: Any) -> None:
         "size": 1234,
         "now": T0,
     } | overrides
-    jobs.insert_job(conn, **values)
+    job_records.insert_job(conn, **values)
 
 
 def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
@@ -40,7 +40,7 @@ def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
         .values(status="running", started_at=T0 + timedelta(seconds=1))
     )
     counts = Counts(rows=3, valid=2, invalid=1, created=2)
-    jobs.finish_job(
+    job_records.finish_job(
         conn,
         "7K3M9-QX2AB",
         status="applied_with_errors",
@@ -50,7 +50,7 @@ def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
         encoding="utf-8-sig",
         errors_csv="/var/outbox/7K3M9-QX2AB.csv",
     )
-    job = jobs.get_job(conn, "7K3M9-QX2AB")
+    job = job_records.get_job(conn, "7K3M9-QX2AB")
     assert job is not None
     assert (job.status, job.counts, job.messages, job.encoding) == (
         "applied_with_errors",
@@ -81,24 +81,28 @@ def test_a_job_reads_back_as_inserted_and_finished(conn: Connection) -> None:
 def test_a_job_is_found_whatever_case_and_dash_were_typed(conn: Connection, typed: str) -> None:
     """Support can type the ID in lower case, without the dash or with spaces."""
     add(conn, "7K3M9-QX2AB")
-    job = jobs.get_job(conn, typed)
+    job = job_records.get_job(conn, typed)
     assert job is not None
     assert job.id == "7K3M9-QX2AB"
 
 
 def test_an_unknown_job_id_is_none_or_a_job_not_found(conn: Connection) -> None:
     """get_job says None; require_job raises JobNotFound naming the ID."""
-    assert jobs.get_job(conn, "00000-00000") is None
+    assert job_records.get_job(conn, "00000-00000") is None
     with pytest.raises(JobNotFound, match="00000-00000"):
-        jobs.require_job(conn, "00000-00000")
+        job_records.require_job(conn, "00000-00000")
 
 
 def test_jobs_are_listed_newest_first(conn: Connection) -> None:
     """list_jobs orders by creation time, newest first, and honours the limit."""
     for i in range(3):
         add(conn, f"AAAAA-0000{i}", now=T0 + timedelta(minutes=i))
-    assert [j.id for j in jobs.list_jobs(conn)] == ["AAAAA-00002", "AAAAA-00001", "AAAAA-00000"]
-    assert [j.id for j in jobs.list_jobs(conn, limit=1)] == ["AAAAA-00002"]
+    assert [j.id for j in job_records.list_jobs(conn)] == [
+        "AAAAA-00002",
+        "AAAAA-00001",
+        "AAAAA-00000",
+    ]
+    assert [j.id for j in job_records.list_jobs(conn, limit=1)] == ["AAAAA-00002"]
 
 
 def test_an_identical_file_is_found_among_the_sources_applied_and_held_jobs(
@@ -112,12 +116,12 @@ def test_an_identical_file_is_found_among_the_sources_applied_and_held_jobs(
     add(conn, "AAAAA-00005", status="running")
     add(conn, "AAAAA-00006", status="interrupted")
     add(conn, "AAAAA-00007", status="applied", mode="partial")
-    assert jobs.find_processed(conn, "hr", SHA, "full") is None
+    assert job_records.find_processed(conn, "hr", SHA, "full") is None
     add(conn, "AAAAA-00003", status="held", now=T0 + timedelta(minutes=1))
     add(conn, "AAAAA-00004", status="skipped", now=T0 + timedelta(minutes=2))
-    assert jobs.find_processed(conn, "hr", SHA, "full") == "AAAAA-00003"
-    assert jobs.find_processed(conn, "hr", SHA, "partial") == "AAAAA-00007"
-    assert jobs.find_processed(conn, "hr", "cd" * 32, "full") is None
+    assert job_records.find_processed(conn, "hr", SHA, "full") == "AAAAA-00003"
+    assert job_records.find_processed(conn, "hr", SHA, "partial") == "AAAAA-00007"
+    assert job_records.find_processed(conn, "hr", "cd" * 32, "full") is None
 
 
 def test_job_files_are_kept_replaced_and_purged_when_they_expire(conn: Connection) -> None:
@@ -139,14 +143,14 @@ def test_row_errors_round_trip_in_order_across_calls(conn: Connection) -> None:
     """Row errors added in two batches come back in the order they were added."""
     add(conn, "AAAAA-00001")
     first = [RowError(3, "Primary Email", "'x' is not an email"), RowError(3, "Role", "no")]
-    jobs.add_row_errors(conn, "AAAAA-00001", first)
-    jobs.add_row_errors(conn, "AAAAA-00001", [RowError(2, "", "row has 7 cells, not 6")])
-    jobs.add_row_errors(conn, "AAAAA-00001", [])
-    assert jobs.row_errors(conn, "AAAAA-00001") == [
+    job_records.add_row_errors(conn, "AAAAA-00001", first)
+    job_records.add_row_errors(conn, "AAAAA-00001", [RowError(2, "", "row has 7 cells, not 6")])
+    job_records.add_row_errors(conn, "AAAAA-00001", [])
+    assert job_records.row_errors(conn, "AAAAA-00001") == [
         *first,
         RowError(2, "", "row has 7 cells, not 6"),
     ]
-    assert jobs.row_errors(conn, "AAAAA-00002") == []
+    assert job_records.row_errors(conn, "AAAAA-00002") == []
 
 
 def test_a_retained_file_is_kept_until_it_expires(conn: Connection) -> None:
@@ -189,4 +193,4 @@ def test_a_held_plan_keeps_its_digest_and_password_hashes_until_forgotten(
 def test_finishing_an_unknown_job_is_a_job_not_found(conn: Connection) -> None:
     """finish_job on an ID nobody recorded raises instead of silently doing nothing."""
     with pytest.raises(JobNotFound):
-        jobs.finish_job(conn, "AAAAA-99999", status="applied", now=T0)
+        job_records.finish_job(conn, "AAAAA-99999", status="applied", now=T0)

@@ -4,8 +4,8 @@ import hashlib
 
 import pytest
 
-from syncd.checking import Drop, check
 from syncd.config import load_config
+from syncd.intake import Drop, check
 
 
 def test_a_drop_gives_its_bytes_once() -> None:

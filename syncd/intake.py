@@ -1,7 +1,7 @@
-"""Read and validate a file: the half of every job that needs no database.
+"""Taking a file in: read and validate it, the half of every job that needs no database.
 
 `syncd validate` runs only this (and so starts without loading the database layer);
-`syncd.jobs` builds the rest of the flow on it. Reading also settles which columns are
+`syncd.flow` builds the rest of the flow on it. Reading also settles which columns are
 secret (`syncd.core.secrets`), so every later copy, message and report can leave them out,
 even for a file rejected before it was validated.
 """
