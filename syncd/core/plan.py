@@ -32,6 +32,8 @@ import polars as pl
 from syncd.core.counts import Counts
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
+from syncd.core.refusals import digits_value, email_conflicts, guessed_text, lookalike_keys
+from syncd.core.row_kinds import KIND, WRITES, with_kind
 from syncd.core.table import ROW, RowError
 from syncd.errors import FileRejected
 
@@ -183,14 +185,6 @@ class NothingValid(FileRejected):
         self.row_errors = row_errors
 
 
-#: What a row does to its user; an Enum (one byte a row) rather than text.
-_KINDS = pl.Enum(["create", "reactivate", "archive", "update", "unchanged"])
-_KIND = pl.col("_kind")
-_WRITES = (
-    (_KIND == "reactivate") | (_KIND == "update") | ((_KIND == "archive") & pl.col("_changes"))
-)
-
-
 def _field_changes(todo: pl.DataFrame, names: list[str], mode: Mode) -> pl.DataFrame:
     """`changed` and `email_changed` from the joined stored values; lists that add carry
     the union."""
@@ -246,27 +240,6 @@ def _field_changes(todo: pl.DataFrame, names: list[str], mode: Mode) -> pl.DataF
     return todo.with_columns(email_changed=email_changed)
 
 
-def _kind(rows: pl.DataFrame) -> pl.DataFrame:
-    """Add `_kind`: what the row does to its user, given `_changes` (any field differs)."""
-    was, now = pl.col("s_status"), pl.col("status")
-    kind = (
-        # No stored user: create, archived if the row says so (importing history).
-        pl.when(pl.col("user_id").is_null())
-        .then(pl.lit("create"))
-        # An archived user who comes back active is reactivated, whatever else changed.
-        .when((was == "archived") & (now == "active"))
-        .then(pl.lit("reactivate"))
-        # An Archived row archives its active user (field changes ride along).
-        .when((was == "active") & (now == "archived"))
-        .then(pl.lit("archive"))
-        # Same status: only real differences make an update.
-        .when(pl.col("_changes"))
-        .then(pl.lit("update"))
-        .otherwise(pl.lit("unchanged"))
-    )
-    return rows.with_columns(kind.cast(_KINDS).alias("_kind"))
-
-
 def _compared(
     records: pl.DataFrame,
     todo: pl.DataFrame,
@@ -297,66 +270,6 @@ def _compared(
     return rows.with_columns(_changes=pl.col("changed").list.len() > 0)
 
 
-def _email_conflicts(
-    rows: pl.DataFrame, snap: pl.DataFrame, column: str
-) -> tuple[pl.Series, tuple[RowError, ...], pl.DataFrame]:
-    """Rows whose new email another user keeps, or that two rows claim, and the users
-    who keep those emails (`user_id`); repeated because a rejected row keeps its user's
-    old email, which may undo a swap."""
-    none = snap.head(0).select("user_id")
-    if "email" not in rows.columns:
-        return pl.Series(ROW, [], pl.UInt32), (), none
-    moving = _WRITES & pl.col("email_changed")
-    movers = rows.filter(moving).select("user_id")
-    claims = rows.filter(((_KIND == "create") | moving) & pl.col("email").is_not_null()).select(
-        ROW, "key", "user_id", "email", email_lc=pl.col("email").str.to_lowercase()
-    )
-    if claims.height == 0:
-        return pl.Series(ROW, [], pl.UInt32), (), none
-    # Claims only shrink, so only holders of an email claimed now can ever matter.
-    held = snap.select("user_id", email_lc="s_email_lc", holder="key").join(
-        claims.select("email_lc").unique(), on="email_lc", how="semi"
-    )
-    errors: list[RowError] = []
-    keepers: list[pl.Series] = []
-    while claims.height:
-        holders = held.join(movers, on="user_id", how="anti").rename({"user_id": "holder_id"})
-        taken = claims.join(holders, on="email_lc").unique(ROW, keep="first", maintain_order=True)
-        keepers.append(taken["holder_id"])
-        shared = claims.filter(pl.len().over("email_lc") > 1).join(taken, on=ROW, how="anti")
-        if taken.height == 0 and shared.height == 0:
-            break
-        for r in taken.iter_rows(named=True):
-            text = (
-                f"'{r['email']}' belongs to another user (key {r['holder']}); give this row "
-                "an email no other user has, or change that user's email in the same file"
-            )
-            if _zeros_differ(r["key"], r["holder"]):
-                text += (
-                    f"; key {r['key']} looks like {r['holder']} with its leading zeros "
-                    "changed (a spreadsheet drops them from numbers): if this row is that "
-                    "user, write the key as text, exactly as stored"
-                )
-            errors.append(RowError(r[ROW], column, text))
-        groups = claims.join(shared.select("email_lc").unique(), on="email_lc")
-        firsts = groups.group_by("email_lc").agg(pl.col(ROW).head(2), pl.col("key").head(2))
-        pairs = {g["email_lc"]: list(zip(g[ROW], g["key"], strict=True)) for g in firsts.to_dicts()}
-        for r in shared.iter_rows(named=True):
-            pair = pairs[r["email_lc"]]
-            other_row, other_key = pair[1] if pair[0][0] == r[ROW] else pair[0]
-            text = (
-                f"'{r['email']}' is also given to key {other_key} on row {other_row}; "
-                "an email can belong to one user only, so keep it on one row"
-            )
-            errors.append(RowError(r[ROW], column, text))
-        bad = pl.concat([taken.select(ROW, "user_id"), shared.select(ROW, "user_id")])
-        claims = claims.join(bad, on=ROW, how="anti")
-        movers = movers.join(bad.select("user_id").drop_nulls(), on="user_id", how="anti")
-    errors.sort(key=lambda e: e.row)
-    kept = pl.concat(keepers).alias("user_id").to_frame() if keepers else none
-    return pl.Series(ROW, [e.row for e in errors], pl.UInt32), tuple(errors), kept
-
-
 def build_plan(
     validated: Validated,
     snapshot: pl.DataFrame,
@@ -380,7 +293,7 @@ def build_plan(
             fingerprints = fingerprint(records, names)
         matched = match(records, snapshot, fingerprints)
     fingerprints = matched["fingerprint"]  # in the records' order
-    guessed, guessed_errors, guessed_keys = _guessed_text(matched, validated)
+    guessed, guessed_errors, guessed_keys = guessed_text(matched, validated)
     # Each row's fate is decided on a narrow frame; only the rows that may write are
     # taken whole from the records (a million-row frame copied is hundreds of MiB).
     rows = matched.drop("s_email_lc")
@@ -390,9 +303,9 @@ def build_plan(
     if "password_tag" in records.columns:  # only the stored tag tells a new password
         need = need | (known & pl.col("password_tag").is_not_null())
     rows = rows.with_columns(_need=need).drop("s_fp", "password_tag", strict=False)
-    todo = _kind(_compared(records, rows.filter("_need"), snap, details, names, mode))
+    todo = with_kind(_compared(records, rows.filter("_need"), snap, details, names, mode))
     # The compared rows' answers flagged in place: no million-row frame is split or copied.
-    rows = _kind(
+    rows = with_kind(
         rows.with_columns(
             _changes=pl.col(ROW).is_in(todo.filter("_changes")[ROW].implode()),
             email_changed=pl.col(ROW).is_in(todo.filter("email_changed")[ROW].implode()),
@@ -403,10 +316,10 @@ def build_plan(
     # as present, and so does the user each one was refused for (the holder of the email
     # it claims, the user whose key it looks like), whom it most likely means.
     present = [rows.select("user_id").drop_nulls()]  # refused rows' users included
-    lookalikes, lookalike_errors, meant = _lookalike_keys(rows, snap, validated.key_header)
+    lookalikes, lookalike_errors, meant = lookalike_keys(rows, snap, validated.key_header)
     refused = [guessed, lookalikes]
     rows, todo = _without(rows, todo, refused)
-    conflicted, conflict_errors, holders = _email_conflicts(
+    conflicted, conflict_errors, holders = email_conflicts(
         rows, snap, validated.headers.get("email", "email")
     )
     rows, todo = _without(rows, todo, [conflicted])
@@ -418,24 +331,24 @@ def build_plan(
         raise NothingValid(conflicts)
 
     out = [*records.columns, "fingerprint"]
-    creates = _whole_rows(records, fingerprints, rows.filter(_KIND == "create"))
+    creates = _whole_rows(records, fingerprints, rows.filter(KIND == "create"))
     # Rows that were not compared yet write: reactivations with nothing else changed.
-    plain = _whole_rows(records, fingerprints, rows.filter(_WRITES & ~pl.col("_need")))
+    plain = _whole_rows(records, fingerprints, rows.filter(WRITES & ~pl.col("_need")))
     plain = plain.join(rows.select(ROW, "user_id", "_kind"), on=ROW).with_columns(
         changed=pl.lit([], dtype=pl.List(pl.String)), email_changed=pl.lit(False)
     )
     update_columns = [*out, "user_id", "changed", "reactivate", "email_changed"]
-    reactivate = (_KIND == "reactivate").alias("reactivate")
+    reactivate = (KIND == "reactivate").alias("reactivate")
     updates = pl.concat(
         [
-            todo.filter(_WRITES).with_columns(reactivate).select(update_columns),
+            todo.filter(WRITES).with_columns(reactivate).select(update_columns),
             plain.with_columns(reactivate).select(update_columns),
         ]
     ).sort(ROW)
     # Nothing to write, but a stale fingerprint would send the user to details every time.
     # (Only compared rows can be stale: the others' fingerprints are equal.)
-    refresh = todo.filter(~_WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
-    by_status = rows.filter(_KIND == "archive").select("user_id", "key", reason=pl.lit("status"))
+    refresh = todo.filter(~WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
+    by_status = rows.filter(KIND == "archive").select("user_id", "key", reason=pl.lit("status"))
 
     active = pl.col("s_status") == "active"
     absent = snap.head(0).select("user_id", "key", reason=pl.lit("absent"))
@@ -450,11 +363,11 @@ def build_plan(
             keyed = pl.Series("key", validated.invalid_keys, pl.String).to_frame()
             missing = missing.join(keyed, on="key", how="anti")
             # An invalid row's key with its leading zeros lost (or gained) means that
-            # stored user just as much as a valid row's does (see `_lookalike_keys`).
-            numbers = keyed.select(_v=_digits_value(pl.col("key"))).drop_nulls()
+            # stored user just as much as a valid row's does (see `refusals.lookalike_keys`).
+            numbers = keyed.select(_v=digits_value(pl.col("key"))).drop_nulls()
             if numbers.height:
                 missing = (
-                    missing.with_columns(_v=_digits_value(pl.col("key")))
+                    missing.with_columns(_v=digits_value(pl.col("key")))
                     .join(numbers, on="_v", how="anti")
                     .drop("_v")
                 )
@@ -468,12 +381,12 @@ def build_plan(
             absent = missing.select("user_id", "key", reason=pl.lit("absent"))
 
     tally = rows.select(
-        created=((_KIND == "create") & (pl.col("status") == "active")).sum(),
-        new_archived=((_KIND == "create") & (pl.col("status") == "archived")).sum(),
-        updated=(_KIND == "update").sum(),
-        unchanged=(_KIND == "unchanged").sum(),
-        reactivated=(_KIND == "reactivate").sum(),
-        email_changed=((_KIND == "update") & pl.col("email_changed")).sum(),
+        created=((KIND == "create") & (pl.col("status") == "active")).sum(),
+        new_archived=((KIND == "create") & (pl.col("status") == "archived")).sum(),
+        updated=(KIND == "update").sum(),
+        unchanged=(KIND == "unchanged").sum(),
+        reactivated=(KIND == "reactivate").sum(),
+        email_changed=((KIND == "update") & pl.col("email_changed")).sum(),
     ).row(0, named=True)
     counts = Counts(
         rows=validated.rows,
@@ -534,105 +447,3 @@ def _without(
     if gone is None or gone.height == 0:
         return rows, todo
     return rows.join(gone, on=ROW, how="anti"), todo.join(gone, on=ROW, how="anti")
-
-
-def _digits_value(key: pl.Expr) -> pl.Expr:
-    """A key of digits only as the number it spells (no leading zeros); null otherwise."""
-    stripped = key.str.strip_chars_start("0")
-    return pl.when(key.str.contains(r"^[0-9]+$")).then(
-        pl.when(stripped == "").then(pl.lit("0")).otherwise(stripped)
-    )
-
-
-def _lookalike_keys(
-    rows: pl.DataFrame, snap: pl.DataFrame, column: str
-) -> tuple[pl.Series, tuple[RowError, ...], pl.DataFrame]:
-    """New keys that are a stored key with its leading zeros lost (or gained): Excel turns
-    `00012` into `12`. Such a row would create a second user and, in a full import, leave
-    the first one absent; it is refused instead, and the stored user counts as present.
-
-    Only users no row of the file matches are looked at: when `00012` and `12` are both
-    in the file, they are two people."""
-    creates = rows.filter(_KIND == "create").select(ROW, "key", value=_digits_value(pl.col("key")))
-    creates = creates.drop_nulls("value")
-    empty = (pl.Series(ROW, [], pl.UInt32), (), snap.head(0).select("user_id"))
-    if creates.height == 0:
-        return empty
-    matched = rows.select("user_id").drop_nulls()
-    stored = snap.join(matched, on="user_id", how="anti").select(
-        "user_id", stored_key="key", value=_digits_value(pl.col("key"))
-    )
-    alike = creates.join(stored.drop_nulls("value"), on="value").unique(ROW, keep="first")
-    if alike.height == 0:
-        return empty
-    errors = tuple(
-        RowError(
-            r[ROW],
-            column,
-            f"key '{r['key']}' looks like '{r['stored_key']}' with its leading zeros "
-            f"{'lost' if len(r['key']) < len(r['stored_key']) else 'added'} (a spreadsheet "
-            "drops them from numbers); write the key as text, exactly as stored, and "
-            f"upload again; '{r['stored_key']}' was left as it is",
-        )
-        for r in alike.sort(ROW).iter_rows(named=True)
-    )
-    return alike[ROW], errors, alike.select("user_id")
-
-
-def _zeros_differ(key: str, other: str) -> bool:
-    """Whether two keys are the same number written with other leading zeros."""
-    return (
-        key != other
-        and key.isascii()
-        and other.isascii()
-        and key.isdigit()
-        and other.isdigit()
-        and int(key) == int(other)
-    )
-
-
-def _guessed_text(
-    matched: pl.DataFrame, validated: Validated
-) -> tuple[pl.Series, tuple[RowError, ...], int]:
-    """Rows of a file whose encoding was guessed (decoded whole with the fallback codec)
-    that would store a key or email no byte of the file vouches for: a non-ASCII key that
-    matches no user, or a non-ASCII email that is not the user's stored one. A wrong
-    guess garbles exactly these; a right one is confirmed by the directory. Returns the
-    rows, their errors, and how many of them have such keys (which block archiving: a
-    garbled key may be any absent user's)."""
-    empty: tuple[pl.Series, tuple[RowError, ...], int] = (pl.Series(ROW, [], pl.UInt32), (), 0)
-    if not validated.table.guessed_encoding:
-        return empty
-
-    def non_ascii(name: str) -> pl.Expr:
-        return pl.col(name).str.len_bytes() != pl.col(name).str.len_chars()
-
-    new_key = pl.col("user_id").is_null() & non_ascii("key")
-    new_email = pl.lit(False)
-    if "email" in matched.columns:
-        stored = pl.col("email").str.to_lowercase().eq_missing(pl.col("s_email_lc"))
-        new_email = non_ascii("email").fill_null(False) & ~stored
-    suspect = matched.filter(new_key | new_email).select(
-        ROW,
-        "key",
-        "email" if "email" in matched.columns else pl.lit(None).alias("email"),
-        new_key=new_key,
-    )
-    if suspect.height == 0:
-        return empty
-    encoding = validated.table.encoding
-    advice = (
-        f"the file is not UTF-8 and was read as {encoding}, a guess: a key or email read "
-        "through a guess is stored only when it matches the directory; save the file as "
-        "CSV UTF-8 and upload it again"
-    )
-    errors = tuple(
-        RowError(
-            r[ROW],
-            validated.key_header if r["new_key"] else validated.headers.get("email", "email"),
-            f"{'key' if r['new_key'] else 'email'} "
-            f"'{r['key'] if r['new_key'] else r['email']}' matches no user; {advice}",
-        )
-        for r in suspect.iter_rows(named=True)
-    )
-    return suspect[ROW], errors, int(suspect["new_key"].sum())
