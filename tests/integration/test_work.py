@@ -1,0 +1,165 @@
+"""The daemon's work on a memory source, on both databases, with an explicit clock and no
+sleeping: scans claim complete files once, jobs run in file order and settle their files,
+a file that changed or a source that went down loses nothing, a failed settle is retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from syncd import store
+from syncd.config import load_config
+from syncd.runtime import Runtime, open_runtime
+from syncd.scanning import scan
+from syncd.sources.memory import MemorySource
+from syncd.sources.spool import Spool
+from syncd.work import Opened, SourceDown, take_next
+
+START = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def rt(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Runtime]:
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n[database]\nurl = "{db_url}"\n'
+        '[[sources]]\nname = "mem"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
+        'mode = "partial"\n',
+        encoding="utf-8",
+    )
+    runtime = replace(open_runtime(load_config(config)), clock=clock)
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def memory(rt: Runtime) -> Opened:
+    return Opened(rt.config.sources[0], MemorySource("mem", settle_seconds=10))
+
+
+def _people(*emails: str, password: bool = False) -> bytes:
+    header = "Email,First Name" + (",Password" if password else "")
+    rows = [f"{e},Ann" + (",hunter22" if password else "") for e in emails]
+    return ("\r\n".join([header, *rows]) + "\r\n").encode()
+
+
+def _scan(rt: Runtime, memory: Opened, clock: Clock) -> tuple[str, ...]:
+    """Two looks 11 s apart: whatever did not change in between is complete."""
+    scan(rt, memory, wall=clock.now.timestamp())
+    clock.advance(11)
+    return scan(rt, memory, wall=clock.now.timestamp()).queued
+
+
+def _run_all(rt: Runtime, memory: Opened, tmp_path: Path) -> list[str]:
+    done = []
+    while (outcome := take_next(rt, {"mem": memory}, Spool(tmp_path / "spool"))) is not None:
+        done.append(f"{outcome.file}:{outcome.status}")
+    return done
+
+
+def test_files_are_claimed_once_and_applied_in_file_order(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """Three files put out of order: each is queued once (a second scan claims nothing
+    more) and applied oldest first; each lands in processed/ under its job ID."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("c.csv", _people("c@example.com"), mtime=300.0)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    source.put("b.csv", _people("b@example.com"), mtime=200.0)
+    assert len(_scan(rt, memory, clock)) == 3
+    assert scan(rt, memory, wall=clock.now.timestamp()).queued == ()
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied", "b.csv:applied", "c.csv:applied"]
+    assert sorted(name.split(".")[0] for name in source.processed) == ["a", "b", "c"]
+    assert source.files == {}
+    assert list((tmp_path / "spool").iterdir()) == []
+
+
+def test_a_file_that_changed_after_its_claim_is_refused_and_claimed_again(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """Written again between its scan and its job: the job says so and leaves the file;
+    the next scans claim the new version, which applies."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    _scan(rt, memory, clock)
+    source.put("a.csv", _people("a@example.com", "b@example.com"), mtime=150.0)
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:rejected"]
+    assert "a.csv" in source.files
+    assert len(_scan(rt, memory, clock)) == 1
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+
+
+def test_a_source_that_is_down_leaves_its_job_queued_for_later(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """The file cannot be fetched: SourceDown, the job back in the queue, nothing lost;
+    once the source is back, the same job applies the file."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    [job_id] = _scan(rt, memory, clock)
+    source.down = True
+    with pytest.raises(SourceDown):
+        take_next(rt, {"mem": memory}, Spool(tmp_path / "spool"))
+    with rt.engine.connect() as conn:
+        job = store.get_job(conn, job_id)
+    assert job is not None
+    assert job.status == "queued"
+    source.down = False
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+
+
+def test_a_file_left_in_place_by_a_failed_settle_is_settled_by_a_later_scan(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """The job applied but the file could not be moved: a scan after a while moves it,
+    without running it again; a file holding passwords is settled as its redacted copy."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("pw.csv", _people("a@example.com", password=True), mtime=100.0)
+    _scan(rt, memory, clock)
+
+    def settle_fails(*_args: object, **_kwargs: object) -> str:
+        from syncd.errors import SourceError
+
+        raise SourceError("the folder is read-only")
+
+    original = source.settle
+    source.settle = settle_fails  # type: ignore[method-assign]
+    assert _run_all(rt, memory, tmp_path) == ["pw.csv:applied"]
+    source.settle = original  # type: ignore[method-assign]
+    assert "pw.csv" in source.files
+    assert scan(rt, memory, wall=clock.now.timestamp()).queued == ()
+    assert "pw.csv" in source.files  # too soon: whoever ran the job may still settle it
+    clock.advance(60)
+    scan(rt, memory, wall=clock.now.timestamp())
+    [(name, content)] = source.processed.items()
+    assert name.startswith("pw.")
+    assert b"a@example.com" in content
+    assert b"hunter22" not in content
+    with rt.engine.connect() as conn:
+        assert [j.status for j in store.list_jobs(conn)] == ["applied"]
