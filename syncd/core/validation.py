@@ -67,7 +67,12 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
             ["add the users below the header row, one user per row"],
         )
     specs = [
-        _Spec(n, m, rule_for(m.column, rules), m.column.required or m.column.field == profile.key)
+        _Spec(
+            n,
+            m,
+            rule_for(m.column, rules, profile.phone_region),
+            m.column.required or m.column.field == profile.key,
+        )
         for n, m in enumerate(columns.columns)
     ]
     key = next(s for s in specs if s.field == profile.key)
