@@ -69,6 +69,32 @@ def e164_numbers(cells: pl.Series, region: str | None) -> pl.DataFrame:
     return cells.to_frame("cell").select(value.alias("value"), ok.alias("ok"))
 
 
+def e164_column(cells: pl.Series, region: str | None) -> tuple[pl.Series, pl.Series]:
+    """`e164_numbers` of a whole column at once, each answer chunked like `cells`.
+
+    The same answers as the expressions of `phone_numbers`, in one pass: polars works
+    those out apart from each other, chunk by chunk, which costs several times as much
+    on a long column.
+    """
+    read = cells.to_frame("cell").select(_reading(pl.col("cell"))).unnest("read")
+    judged = _judged(read, region)
+    return _aligned(judged["value"], cells), _aligned(judged["ok"], cells)
+
+
+def _aligned(values: pl.Series, cells: pl.Series) -> pl.Series:
+    """`values` in chunks as long as the cells' chunks: a frame whose columns are chunked
+    alike stays as it is, where one chunked otherwise makes polars copy every column of
+    the frame to line them up."""
+    lengths = cells.chunk_lengths()
+    if values.chunk_lengths() == lengths:
+        return values
+    whole = values.rechunk()
+    starts = np.cumsum([0, *lengths[:-1]])
+    return pl.concat(
+        [whole.slice(int(a), b) for a, b in zip(starts, lengths, strict=True)], rechunk=False
+    )
+
+
 def fast_path(cells: pl.Series) -> pl.DataFrame:
     """For each cell, `e164` (the cell without separators) and the fast path's `verdict`.
 
@@ -112,11 +138,14 @@ def _fast(read: pl.DataFrame) -> pl.DataFrame:
         number = number.copy()
         number[retry] = again.to_frame("e164").select(_numbers(pl.col("e164"))[0])["number"]
         e164 = e164.scatter(retry, again)
-    digits = np.searchsorted(_POWERS_OF_TEN, number, side="right")  # after the + (0: none)
-    covered = (digits >= _FEWEST) & (digits <= _MOST)
+    # Small types and work in place: on a whole column these arrays are a million long.
+    digits = np.searchsorted(_POWERS_OF_TEN, number, side="right").astype(np.int8)
+    covered = (digits >= _FEWEST) & (digits <= _MOST)  # after the + (0: none)
     shift = np.clip(digits - _FEWEST, 0, _SPAN - 1)
-    prefix = (number // _POWERS_OF_TEN[shift]).astype(np.int64)
-    index = np.where(covered, prefix * _SPAN + shift, _OUTSIDE)
+    index = (number // _POWERS_OF_TEN[shift]).astype(np.int64)  # the first four digits
+    index *= _SPAN
+    index += shift
+    index[~covered] = _OUTSIDE
     return pl.DataFrame({"e164": e164, "verdict": _table().verdicts(index)})
 
 

@@ -9,7 +9,8 @@ Whether a file with row errors is rejected (`on_row_error`) is the caller's deci
 Working columns, per mapped column n: `s{n}` the cell (stripped, null when blank, for
 rules that run on every cell; as received for rules that run on distinct values), `v{n}`
 the normalised value, `k{n}` whether the cell passed; emails add `l{n}`, the whole
-address lower-cased, which keys and repeats compare.
+address lower-cased, which keys and repeats compare. Phone columns are checked a whole
+column at a time, after the others (see `_phones`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from syncd.core.emails import decide, keep_local_case, upper_in_local
-from syncd.core.fields import CellRule, EmailRule, TextRule, quoted, rule_for
+from syncd.core.fields import CellRule, EmailRule, PhoneRule, TextRule, quoted, rule_for
 from syncd.core.headers import MappedColumn, map_header
 from syncd.core.profile import FIXED_FIELDS, DirectoryRules, Profile
 from syncd.core.records import CUSTOM_PREFIX, Validated
@@ -169,6 +170,8 @@ def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
     rules = _screened(frame, direct)
     checks: list[pl.Expr] = []
     for s in direct:
+        if isinstance(s.rule, PhoneRule):
+            continue  # a whole column at once, below
         value, ok = rules[s.n].check(s.col("s"))
         if s.required:
             ok = ok & s.col("s").is_not_null()
@@ -180,7 +183,9 @@ def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
             ]
     frame = frame.with_columns(*checks, *_distinct_checks(frame, distinct))
     emails = [e for s in direct if isinstance(s.rule, EmailRule) for e in _settled(frame, s)]
-    return frame.with_columns(emails) if emails else frame
+    phones = [e for s in direct if isinstance(s.rule, PhoneRule) for e in _phones(frame, s)]
+    settled = [*emails, *phones]
+    return frame.with_columns(settled) if settled else frame
 
 
 def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> dict[int, CellRule]:
@@ -264,6 +269,18 @@ def _settled(frame: pl.DataFrame, spec: _Spec) -> list[pl.Expr]:
         lowered = pl.when(fast).then(lowered).otherwise(decided.str.to_lowercase())
         fast = fast | decided.is_not_null()
     return [value.alias(f"v{spec.n}"), fast.alias(f"k{spec.n}"), lowered.alias(f"l{spec.n}")]
+
+
+def _phones(frame: pl.DataFrame, spec: _Spec) -> list[pl.Expr]:
+    """A phone column's `v` and `k`, from the whole column at once.
+
+    The rule's two expressions would each work the numbers out, chunk by chunk, in
+    Python: on a million rows several times the cost of one pass (see PhoneRule).
+    """
+    assert isinstance(spec.rule, PhoneRule)
+    value, ok = spec.rule.check_column(frame[f"s{spec.n}"])
+    passed = pl.lit(ok) & spec.col("s").is_not_null() if spec.required else pl.lit(ok)
+    return [pl.lit(value).alias(f"v{spec.n}"), passed.alias(f"k{spec.n}")]
 
 
 def _readable(email: _Spec) -> pl.Expr:

@@ -14,6 +14,7 @@ from syncd.core.phones import (
     IMPOSSIBLE,
     POSSIBLE,
     UNDECIDED,
+    e164_column,
     e164_numbers,
     fast_path,
     phone_numbers,
@@ -182,3 +183,15 @@ def test_a_column_in_many_chunks_gets_each_cells_own_answer() -> None:
             assert got == expected, cell
     assert checked["value"].n_chunks() == cells.n_chunks()
     assert e164_numbers(cells, "GB").equals(checked.select("value", "ok"))
+
+
+def test_a_whole_column_at_once_gets_the_same_answers_chunked_like_the_cells() -> None:
+    """`e164_column` (what validation uses) and the expressions agree, and its answers
+    are chunked like the column, so the frame they join is not copied to line up."""
+    chunks = [["+44 20 7946 0958", None], ["+1-212-555-0147", "+44 020 7946 0958", "x"]]
+    cells = pl.concat([pl.Series("phone", c, dtype=pl.String) for c in chunks], rechunk=False)
+    value, ok = e164_column(cells, None)
+    expected = e164_numbers(cells, None)
+    assert ok.to_list() == expected["ok"].to_list() == [True, True, True, True, False]
+    assert value.to_list()[:4] == expected["value"].to_list()[:4]
+    assert value.chunk_lengths() == ok.chunk_lengths() == cells.chunk_lengths()

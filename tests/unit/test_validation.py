@@ -372,6 +372,14 @@ def test_a_number_with_an_extension_is_refused_rather_than_cut_short() -> None:
     ]
 
 
+def test_a_required_phone_column_needs_a_value() -> None:
+    """Blank is no phone number where the column is required; other rows still pass."""
+    required = Column("mobile", "Mobile", type="phone", required=True)
+    v = check(required, "+44 20 7946 0958", "  ")
+    assert messages(v) == ["3 Mobile: a value is required"]
+    assert values(v, "field:mobile") == ["+442079460958"]
+
+
 def test_a_long_phone_cell_is_shown_cut_short_in_its_message() -> None:
     """A message quotes at most what `quoted` shows of any cell."""
     cell = "+44 " + "7" * 200
