@@ -55,7 +55,7 @@ _FEWEST, _MOST = 4, 19
 _SPAN = _MOST - _FEWEST + 1
 _PREFIXES = 10_000
 _OUTSIDE = _PREFIXES * _SPAN  # the table's last entry: undecided, for cells it does not cover
-_POWERS_OF_TEN = np.array([10**i for i in range(20)], dtype=np.uint64)  # all a uint64 has
+_POWERS_OF_TEN = np.array([10**i for i in range(_SPAN)], dtype=np.uint64)
 
 _SEPARATORS = r"[ .\-]"
 # What a message shows when neither the number nor the profile names a country.
@@ -116,31 +116,44 @@ def _reading(cell: pl.Expr) -> pl.Expr:
     return pl.struct(cell.alias("cell"), spaceless.alias("e164")).alias("read")
 
 
-def _numbers(e164: pl.Expr) -> tuple[pl.Expr, ...]:
+def _numbers(e164: pl.Series) -> pl.DataFrame:
     """Cells without separators as whole numbers: the digits after a + and a first digit
-    other than 0 (0 for anything else, a leading 0 included, which the number would hide)."""
-    plus = e164.str.starts_with("+") & ~e164.str.starts_with("+0")
-    number = e164.str.to_integer(dtype=pl.UInt64, strict=False)
+    other than 0 (0 for anything else, a leading 0 included, which the number would
+    hide), and how many digits that is; and which cells after a + are not digits."""
+    cell, number, plus = pl.col("e164"), pl.col("n"), pl.col("plus")
+    whole = plus & ~cell.str.starts_with("+0") & number.is_not_null()
     return (
-        pl.when(plus).then(number).fill_null(0).alias("number"),
-        (e164.str.starts_with("+").fill_null(False) & number.is_null()).alias("retry"),
+        e164.to_frame("e164")
+        .lazy()
+        .with_columns(
+            cell.str.to_integer(dtype=pl.UInt64, strict=False).alias("n"),
+            cell.str.starts_with("+").fill_null(False).alias("plus"),
+        )
+        .select(
+            pl.when(whole).then(number).otherwise(0).alias("number"),
+            pl.when(whole).then(cell.str.len_bytes() - 1).otherwise(0).alias("digits"),
+            (plus & number.is_null()).alias("retry"),
+        )
+        .collect()
     )
 
 
 def _fast(read: pl.DataFrame) -> pl.DataFrame:
     """The fast path on what `_reading` gives: each cell's `e164` and `verdict`."""
     e164 = read["e164"]
-    numbers = read.select(*_numbers(pl.col("e164")))
+    numbers = _numbers(e164)
     number = numbers["number"].to_numpy()
+    digits = numbers["digits"].cast(pl.Int8).to_numpy()  # after the + (0: none)
     retry = np.flatnonzero(numbers["retry"].to_numpy())
     if retry.size:  # dots or hyphens, or no number at all
         again = read["cell"].gather(retry).str.replace_all(_SEPARATORS, "")
-        number = number.copy()
-        number[retry] = again.to_frame("e164").select(_numbers(pl.col("e164"))[0])["number"]
+        numbers_again = _numbers(again)
+        number, digits = number.copy(), digits.copy()
+        number[retry] = numbers_again["number"].to_numpy()
+        digits[retry] = numbers_again["digits"].cast(pl.Int8).to_numpy()
         e164 = e164.scatter(retry, again)
     # Small types and work in place: on a whole column these arrays are a million long.
-    digits = np.searchsorted(_POWERS_OF_TEN, number, side="right").astype(np.int8)
-    covered = (digits >= _FEWEST) & (digits <= _MOST)  # after the + (0: none)
+    covered = (digits >= _FEWEST) & (digits <= _MOST)
     shift = np.clip(digits - _FEWEST, 0, _SPAN - 1)
     index = (number // _POWERS_OF_TEN[shift]).astype(np.int64)  # the first four digits
     index *= _SPAN
