@@ -72,7 +72,20 @@ DEPARTMENTS: tuple[str, ...] = (
 )
 # fmt: on
 COST_CENTERS: tuple[str, ...] = tuple(f"CC-{n}" for n in range(1000, 1200))
-COUNTRY_CODES: tuple[str, ...] = ("+1", "+44", "+49", "+33", "+34", "+45", "+48", "+84", "+46")
+# Mobile numbers as each country writes them after its calling code: the code, the
+# national number's first digits and its length. Each gives numbers phonenumbers finds
+# possible (the Phone column is a phone type), as an HR system's would be.
+PHONE_PLANS: tuple[tuple[str, str, int], ...] = (
+    ("+1", "415", 10),
+    ("+44", "7", 10),
+    ("+49", "15", 11),
+    ("+33", "6", 9),
+    ("+34", "6", 9),
+    ("+45", "2", 8),
+    ("+48", "5", 9),
+    ("+84", "9", 9),
+    ("+46", "7", 9),
+)
 DOMAIN = "example.com"
 
 _ID_PREFIX = "E"
@@ -120,7 +133,7 @@ def _people(count: int, first_id: int, rng: np.random.Generator) -> pl.DataFrame
             "Department": _pick(DEPARTMENTS, rng.integers(0, len(DEPARTMENTS), count)),
             "Start Date": pl.Series(days).dt.to_string("%Y-%m-%d"),
             "Cost Center": _pick(COST_CENTERS, rng.integers(0, len(COST_CENTERS), count)),
-            "country": _pick(COUNTRY_CODES, rng.integers(0, len(COUNTRY_CODES), count)),
+            "plan": rng.integers(0, len(PHONE_PLANS), count),
             "number": rng.integers(100_000_000, 1_000_000_000, count),
             "fold_first": _pick([_ascii_fold(n) for n in FIRST_NAMES], first),
             "fold_last": _pick([_ascii_fold(n) for n in LAST_NAMES], last),
@@ -139,9 +152,20 @@ def _people(count: int, first_id: int, rng: np.random.Generator) -> pl.DataFrame
         "Department",
         "Start Date",
         "Cost Center",
-        pl.concat_str("country", pl.col("number").cast(pl.String), separator=" ").alias("Phone"),
+        _phone(pl.col("plan"), pl.col("number")).alias("Phone"),
         pl.concat_str("fold_first", "fold_last", separator=".").alias("base"),
     )
+
+
+def _phone(plan: pl.Expr, number: pl.Expr) -> pl.Expr:
+    """`+CC NNNNNNNNN`: a plan's code, then its first digits and the number's last ones."""
+
+    def part(field: int) -> pl.Expr:
+        return pl.lit(pl.Series([p[field] for p in PHONE_PLANS])).gather(plan)
+
+    rest = pl.lit(pl.Series([length - len(lead) for _, lead, length in PHONE_PLANS]))
+    digits = number.cast(pl.String).str.tail(rest.gather(plan))
+    return pl.concat_str(part(0), pl.lit(" "), part(1), digits)
 
 
 def _email(base: pl.Expr, number: pl.Expr) -> pl.Expr:

@@ -80,6 +80,17 @@ def _plain_name(name: str) -> str:
     return name
 
 
+def _phone_region(region: str) -> str:
+    import phonenumbers  # only when a profile sets a region: it takes a while to load
+
+    if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{region!r} is not a region phonenumbers knows: use an ISO 3166 alpha-2 "
+            "country code, e.g. 'GB', 'US' or 'DE'"
+        )
+    return region.upper()
+
+
 def _encoding(name: str) -> str:
     return name if name == "auto" else _codec(name)
 
@@ -320,6 +331,7 @@ class ProfileModel(BaseModel):
     unknown_columns: Literal["ignore", "reject"] | None = None
     max_rows: int | None = Field(default=None, gt=0)
     max_bytes: int | None = Field(default=None, gt=0)
+    phone_region: Annotated[str, AfterValidator(_phone_region)] | None = None
     columns: list[ColumnModel] = Field(min_length=1)
 
     @field_validator("columns")

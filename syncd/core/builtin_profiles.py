@@ -162,7 +162,7 @@ HR_FULL = Profile(
         _custom("department", "Department"),
         _custom("start_date", "Start Date", "date"),
         _custom("cost_center", "Cost Center"),
-        _custom("phone", "Phone"),
+        _custom("phone", "Phone", "phone"),
     ),
 )
 

@@ -6,7 +6,8 @@ A blank cell always passes here; whether a value is required is the caller's bus
 Python runs only in `explain`, for cells that failed, to say what is wrong and what to
 do. Rules marked `by_distinct` run on the column's distinct values, which validation maps
 back (selects, booleans, dates, groups: few distinct values however long the file); the
-others run on every cell. Emails are decided in two steps, see `syncd.core.emails`.
+others run on every cell. Emails are decided in two steps, see `syncd.core.emails`;
+phone numbers by a fast path and then phonenumbers, see `syncd.core.phones`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import ClassVar, Protocol
 import polars as pl
 
 from syncd.core.emails import check_email, fast_accepts
+from syncd.core.phones import e164_column, phone_numbers, problem
 from syncd.core.profile import (
     FIXED_FIELD_TYPES,
     FIXED_LIST_SEPARATORS,
@@ -142,6 +144,27 @@ class EmailRule:
     def explain(self, cell: str) -> str:
         problem = check_email(cell).problem or "it could not be read"
         return f"{quoted(cell)} is not a valid email address: {problem}"
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneRule:
+    """Phone numbers that phonenumbers finds possible, stored in E.164 (`+442079460958`);
+    a number without a country code is read in `region` (the profile's phone_region)."""
+
+    # Phone numbers are per person: a file has about as many distinct cells as rows.
+    by_distinct: ClassVar[bool] = False
+
+    region: str | None = None
+
+    def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        return phone_numbers(cell, self.region)
+
+    def check_column(self, cells: pl.Series) -> tuple[pl.Series, pl.Series]:
+        """`check`'s answers for a whole column of stripped cells, in one pass."""
+        return e164_column(cells, self.region)
+
+    def explain(self, cell: str) -> str:
+        return f"{quoted(cell)} {problem(cell, self.region)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,8 +421,9 @@ class LabelsRule:
         )
 
 
-def rule_for(column: Column, rules: DirectoryRules) -> CellRule:
-    """The rule for a profile column: fixed fields have fixed rules, custom ones their type."""
+def rule_for(column: Column, rules: DirectoryRules, phone_region: str | None = None) -> CellRule:
+    """The rule for a profile column: fixed fields have fixed rules, custom ones their type
+    (phone numbers without a country code are read in the profile's `phone_region`)."""
     name = column.field
     # Both give the records' status column directly: active or archived.
     if name == "status":
@@ -431,6 +455,8 @@ def rule_for(column: Column, rules: DirectoryRules) -> CellRule:
         return ChoiceRule.select(column.options)
     if kind == "list":
         return ListRule(column.separator)
+    if kind == "phone":
+        return PhoneRule(phone_region)
     if kind == "text":
         return TextRule(max_chars=None, max_bytes=TEXT_MAX_BYTES, single_line=False)
     return TextRule()

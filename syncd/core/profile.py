@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 FieldType = Literal[
-    "string", "text", "email", "integer", "number", "date", "boolean", "select", "list"
+    "string", "text", "email", "integer", "number", "date", "boolean", "select", "list", "phone"
 ]
 FIELD_TYPES: tuple[FieldType, ...] = (
     "string",
@@ -24,6 +24,7 @@ FIELD_TYPES: tuple[FieldType, ...] = (
     "boolean",
     "select",
     "list",
+    "phone",
 )
 
 KeyField = Literal["employee_id", "email"]
@@ -119,6 +120,9 @@ class Profile:
     unknown_columns: Literal["ignore", "reject"] = "ignore"
     max_bytes: int = 512 * 1024 * 1024
     max_rows: int = 5_000_000
+    # phone columns: the region (ISO 3166 alpha-2, e.g. "GB") of numbers written without
+    # a country code; None: such numbers are refused
+    phone_region: str | None = None
 
     def column(self, field_name: str) -> Column | None:
         """The column that fills `field_name`, if the profile has one."""

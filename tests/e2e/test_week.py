@@ -137,7 +137,7 @@ STAFF = {
         ),
         Person(
             "E-014", "chiamaka.okonkwo@example.ng", "Chiamaka", "Ọkọnkwọ", "Admin",
-            ("Engineering", "Support"), "Engineering", "2026-11-24", "+234 1 555 0114",
+            ("Engineering", "Support"), "Engineering", "2026-11-24", "+234 802 555 0114",
         ),
         Person(
             "E-015", "olafur.arnalds@example.is", "Ólafur", "Arnalds", "User",
@@ -160,6 +160,12 @@ def stored_email(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
+def stored_phone(phone: str) -> str:
+    """A phone as the directory keeps it: E.164, the + and the digits (these numbers are
+    all written with their country code and no trunk prefix)."""
+    return "+" + "".join(ch for ch in phone if ch.isdigit())
+
+
 def spreadsheet_safe(cell: str) -> str:
     """A cell as the errors CSV writes it: a would-be formula gets a leading `'`."""
     return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
@@ -180,7 +186,7 @@ def user_view(person: Person, status: str) -> dict[str, Any]:
         "source_usernames": [],
         "fields": {
             "department": person.department,
-            "phone": person.phone,
+            "phone": stored_phone(person.phone),
             "start_date": person.start_date,
         },
         "archived": status == "archived",

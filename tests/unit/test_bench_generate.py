@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import phonenumbers
 import polars as pl
 import pytest
 
@@ -84,6 +85,15 @@ def test_every_row_of_a_first_export_passes_the_benchmark_rules(export: bytes) -
     assert frame["Groups"].str.contains(",").any()
     assert frame["Phone"].str.starts_with("+").all()
     assert set(frame["Current Status"].to_list()) == {"Active"}
+
+
+def test_the_phones_of_a_first_export_are_possible_numbers(export: bytes) -> None:
+    """hr_full's Phone column takes possible numbers only: phonenumbers finds every
+    phone of a sample possible, written `+CC NNNNNNNNN`."""
+    phones = read_export(export)["Phone"]
+    assert phones.str.contains(r"^\+[0-9]{1,3} [0-9]{8,11}$").all()
+    for phone in phones.sample(2_000, seed=1).to_list():
+        assert phonenumbers.is_possible_number(phonenumbers.parse(phone)), phone
 
 
 def test_next_night_removes_adds_changes_and_renames_the_asked_shares(export: bytes) -> None:

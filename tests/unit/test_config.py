@@ -391,3 +391,35 @@ def test_the_config_is_frozen(tmp_path: Path) -> None:
         config.retention_days = 1  # type: ignore[misc]
     with pytest.raises(TypeError):
         config.profiles["x"] = BUILTIN_PROFILES["default"]  # type: ignore[index]
+
+
+def test_a_profile_names_the_region_of_phone_numbers_without_a_country_code(
+    tmp_path: Path,
+) -> None:
+    """phone_region is an ISO 3166 alpha-2 code, in any case; it defaults to none."""
+    config = load_config(
+        _write(
+            tmp_path,
+            '[profiles.p]\nkey = "email"\nphone_region = "gb"\n'
+            'columns = [{ field = "email" }, { field = "mobile", type = "phone" }]\n',
+        ),
+        env={},
+    )
+    profile = config.profiles["p"]
+    assert profile.phone_region == "GB"
+    mobile = profile.column("mobile")
+    assert mobile is not None
+    assert mobile.type == "phone"
+    assert BUILTIN_PROFILES["hr_full"].phone_region is None
+
+
+def test_an_unknown_phone_region_is_refused_with_its_key(tmp_path: Path) -> None:
+    """A region phonenumbers does not know is a problem of profiles.NAME.phone_region."""
+    problems = _problems(
+        tmp_path,
+        '[profiles.p]\nkey = "email"\nphone_region = "UK"\ncolumns = [{ field = "email" }]\n',
+    )
+    assert problems == (
+        "profiles.p.phone_region: 'UK' is not a region phonenumbers knows: use an ISO 3166 "
+        "alpha-2 country code, e.g. 'GB', 'US' or 'DE'",
+    )

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import replace
 
+import phonenumbers
 import polars as pl
 import pytest
+from phonenumbers import PhoneNumberFormat
 
+from syncd.core.fields import quoted
 from syncd.core.profile import Column, DirectoryRules, Profile
 from syncd.core.reading import ReadOptions, read_table
 from syncd.core.records import Validated
@@ -249,6 +253,7 @@ def test_iso_dates_are_accepted_as_written() -> None:
         Column("backup_email", "Backup Email", type="email"),
         Column("tags", "Tags", type="list"),
         Column("note", "Note", type="text"),
+        Column("mobile", "Mobile", type="phone"),
     ],
     ids=lambda c: c.type,
 )
@@ -265,6 +270,124 @@ def test_a_date_that_is_not_iso_or_not_in_the_calendar_is_refused(cell: str) -> 
     assert messages(check(Column("start_date", "start_date", type="date"), cell)) == [
         f"2 start_date: '{cell}' is not a date; use yyyy-mm-dd"
     ]
+
+
+# --- phone numbers -----------------------------------------------------------------------
+
+MOBILE = Column("mobile", "Mobile", type="phone")
+
+
+def check_phones(*cells: str, region: str | None = None) -> Validated:
+    """Validate a phone column of `cells` with the profile's phone_region `region`."""
+    rows = [[f"E{i}", c] for i, c in enumerate(cells)]
+    with_region = replace(profile(MOBILE), phone_region=region)
+    return validate(table(["employee_id", "Mobile"], rows), with_region, RULES)
+
+
+def example(region: str) -> tuple[str, str]:
+    """phonenumbers' example number for a region, as people write it and in E.164."""
+    number = phonenumbers.example_number(region)
+    assert number is not None
+    return (
+        phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL),
+        phonenumbers.format_number(number, PhoneNumberFormat.E164),
+    )
+
+
+def expected_form(region: str) -> str:
+    """How a message shows the form expected: the region's example, both ways."""
+    written, stored = example(region)
+    return f"write it like {written} (stored in E.164 form, {stored})"
+
+
+def test_international_phone_numbers_are_stored_in_e164() -> None:
+    """Spaces, hyphens, dots and brackets go; the + and the digits stay, Italian leading
+    zeros too, and a trunk 0 written after the country code is dropped."""
+    v = check_phones(
+        "+44 20 7946 0958",
+        "+1 (212) 555-0147",
+        "+33.1.55.50.01.04",
+        "+39 06 1234 5678",
+        "+44 (0)20 7946 0958",
+        "+4915112345678",
+    )
+    assert messages(v) == []
+    assert values(v, "field:mobile") == [
+        "+442079460958",
+        "+12125550147",
+        "+33155500104",
+        "+390612345678",
+        "+442079460958",
+        "+4915112345678",
+    ]
+
+
+def test_a_number_without_its_country_code_is_read_in_the_profiles_phone_region() -> None:
+    """With phone_region = "GB", 020 7946 0958 is +442079460958; numbers with a country
+    code keep theirs."""
+    v = check_phones("020 7946 0958", "07700 900123", "+33 1 55 50 01 04", region="GB")
+    assert messages(v) == []
+    assert values(v, "field:mobile") == ["+442079460958", "+447700900123", "+33155500104"]
+
+
+def test_without_a_phone_region_a_number_without_its_country_code_is_refused() -> None:
+    """The row error asks for the country code or the profile's phone_region."""
+    v = check_phones("020 7946 0958", "+44 20 7946 0958")
+    assert messages(v) == [
+        "2 Mobile: '020 7946 0958' has no country code: write it with one, like "
+        f"{example('GB')[0]}, or set the profile's phone_region"
+    ]
+    assert values(v, "field:mobile") == ["+442079460958"]
+
+
+def test_an_impossible_number_is_refused_showing_the_form_expected() -> None:
+    """Too few digits for France: the message names the country and shows a French
+    number as it is written and as it is stored."""
+    v = check_phones("+33 1 55 50", "+1 212 555 01477")
+    assert messages(v) == [
+        f"2 Mobile: '+33 1 55 50' has too few digits for a number of +33 (FR); "
+        f"{expected_form('FR')}",
+        f"3 Mobile: '+1 212 555 01477' has too many digits for a number of +1 (US); "
+        f"{expected_form('US')}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cell", "why"),
+    [
+        ("+999 1234 5678", "does not start with a known country code"),
+        ("call me", "is not a phone number"),
+        ("+44 1", "has too few digits to be a phone number"),
+    ],
+)
+def test_an_unreadable_number_is_refused_showing_the_form_expected(cell: str, why: str) -> None:
+    """Without a country to go by, the example is the profile's region's."""
+    assert messages(check_phones(cell, region="DE")) == [
+        f"2 Mobile: '{cell}' {why}; {expected_form('DE')}"
+    ]
+
+
+def test_a_number_with_an_extension_is_refused_rather_than_cut_short() -> None:
+    """E.164 has no room for an extension, so dropping it would lose part of the cell."""
+    assert messages(check_phones("+44 20 7946 0958 ext. 12")) == [
+        "2 Mobile: '+44 20 7946 0958 ext. 12' has an extension, which E.164 cannot hold; remove it"
+    ]
+
+
+def test_a_required_phone_column_needs_a_value() -> None:
+    """Blank is no phone number where the column is required; other rows still pass."""
+    required = Column("mobile", "Mobile", type="phone", required=True)
+    v = check(required, "+44 20 7946 0958", "  ")
+    assert messages(v) == ["3 Mobile: a value is required"]
+    assert values(v, "field:mobile") == ["+442079460958"]
+
+
+def test_a_long_phone_cell_is_shown_cut_short_in_its_message() -> None:
+    """A message quotes at most what `quoted` shows of any cell."""
+    cell = "+44 " + "7" * 200
+    (message,) = messages(check_phones(cell))
+    assert message.startswith(f"2 Mobile: {quoted(cell)} has too many digits")
+    assert "7" * 100 not in message
 
 
 # --- lists -------------------------------------------------------------------------------
