@@ -125,6 +125,7 @@ class SourceConfig:
     interval_seconds: int | None = None
     max_archive_percent: float = 10
     max_archive_count: int = 500
+    min_rows_percent: float = 50
     settle_seconds: float = 10
     markers: bool = False
     pattern: str = "*.csv"
@@ -167,6 +168,8 @@ class Config:
     retention_days: int = 30
     #: how long SIGTERM waits for the running job before rolling it back
     stop_timeout_seconds: float = 60
+    #: `host:port` the daemon answers Prometheus scrapes on; None: no metrics
+    metrics_listen: str | None = None
     state_dir: Path = Path("var")
     secret_env: str | None = None
     secret_file: Path | None = Path("var/secret")  # None when secret_env is used
@@ -280,6 +283,7 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
         profiles=MappingProxyType(profiles),
         retention_days=checked.retention_days,
         stop_timeout_seconds=checked.stop_timeout_seconds,
+        metrics_listen=checked.metrics.listen,
         state_dir=state_dir,
         secret_env=checked.secret_env,
         secret_file=None

@@ -193,6 +193,7 @@ class SourceModel(BaseModel):
     directory: PlainName | None = None
     max_archive_percent: float = Field(default=10, ge=0, le=100)
     max_archive_count: int = Field(default=500, ge=0)
+    min_rows_percent: float = Field(default=50, ge=0, le=100)
     settle_seconds: float = Field(default=10, ge=0)
     markers: bool = False
     pattern: Text = "*.csv"
@@ -388,6 +389,21 @@ class DirectoryModel(BaseModel):
         return groups
 
 
+def _listen(address: str) -> str:
+    host, colon, port = address.rpartition(":")
+    if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{address!r} is not host:port, e.g. 127.0.0.1:9464")
+    return address
+
+
+class MetricsModel(BaseModel):
+    """`[metrics]`: where the daemon answers Prometheus scrapes (off when not set)."""
+
+    model_config = _SCHEMA
+
+    listen: Annotated[str, AfterValidator(_listen)] | None = None
+
+
 class ConfigFile(BaseModel):
     """The whole file. A missing `sources` key means the embedded default drop folder."""
 
@@ -395,6 +411,7 @@ class ConfigFile(BaseModel):
 
     database: DatabaseModel = Field(default_factory=DatabaseModel)
     mail: MailModel = Field(default_factory=MailModel)
+    metrics: MetricsModel = Field(default_factory=MetricsModel)
     sources: list[SourceEntry] | None = None
     directory: DirectoryModel = Field(default_factory=DirectoryModel)
     profiles: dict[str, ProfileModel] = Field(default_factory=dict)
@@ -425,6 +442,7 @@ def known_keys() -> dict[str, frozenset[str]]:
     models: dict[str, type[BaseModel]] = {
         "database": DatabaseModel,
         "mail": MailModel,
+        "metrics": MetricsModel,
         "local": LocalSourceModel,
         "sftp": SftpSourceModel,
         "columns": ColumnModel,

@@ -32,6 +32,7 @@ from syncd import store
 from syncd.config import SourceConfig, load_config
 from syncd.errors import SourceError, SyncdError
 from syncd.lease import this_owner
+from syncd.metrics import Metrics
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 from syncd.scanning import scan
@@ -97,6 +98,7 @@ class Daemon:
         self._sources: dict[str, Opened] = {}
         self._watches: list[_Watch] = []
         self._scheduler: Any = None
+        self._metrics: Metrics | None = None
 
     # --- sources and schedules ------------------------------------------------------
 
@@ -251,6 +253,9 @@ class Daemon:
         signal.signal(signal.SIGHUP, self._on_reload)
         signal.signal(_ROLL_BACK, self._on_roll_back)
         self.spool.clear()
+        if self.rt.config.metrics_listen:
+            self._metrics = Metrics(self.rt.engine)
+            self._metrics.serve(self.rt.config.metrics_listen)
         self._install()
         log.info(
             "started",
@@ -280,6 +285,7 @@ class Daemon:
         ready = {n: o for n, o in self._sources.items() if self._resting.get(n, 0.0) <= now}
         if self.stopping.is_set():
             return False
+        began = time.monotonic()
         try:
             outcome = take_next(
                 self.rt, ready, self.spool, progress=self._progress, on_claim=self._claimed
@@ -300,6 +306,8 @@ class Daemon:
             self._job = None
         if outcome is None:
             return False
+        if self._metrics is not None:
+            self._metrics.job_done(outcome, time.monotonic() - began)
         self.notify.status(f"last job {outcome.job_id} ({outcome.source}): {outcome.status}")
         (log.warning if _explained(outcome) else log.info)(
             "job_done",

@@ -29,7 +29,7 @@ from syncd import held, store
 from syncd.config import SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
-from syncd.core.guard import GuardLimits, judge
+from syncd.core.guard import GuardLimits, Previous, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
 from syncd.core.plan import NothingValid, Plan, build_plan, candidates, fingerprint, match
@@ -360,9 +360,13 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
             *((plan.archive_blocked,) if plan.archive_blocked else ()),
             *notices,
         )
-        verdict = judge(
-            plan, GuardLimits(job.source.max_archive_percent, job.source.max_archive_count)
+        last = store.last_full_file(conn, job.source.name)
+        limits = GuardLimits(
+            job.source.max_archive_percent,
+            job.source.max_archive_count,
+            job.source.min_rows_percent,
         )
+        verdict = judge(plan, limits, Previous(*last) if last else None)
         status: JobStatus = (
             "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
         )

@@ -2,7 +2,9 @@
 
 A full import that suddenly archives many users usually means a broken export (a
 truncated file, the wrong file), not a wave of departures; holding it costs a day,
-applying it costs every archived user their access.
+applying it costs every archived user their access. A full file much shorter than the
+last one applied from its source is held too, whatever it would archive: the classic
+half-written export.
 """
 
 from __future__ import annotations
@@ -18,6 +20,16 @@ class GuardLimits:
 
     max_archive_percent: float | None = 10
     max_archive_count: int | None = 500
+    #: a full file with fewer rows than this share of `previous_rows` is held
+    min_rows_percent: float | None = 50
+
+
+@dataclass(frozen=True, slots=True)
+class Previous:
+    """The last full file applied from the same source: its job and how many rows."""
+
+    job_id: str
+    rows: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,8 +40,9 @@ class Verdict:
     reasons: tuple[str, ...]
 
 
-def judge(plan: Plan, limits: GuardLimits) -> Verdict:
-    """Hold when the plan archives more users than either limit allows.
+def judge(plan: Plan, limits: GuardLimits, previous: Previous | None = None) -> Verdict:
+    """Hold when the plan archives more users than either limit allows, or when a full
+    file has far fewer rows than the `previous` one.
 
     The reasons state facts only: what to do next depends on the job's status when it is
     shown (held, approved, dismissed), so whoever shows it says that.
@@ -49,6 +62,18 @@ def judge(plan: Plan, limits: GuardLimits) -> Verdict:
                 f"({_percent(percent, limits.max_archive_percent)}), above "
                 f"max_archive_percent = {limits.max_archive_percent:g}"
             )
+    rows, share = plan.counts.rows, limits.min_rows_percent
+    if (
+        plan.mode == "full"
+        and previous is not None
+        and share is not None
+        and 100 * rows < share * previous.rows
+    ):
+        reasons.append(
+            f"the file has {rows:,} rows, fewer than {share:g}% of the {previous.rows:,} "
+            f"rows of the last full file applied from this source (job {previous.job_id}): "
+            "was the export cut short?"
+        )
     return Verdict(hold=bool(reasons), reasons=tuple(reasons))
 
 

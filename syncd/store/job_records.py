@@ -173,6 +173,22 @@ def list_jobs(conn: Connection, limit: int | None = 20) -> list[Job]:
     return [_job(row) for row in conn.execute(query)]
 
 
+def last_full_file(conn: Connection, source: str) -> tuple[str, int] | None:
+    """The newest full file applied from `source`: its job ID and its rows."""
+    query = (
+        select(jobs.c.id, jobs.c.rows)
+        .where(
+            jobs.c.source == source,
+            jobs.c.mode == "full",
+            jobs.c.status.in_(("applied", "applied_with_errors")),
+        )
+        .order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
+        .limit(1)
+    )
+    found = conn.execute(query).first()
+    return None if found is None else (found.id, found.rows)
+
+
 def find_processed(conn: Connection, source: str, sha256: str, mode: Mode) -> str | None:
     """The first job of `source` that applied or holds a file with this content in this
     mode, if any (`syncd.core.status.SKIPS_IDENTICAL`)."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import polars as pl
 
 from syncd.core.counts import Counts
-from syncd.core.guard import GuardLimits, Verdict, judge
+from syncd.core.guard import GuardLimits, Previous, Verdict, judge
 from syncd.core.plan import Plan
 
 
@@ -66,3 +68,28 @@ def test_limits_set_to_none_are_off() -> None:
     """With both limits off nothing is held."""
     limits = GuardLimits(max_archive_percent=None, max_archive_count=None)
     assert judge(plan(1000, 1000), limits).hold is False
+
+
+def _rows(rows: int, mode: str = "full") -> Plan:
+    """A plan archiving nobody, of a file with `rows` data rows."""
+    base = plan(0, 1000)
+    return replace(base, mode=mode, counts=Counts(rows=rows, valid=rows))  # type: ignore[arg-type]
+
+
+def test_a_full_file_much_shorter_than_the_last_one_is_held_whatever_it_archives() -> None:
+    """Below min_rows_percent of the last applied full file: held, with both counts and
+    the earlier job named; at the share exactly, or with no earlier file, applied."""
+    previous = Previous("0HZKG-QDQY0", 1000)
+    verdict = judge(_rows(499), GuardLimits(), previous)
+    assert verdict.reasons == (
+        "the file has 499 rows, fewer than 50% of the 1,000 rows of the last full file "
+        "applied from this source (job 0HZKG-QDQY0): was the export cut short?",
+    )
+    assert not judge(_rows(500), GuardLimits(), previous).hold
+    assert not judge(_rows(10), GuardLimits(), None).hold
+    assert not judge(_rows(10), GuardLimits(min_rows_percent=None), previous).hold
+
+
+def test_a_short_partial_file_is_never_held_for_its_size() -> None:
+    """Partial uploads are small by nature: the row guard is for full exports only."""
+    assert not judge(_rows(3, "partial"), GuardLimits(), Previous("J", 1000)).hold

@@ -1,0 +1,102 @@
+"""Prometheus metrics of a running daemon, served on a local address (`[metrics] listen`).
+
+Counted by this daemon as it works (they start at zero with it, as counters do):
+- `syncd_jobs_total{source, outcome}`: jobs run, by how they ended;
+- `syncd_rows_total{source, outcome}`: their rows, `valid` or `invalid`;
+- `syncd_job_duration_seconds{source}`: how long jobs took, from fetch to end.
+
+Read from the database at each scrape, so every daemon on one database says the same:
+- `syncd_seconds_since_last_applied_file{source}`: since the newest applied job of each
+  source ended (a source never applied is left out);
+- `syncd_outbox_backlog`: report messages not sent yet;
+- `syncd_claims_waiting`: files claimed and waiting for a job to run them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from sqlalchemy import Engine, func, select
+
+from syncd.outcome import JobOutcome
+from syncd.store.schema import jobs, outbox
+
+#: Job durations, seconds: a few rows take well under a second, a million rows a minute.
+_BUCKETS = (0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
+
+
+class _FromDatabase(Collector):
+    """The gauges read from the database at each scrape."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        since = GaugeMetricFamily(
+            "syncd_seconds_since_last_applied_file",
+            "Seconds since the newest applied job of each source ended.",
+            labels=["source"],
+        )
+        backlog = GaugeMetricFamily(
+            "syncd_outbox_backlog", "Report messages not sent yet (pending or being sent)."
+        )
+        waiting = GaugeMetricFamily(
+            "syncd_claims_waiting", "Files claimed and waiting for a job to run them."
+        )
+        now = time.time()
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(jobs.c.source, func.max(jobs.c.finished_at))
+                .where(jobs.c.status.in_(("applied", "applied_with_errors")))
+                .group_by(jobs.c.source)
+            )
+            for source, finished in last:
+                if isinstance(finished, datetime):
+                    since.add_metric([source], max(0.0, now - finished.timestamp()))
+            backlog.add_metric(
+                [],
+                conn.scalar(select(func.count()).where(outbox.c.status.not_in(("sent", "failed"))))
+                or 0,
+            )
+            waiting.add_metric(
+                [], conn.scalar(select(func.count()).where(jobs.c.status == "queued")) or 0
+            )
+        yield since
+        yield backlog
+        yield waiting
+
+
+class Metrics:
+    """What the daemon counts, and the registry a scrape reads."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.registry = CollectorRegistry()
+        self.jobs = Counter(
+            "syncd_jobs", "Jobs run, by source and outcome.", ["source", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.rows = Counter(
+            "syncd_rows", "Rows of the jobs run, valid or invalid.", ["source", "outcome"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "syncd_job_duration_seconds", "How long jobs took, by source.", ["source"],
+            buckets=_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.registry.register(_FromDatabase(engine))
+
+    def job_done(self, outcome: JobOutcome, seconds: float) -> None:
+        self.jobs.labels(outcome.source, outcome.status).inc()
+        self.rows.labels(outcome.source, "valid").inc(outcome.counts.valid)
+        self.rows.labels(outcome.source, "invalid").inc(outcome.counts.invalid)
+        self.duration.labels(outcome.source).observe(seconds)
+
+    def serve(self, listen: str) -> None:
+        """Answer scrapes on `listen` (`host:port`) from a thread of its own."""
+        host, _, port = listen.rpartition(":")
+        start_http_server(int(port), addr=host.strip("[]") or "127.0.0.1", registry=self.registry)
