@@ -34,6 +34,10 @@ from syncd.store import outbox
 
 log = structlog.get_logger("syncd.report")
 
+#: Headers are written on one line each (RFC 5322 allows 998 characters): Python's
+#: folding breaks some subjects before their first word, which its own parser (and so a
+#: reader's script) then reads with a leading space. Bodies are encoded in short lines.
+_WIRE = email.policy.SMTP.clone(max_line_length=998)
 #: Who hears about each kind of report: a source's notify list, or its approvers.
 _DECIDERS: frozenset[ReportKind] = frozenset({"held"})
 _BOTH: frozenset[ReportKind] = frozenset({"approved", "dismissed"})
@@ -58,7 +62,7 @@ class ComposedReport:
 
     def as_bytes(self) -> bytes:
         """The message as RFC 5322 bytes, CRLF line ends, as SMTP sends it."""
-        return self.message.as_bytes(policy=email.policy.SMTP)
+        return self.message.as_bytes(policy=_WIRE)
 
 
 def recipients(source: SourceConfig, kind: ReportKind) -> tuple[str, ...]:
