@@ -169,13 +169,13 @@ def plan_attachments(report: JobReport, source: SourceConfig, mail: MailConfig) 
                 f"syncd jobs changes {job_id} -o {changes_file(job_id)}",
             )
         )
-    if report.kind in CHANGED and source.send_changes and _has_rows(report.changes_csv):
-        assert report.changes_csv is not None
+    changes = report.changes_csv
+    if report.kind in CHANGED and source.send_changes and changes and _has_rows(changes):
         name = changes_file(job_id)
         wanted.append(
             (
                 name,
-                report.changes_csv,
+                changes,
                 "every user created, updated, renamed, reactivated or archived",
                 f"syncd jobs changes {job_id} -o {name}",
             )
@@ -192,9 +192,9 @@ def plan_attachments(report: JobReport, source: SourceConfig, mail: MailConfig) 
     return Enclosures(tuple(attached), tuple(withheld))
 
 
-def _has_rows(content: bytes | None) -> bool:
+def _has_rows(content: bytes) -> bool:
     """Whether a CSV holds a line after its header."""
-    return bool(content) and content is not None and content.rstrip(b"\r\n").count(b"\n") >= 1
+    return b"\n" in content.rstrip(b"\r\n")
 
 
 def received_values(

@@ -1,16 +1,13 @@
-"""Delivering the outbox to real SMTP servers: TLS with a private CA, refusals, retries
-with backoff, an outage, a crash mid-send, two senders, and .eml files without SMTP.
+"""Delivering the outbox to real SMTP servers: refusals, retries with backoff, an outage,
+a crash mid-send, two senders, and .eml files without SMTP.
 
 The servers are aiosmtpd on free loopback ports, as `tests.servers.smtp` starts them,
-in the variants a mail relay shows in production: STARTTLS or implicit TLS with a
-certificate of a CA the test makes, one that answers 5xx or 4xx, one that is down.
+in the variants a mail relay shows in production: one that answers 5xx or 4xx, one
+that is down and comes back (`relay_on` also starts the TLS ones of `test_report_tls`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,10 +19,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine
 from structlog.testing import capture_logs
 
@@ -47,103 +40,22 @@ from tests.servers.smtp import PASSWORD, USERNAME, ReceivedMessage, SmtpServer
 # --- servers --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Certificates:
-    """A CA the test trusts through ca_file, and a server certificate it signed."""
-
-    ca_file: Path
-    cert_file: Path
-    key_file: Path
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert_file, self.key_file)
-        return context
-
-
-def _name(common: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-
-@pytest.fixture(scope="module")
-def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """A private CA and a certificate for 127.0.0.1 and localhost, valid for a day."""
-    folder = tmp_path_factory.mktemp("tls")
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(_name("syncd test CA"))
-        .issuer_name(_name("syncd test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(LOOPBACK))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    files = Certificates(folder / "ca.pem", folder / "server.pem", folder / "server.key")
-    files.ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    files.cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    files.key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return files
-
-
 class Handler:
-    """Keeps what it accepts; `answer(rcpt)` may refuse a recipient, `data` the message
-    (an SMTP reply such as "550 ..."), and `pause` slows each message down."""
+    """Keeps what it accepts; `refuse_rcpt` refuses recipients (all, or `refused`),
+    `refuse_data` the message (an SMTP reply such as "550 ..."), and `pause` slows each
+    message down."""
 
     def __init__(self, messages: list[ReceivedMessage]) -> None:
         self.messages = messages
         self.refuse_rcpt: str | None = None
+        self.refused: str | None = None  # only this recipient, when set
         self.refuse_data: str | None = None
         self.pause = 0.0
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
     ) -> str:
-        if self.refuse_rcpt:
+        if self.refuse_rcpt and (self.refused is None or address == self.refused):
             return self.refuse_rcpt
         envelope.rcpt_tos.append(address)
         return "250 OK"
@@ -184,7 +96,8 @@ class Relay:
     stop: Callable[[], None]
 
 
-def _relay(**controller: Any) -> Iterator[Relay]:
+def relay_on(**controller: Any) -> Iterator[Relay]:
+    """A Relay on a free port; `controller`: aiosmtpd Controller options (TLS)."""
     messages: list[ReceivedMessage] = []
     handler = Handler(messages)
     port = free_port()
@@ -215,21 +128,7 @@ def _relay(**controller: Any) -> Iterator[Relay]:
 @pytest.fixture
 def relay() -> Iterator[Relay]:
     """A plain SMTP server whose answers and up time a test controls."""
-    yield from _relay()
-
-
-@pytest.fixture
-def starttls_relay(certificates: Certificates) -> Iterator[Relay]:
-    """A server that insists on STARTTLS (and TLS before AUTH) with the CA's certificate."""
-    yield from _relay(
-        tls_context=certificates.server_context(), require_starttls=True, auth_require_tls=True
-    )
-
-
-@pytest.fixture
-def implicit_tls_relay(certificates: Certificates) -> Iterator[Relay]:
-    """A server that speaks TLS from the first byte (port 465 style)."""
-    yield from _relay(ssl_context=certificates.server_context())
+    yield from relay_on()
 
 
 # --- tests ----------------------------------------------------------------------------
@@ -237,61 +136,6 @@ def implicit_tls_relay(certificates: Certificates) -> Iterator[Relay]:
 
 def _sent_ids(relay: Relay) -> list[str]:
     return [str(m.parsed()["Message-ID"]) for m in relay.server.messages]
-
-
-def test_starttls_with_a_private_ca_in_ca_file_delivers_and_logs_in_over_tls(
-    engine: Engine, starttls_relay: Relay, certificates: Certificates
-) -> None:
-    """tls = starttls checks the server's certificate against ca_file, then logs in."""
-    mail = mail_for(starttls_relay.server, tls="starttls", starttls=True)
-    mail = replace(mail, ca_file=certificates.ca_file)
-    config = config_for(mail)
-    queue(engine, config, report_of("applied"))
-    assert deliver_pending(engine, mail, PASSWORD_ENV, T0) == (1, 0, 0)
-    assert len(starttls_relay.server.messages) == 1
-
-
-def test_a_certificate_nobody_vouches_for_is_refused_and_the_report_waits(
-    engine: Engine, starttls_relay: Relay
-) -> None:
-    """Without ca_file the system CAs do not know the test CA: nothing is sent, the
-    report stays pending with the reason, and goes out once the admin trusts the CA."""
-    mail = mail_for(starttls_relay.server, tls="starttls", starttls=True)
-    config = config_for(mail)
-    outbox_id = queue(engine, config, report_of("applied"))
-    assert outbox_id is not None
-    assert deliver_pending(engine, mail, PASSWORD_ENV, T0) == (0, 0, 1)
-    with engine.connect() as conn:
-        message = outbox.get_message(conn, outbox_id)
-    assert message is not None
-    assert message.status == "pending"
-    assert message.last_error is not None
-    assert "CERTIFICATE_VERIFY_FAILED" in message.last_error
-    assert message.next_attempt_at == T0 + timedelta(minutes=1)
-    assert starttls_relay.server.messages == []
-
-
-def test_a_plain_connection_to_a_server_that_requires_starttls_is_not_tried_in_clear(
-    engine: Engine, starttls_relay: Relay
-) -> None:
-    """tls = none against a server that insists on TLS: refused before any mail data."""
-    config = config_for(mail_for(starttls_relay.server))
-    queue(engine, config, report_of("applied"))
-    assert deliver_pending(engine, config.mail, PASSWORD_ENV, T0).sent == 0
-    assert starttls_relay.server.messages == []
-
-
-def test_implicit_tls_delivers_with_the_certificate_checked(
-    engine: Engine, implicit_tls_relay: Relay, certificates: Certificates
-) -> None:
-    """tls = implicit wraps the connection in TLS from the start."""
-    mail = replace(
-        mail_for(implicit_tls_relay.server, tls="implicit", starttls=False),
-        ca_file=certificates.ca_file,
-    )
-    queue(engine, config_for(mail), report_of("held"))
-    assert deliver_pending(engine, mail, PASSWORD_ENV, T0) == (1, 0, 0)
-    assert len(implicit_tls_relay.server.messages) == 1
 
 
 def test_a_permanent_refusal_fails_the_report_at_once_with_the_reason(
@@ -318,6 +162,30 @@ def test_a_permanent_refusal_fails_the_report_at_once_with_the_reason(
     (event,) = [e for e in logs if e["event"] == "report_failed"]
     assert (event["job_id"], event["log_level"]) == ("0HZMJ-00001", "error")
     assert "550 5.1.1" in event["error"]
+
+
+def test_a_report_some_recipients_refuse_is_sent_to_the_others_and_says_so(
+    engine: Engine, relay: Relay
+) -> None:
+    """One bad address of two: the other gets it, the report is sent, and its
+    last_error names the refused address and the server's answer."""
+    config = config_for(mail_for(relay.server))
+    outbox_id = queue(engine, config, report_of("applied"))
+    assert outbox_id is not None
+    relay.handler.refuse_rcpt, relay.handler.refused = (
+        "550 5.1.1 No such user",
+        ("hr-systems@example.com"),
+    )
+    assert deliver_pending(engine, config.mail, PASSWORD_ENV, T0) == (1, 0, 0)
+    (received,) = relay.server.messages
+    assert received.rcpt_tos == ("it@example.com",)
+    with engine.connect() as conn:
+        message = outbox.get_message(conn, outbox_id)
+    assert message is not None
+    assert (message.status, message.last_error) == (
+        "sent",
+        "refused by the server: hr-systems@example.com: 550 5.1.1 No such user",
+    )
 
 
 def test_a_refused_message_body_fails_too_but_a_4xx_is_tried_again_later(

@@ -23,7 +23,7 @@ from syncd.core.plan import build_plan
 from syncd.core.records import Validated
 from syncd.core.table import RowError
 from syncd.outcome import JobOutcome
-from syncd.report import JobReport, ReportKind, compose_report, recipients
+from syncd.report import JobReport, ReportKind, compose_report, recipients, report_kind
 from syncd.report.content import received_values
 
 RECEIVED = datetime(2026, 11, 22, 3, 0, 4, tzinfo=UTC)
@@ -347,3 +347,22 @@ def test_values_as_received_are_read_from_an_errors_csv_of_any_delimiter(delimit
         7: {"Email": "bad", "Name": f"a{d}b"},
         12: {"Email": "x@y", "Name": "=1+1"},
     }
+
+
+@pytest.mark.parametrize(
+    ("status", "approved", "kind"),
+    [
+        ("applied", False, "applied"),
+        ("applied_with_errors", True, "approved"),
+        ("held", False, "held"),
+        ("dismissed", False, "dismissed"),
+        ("running", False, None),
+        ("interrupted", False, None),
+    ],
+)
+def test_a_job_status_calls_for_the_report_of_its_outcome(
+    status: str, approved: bool, kind: ReportKind | None
+) -> None:
+    """An ended job gets the report of its status; approval its own; no end, no report."""
+    outcome = job_report(HR_FILE, stored=STORED).outcome
+    assert report_kind(replace(outcome, status=status), approved=approved) == kind
