@@ -194,7 +194,8 @@ def plan_attachments(report: JobReport, source: SourceConfig, mail: MailConfig) 
 
 def _has_rows(content: bytes) -> bool:
     """Whether a CSV holds a line after its header."""
-    return b"\n" in content.rstrip(b"\r\n")
+    end_of_header = content.find(b"\n")
+    return end_of_header != -1 and end_of_header + 1 < len(content)
 
 
 def received_values(
