@@ -4,7 +4,7 @@ Each kind of report (`syncd.report.content.REPORT_KINDS`) has three templates:
 `<kind>.subject.txt`, `<kind>.txt` (the plain-text part) and `<kind>.html`; they extend
 `_layout.txt` / `_layout.html` and import `_macros.txt` / `_macros.html`. Jinja2 renders
 them with `StrictUndefined` (a misspelt name is an error, never an empty string) and
-autoescapes HTML templates only.
+autoescapes HTML templates only. The `plural` filter words a count: `{{ n|plural("row") }}`.
 
 `[mail] templates_dir` may hold any of these files: a file found there replaces the
 built-in one of that name, the others stay built in. A broken override (a syntax error,
@@ -74,8 +74,15 @@ class Rendered:
     html: str
 
 
+def plural(count: int | str, noun: str) -> str:
+    """`count` and `noun`, plural unless it is one: "1 row", "1,204 rows" (a count as
+    the context gives it, already formatted, or a number)."""
+    text = f"{count:,}" if isinstance(count, int) else count
+    return f"{text} {noun}" if text == "1" else f"{text} {noun}s"
+
+
 def _environment(loader: Any) -> Environment:
-    return Environment(
+    env = Environment(
         loader=loader,
         autoescape=select_autoescape(
             enabled_extensions=("html",), default_for_string=False, default=False
@@ -85,6 +92,8 @@ def _environment(loader: Any) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["plural"] = plural
+    return env
 
 
 @lru_cache(maxsize=1)

@@ -167,3 +167,13 @@ def test_every_template_file_the_package_ships_is_one_syncd_reads() -> None:
         for part, layout in (("text", "_layout.txt"), ("html", "_layout.html")):
             first = (folder / template_name(kind, part)).read_text().splitlines()[0]
             assert first == f'{{% extends "{layout}" %}}'
+
+
+def test_counts_of_one_read_in_the_singular() -> None:
+    """A count of one is singular (would archive 1 user); more are plural, with separators."""
+    one = compose_report(MAIL, sample_source(), sample_report("held", archived=1), now=NOW)
+    assert one is not None
+    assert one.subject.startswith("[hr-prod] Held for approval: would archive 1 user: ")
+    many = compose_report(MAIL, sample_source(), sample_report("held", archived=1234), now=NOW)
+    assert many is not None
+    assert "would archive 1,234 users: " in many.subject
