@@ -121,7 +121,9 @@ def queue_report(
 ) -> int | None:
     """Compose the report of a job and queue it in the outbox, in the caller's
     transaction (the one that ends the job, so the report exists exactly when the job's
-    end does); its outbox id, or None when nobody is to get it."""
+    end does); its outbox id, or None when nobody is to get it. A report that cannot be
+    composed (a bug) is logged and left out rather than rolling back the job; a database
+    error is the transaction's and is raised."""
     source = next((s for s in config.sources if s.name == report.outcome.source), None)
     if source is None:
         log.warning(
@@ -131,7 +133,12 @@ def queue_report(
             reason="the source is no longer configured",
         )
         return None
-    composed = compose_report(config.mail, source, report, now=now)
+    try:
+        composed = compose_report(config.mail, source, report, now=now)
+    except Exception:
+        # A report that cannot be made must not undo the job it reports on.
+        log.exception("report_not_queued", job_id=report.job_id, source=source.name)
+        return None
     if composed is None:
         log.info(
             "report_not_queued",

@@ -219,3 +219,24 @@ def test_a_report_rolled_back_with_its_job_is_never_sent(
         0,
     )
     assert smtp_server.messages == []
+
+
+def test_a_report_that_cannot_be_composed_is_logged_and_the_job_still_ends(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while rendering leaves the job's transaction alone: the job is stored,
+    no report is queued, and the log says which job went without one."""
+    from syncd.report import compose
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("a bug")
+
+    monkeypatch.setattr(compose, "render_report", broken)
+    config = config_for(mail_for(None))
+    with capture_logs() as logs:
+        assert queue(engine, config, report_of("applied")) is None
+    with engine.connect() as conn:
+        assert jobs.get_job(conn, "0HZMJ-MWQ42") is not None
+        assert outbox.list_outbox(conn) == []
+    (event,) = [e for e in logs if e["event"] == "report_not_queued"]
+    assert (event["job_id"], event["log_level"]) == ("0HZMJ-MWQ42", "error")
