@@ -31,6 +31,7 @@ from syncd.config_model import (
     ConfigFile,
     DirectoryModel,
     LocalSourceModel,
+    MailModel,
     ProfileModel,
     SftpSourceModel,
     effective_type,
@@ -86,19 +87,40 @@ class DatabaseConfig:
     url: str = "sqlite:///var/syncd.db"
 
 
+#: The port each way of securing SMTP listens on by default.
+SMTP_PORTS: dict[str, int] = {"starttls": 587, "implicit": 465, "none": 25}
+#: Attachments of one report above this many bytes are left out (the report says how to
+#: get them with the CLI).
+DEFAULT_ATTACH_MAX_BYTES = 5_000_000
+
+
 @dataclass(frozen=True, slots=True)
 class MailConfig:
-    """`[mail]`: with no `smtp_host`, reports are written as .eml files to `outbox_dir`."""
+    """`[mail]`: with no `smtp_host`, reports are written as .eml files to `outbox_dir`.
+
+    `tls`: "starttls" (upgrade a plain connection), "implicit" (TLS from the first byte)
+    or "none"; certificates are always checked, against `ca_file` when set (a private CA)
+    instead of the system's. `starttls` mirrors it for the older key. `install_name`
+    names this syncd in subjects and footers (None: the host name). `templates_dir`:
+    where admins override the built-in mail templates. A report that cannot be delivered
+    is retried for `retry_for_hours`, then marked failed.
+    """
 
     sender: str = DEFAULT_SENDER
     smtp_host: str | None = None
-    smtp_port: int = 587
+    smtp_port: int = SMTP_PORTS["starttls"]
     starttls: bool = True
     username: str | None = None
     password_env: str | None = None
     password_file: Path | None = None
     outbox_dir: Path = Path("var/outbox")
     timeout_seconds: float = 30
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    ca_file: Path | None = None
+    install_name: str | None = None
+    templates_dir: Path | None = None
+    attach_max_bytes: int = DEFAULT_ATTACH_MAX_BYTES
+    retry_for_hours: float = 72
 
     def password(self, env: Mapping[str, str]) -> str | None:
         """The SMTP password from its environment variable or file; None if neither is set."""
@@ -121,6 +143,10 @@ class SourceConfig:
     processed_dir: str
     failed_dir: str
     notify: tuple[str, ...] = ()
+    #: who decides a held job (its report goes to them); `notify` unless configured
+    approvers: tuple[str, ...] = ()
+    #: attach `<job_id>-changes.csv` to reports (default: in full mode)
+    send_changes: bool = False
     schedule: str | None = None
     interval_seconds: int | None = None
     max_archive_percent: float = 10
@@ -253,6 +279,8 @@ _PATH_KEYS = (
     "password_file",
     "passphrase_file",
     "outbox_dir",
+    "ca_file",
+    "templates_dir",
 )
 
 
@@ -272,9 +300,7 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
     entries = checked.sources
     if entries is None:
         entries = [LocalSourceModel(name="drop", kind="local", path=str(state_dir / "drop"))]
-    mail = _settings(checked.mail)
-    mail["sender"] = mail["sender"] or DEFAULT_SENDER
-    mail["outbox_dir"] = mail["outbox_dir"] or state_dir / "outbox"
+    mail = _mail(checked.mail, state_dir)
     return Config(
         database=DatabaseConfig(url=checked.database.url or f"sqlite:///{state_dir / 'syncd.db'}"),
         mail=MailConfig(**mail),
@@ -293,9 +319,25 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
     )
 
 
+def _mail(checked: MailModel, state_dir: Path) -> dict[str, Any]:
+    mail = _settings(checked)
+    mail["sender"] = mail["sender"] or DEFAULT_SENDER
+    mail["outbox_dir"] = mail["outbox_dir"] or state_dir / "outbox"
+    if checked.tls is None:
+        mail["tls"] = "none" if checked.starttls is False else "starttls"
+    mail["starttls"] = mail["tls"] == "starttls"
+    mail["smtp_port"] = checked.smtp_port or SMTP_PORTS[mail["tls"]]
+    return mail
+
+
 def _source(entry: LocalSourceModel | SftpSourceModel) -> SourceConfig:
     values = _settings(entry)
     values["notify"] = tuple(entry.notify)
+    values["approvers"] = tuple(entry.approvers or entry.notify)
+    # A full sync changes many users at once: what it changed goes with its report.
+    values["send_changes"] = (
+        entry.mode == "full" if entry.send_changes is None else entry.send_changes
+    )
     values["directory"] = entry.directory or entry.name
     if isinstance(entry, LocalSourceModel):
         root, join = entry.path, os.path.join

@@ -156,13 +156,21 @@ class MailModel(BaseModel):
 
     sender: Email | None = Field(default=None, alias="from")
     smtp_host: Text | None = None
-    smtp_port: int = Field(default=587, ge=1, le=65535)
-    starttls: bool = True
+    # Default: by tls (587 starttls, 465 implicit, 25 none).
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    # `starttls = true|false` is the older spelling of tls = "starttls" | "none".
+    starttls: bool | None = None
+    tls: Literal["starttls", "implicit", "none"] | None = Field(default=None, validate_default=True)
+    ca_file: Text | None = None
     username: Text | None = None
     password_env: Text | None = None
     password_file: Text | None = None
     outbox_dir: Text | None = None
     timeout_seconds: float = Field(default=30, gt=0)
+    install_name: Text | None = None
+    templates_dir: Text | None = None
+    attach_max_bytes: int = Field(default=5_000_000, ge=0)
+    retry_for_hours: float = Field(default=72, gt=0)
 
     @field_validator("smtp_host")
     @classmethod
@@ -178,6 +186,16 @@ class MailModel(BaseModel):
         _not_both(path, info, "password_env")
         return path
 
+    @field_validator("tls")
+    @classmethod
+    def _tls_agrees_with_starttls(cls, tls: str | None, info: ValidationInfo) -> str | None:
+        starttls = info.data.get("starttls")
+        if tls is not None and starttls is not None and starttls != (tls == "starttls"):
+            raise ValueError(
+                f"{tls!r} contradicts starttls = {str(starttls).lower()}; set tls alone"
+            )
+        return tls
+
 
 class SourceModel(BaseModel):
     """Keys every source has, whatever its kind."""
@@ -188,6 +206,10 @@ class SourceModel(BaseModel):
     profile: str = "default"
     mode: Literal["full", "partial"] = "partial"
     notify: list[Email] = Field(default_factory=list)
+    # Who gets the report of a job held for approval; default: notify.
+    approvers: list[Email] = Field(default_factory=list)
+    # Attach <job_id>-changes.csv to reports; default: true in full mode.
+    send_changes: bool | None = None
     schedule: Annotated[str, AfterValidator(_cron)] | None = None
     interval_seconds: int | None = Field(default=None, gt=0)
     directory: PlainName | None = None

@@ -52,7 +52,7 @@ metadata = MetaData(
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 USER_STATUSES = ("active", "archived")
-OUTBOX_STATUSES = ("pending", "sent", "failed")
+OUTBOX_STATUSES = ("pending", "sending", "sent", "failed")
 LABEL_KINDS = ("label", "label_id")
 
 
@@ -267,17 +267,18 @@ held_passwords = Table(
     Column("password_tag", String),
 )
 
+# Each report whole, as it is sent (see `syncd.store.outbox`): while `sending`,
+# `next_attempt_at` is the end of the sender's lease.
 outbox = Table(
     "outbox",
     metadata,
     Column("id", Id, primary_key=True),
     Column("job_id", String, ForeignKey("jobs.id", ondelete="SET NULL")),
+    Column("kind", String),
+    Column("message_id", String, nullable=False),
     Column("recipients", JSON, nullable=False),
     Column("subject", String, nullable=False),
-    Column("text", String, nullable=False),
-    Column("html", String),
-    Column("attachment_name", String),
-    Column("attachment", LargeBinary),
+    Column("content", LargeBinary, nullable=False),
     Column("status", String, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", UtcDateTime, nullable=False),
@@ -285,5 +286,6 @@ outbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("sent_at", UtcDateTime),
     _one_of("status", OUTBOX_STATUSES, "status"),
+    UniqueConstraint("message_id"),
     Index(None, "status", "next_attempt_at"),
 )
