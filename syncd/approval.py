@@ -17,12 +17,14 @@ from datetime import timedelta
 from sqlalchemy import Connection
 
 from syncd import held, store
+from syncd.core.changes import render_changes_csv
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.plan import NothingValid
 from syncd.errors import JobStateError
 from syncd.flow import ERRORS_CSV, archive_digest, finish, plan_against
 from syncd.hashing import password_keys
 from syncd.outcome import JobOutcome
+from syncd.report import CHANGES_CSV, JobReport, queue_report
 from syncd.runtime import Runtime
 
 
@@ -53,7 +55,7 @@ def approve(rt: Runtime, job_id: str) -> JobOutcome:
         job = _held_job(conn, job.id, "approved")  # still, now that the directory is ours
         passwords = store.held_passwords(conn, job.id)  # key -> (hash, tag)
         try:
-            plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
+            plan, conflicts, changes = plan_against(conn, directory_id, validated, job.mode)
         except NothingValid as nothing:
             raise JobStateError(
                 f"job {job.id} would apply nothing now: {nothing.message}; reject it with "
@@ -107,9 +109,27 @@ def approve(rt: Runtime, job_id: str) -> JobOutcome:
             row_error_total=len(errors),
         )
         finish(conn, outcome)
+        changes_csv = render_changes_csv(changes)
+        expires = job.created_at + timedelta(days=rt.config.retention_days)
+        store.put_job_file(
+            conn, job.id, CHANGES_CSV, gzip.compress(changes_csv), expires_at=expires
+        )
+        report = JobReport(
+            outcome=outcome,
+            kind="approved",
+            errors_csv=_kept_errors_csv(conn, job.id),
+            changes_csv=changes_csv,
+            delimiter=validated.table.delimiter,
+        )
+        queue_report(conn, rt.config, report, now=now)
         store.forget_held(conn, job.id)
         store.drop_job_files(conn, job.id, held.FILES)
     return outcome
+
+
+def _kept_errors_csv(conn: Connection, job_id: str) -> bytes | None:
+    kept = store.job_file(conn, job_id, ERRORS_CSV)
+    return None if kept is None else gzip.decompress(kept)
 
 
 def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
@@ -126,6 +146,12 @@ def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
             ),
         )
         finish(conn, outcome)
+        errors = store.row_errors(conn, job.id)
+        shown = replace(outcome, row_errors=tuple(errors[:20]), row_error_total=len(errors))
+        report = JobReport(
+            outcome=shown, kind="dismissed", errors_csv=_kept_errors_csv(conn, job.id)
+        )
+        queue_report(conn, rt.config, report, now=now)
         store.forget_held(conn, job.id)
         store.drop_job_files(conn, job.id, held.FILES)
     return outcome

@@ -164,9 +164,9 @@ def run(state: _State, log_level: str) -> None:
 @click.argument("source_name", metavar="[SOURCE]", required=False)
 @pass_state
 def scan_(state: _State, source_name: str | None) -> None:
-    """One pass over SOURCE (or every source): take its complete files, run their jobs in
-    file order and settle the files, as the daemon would; then exit with the highest exit
-    code of the jobs run."""
+    """One pass over [SOURCE] (or every source): take its complete files, run their jobs
+    in file order and settle the files, as the daemon would; then exit with the highest
+    exit code of the jobs run."""
     from syncd.scanning import scan_and_run
 
     names = None if source_name is None else [state.config.source(source_name).name]
@@ -345,6 +345,23 @@ def jobs_errors(state: _State, job_id: str, output: Path | None) -> None:
     click.echo(f"{path}: {rows} rows with errors")
 
 
+@jobs.command(name="changes")
+@click.argument("job_id")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write it (default: ./<job_id>-changes.csv).",
+)
+@pass_state
+def jobs_changes(state: _State, job_id: str, output: Path | None) -> None:
+    """Write the changes CSV of job JOB_ID: who was created, updated (old and new values),
+    archived, reactivated and renamed, as its report attached it."""
+    from syncd.support import write_changes_csv
+
+    click.echo(str(write_changes_csv(state.reader, job_id, output)))
+
+
 @jobs.command(name="approve")
 @click.argument("job_id")
 @pass_state
@@ -365,6 +382,45 @@ def jobs_reject(state: _State, job_id: str) -> None:
     from syncd.approval import dismiss
 
     _emit(dismiss(state.runtime, job_id), False)
+
+
+@cli.group()
+def outbox() -> None:
+    """Report emails waiting to be sent, sent, or given up on."""
+
+
+@outbox.command(name="list")
+@click.option(
+    "--limit", default=20, show_default=True, type=click.IntRange(1, None), metavar="N",
+    help="How many of the latest messages to show.",
+)  # fmt: skip
+@pass_state
+def outbox_list(state: _State, limit: int) -> None:
+    """The latest report messages, newest first, with their status and last error."""
+    from syncd.display import outbox_table
+    from syncd.store.outbox import count_outbox, list_outbox
+
+    with state.reader.engine.connect() as conn:
+        entries = list_outbox(conn, limit)
+        totals = count_outbox(conn)
+    click.echo(outbox_table(entries, totals))
+
+
+@outbox.command(name="send")
+@pass_state
+def outbox_send(state: _State) -> None:
+    """Send every report that is due now (what `syncd run` does every half minute)."""
+    from syncd.report import deliver_pending
+
+    rt = state.runtime
+    sent = failed = 0
+    while True:
+        done = deliver_pending(rt.engine, rt.config.mail, os.environ, rt.clock())
+        sent, failed = sent + done.sent, failed + done.failed
+        if done.sent + done.failed == 0:
+            break
+    click.echo(f"{sent} sent, {failed} given up, {done.waiting} waiting to be tried again")
+    sys.exit(1 if failed else 0)
 
 
 @cli.group()

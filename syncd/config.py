@@ -55,6 +55,8 @@ CONFIG_ENV = "SYNCD_CONFIG"
 DEFAULT_SCAN_INTERVAL = 60
 #: Only written into .eml files when no smtp_host is set; SMTP needs mail.from.
 DEFAULT_SENDER = "syncd@localhost"
+#: Who the embedded default source reports to (as .eml files: there is no SMTP server).
+EMBEDDED_NOTIFY = "admin@example.com"
 
 
 def _read_secret(
@@ -299,7 +301,16 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
     profiles.update({name: _profile(name, p) for name, p in checked.profiles.items()})
     entries = checked.sources
     if entries is None:
-        entries = [LocalSourceModel(name="drop", kind="local", path=str(state_dir / "drop"))]
+        # With no configuration at all, reports go to a placeholder address as .eml files in
+        # the outbox folder (there is no mail server to send them to): something to read.
+        entries = [
+            LocalSourceModel(
+                name="drop",
+                kind="local",
+                path=str(state_dir / "drop"),
+                notify=[EMBEDDED_NOTIFY],
+            )
+        ]
     mail = _mail(checked.mail, state_dir)
     return Config(
         database=DatabaseConfig(url=checked.database.url or f"sqlite:///{state_dir / 'syncd.db'}"),

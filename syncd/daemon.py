@@ -44,6 +44,8 @@ log = structlog.get_logger("syncd.daemon")
 
 #: How long a source that failed is left alone before its jobs are taken again.
 REST_SECONDS = 30.0
+#: How often the outbox is looked at for reports due (and after every job).
+SEND_EVERY_SECONDS = 30
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
 #: The signal the stop timer sends itself to roll back the running job.
@@ -128,6 +130,10 @@ class Daemon:
             )
             if cfg.kind == "local":
                 self._watches.append(_Watch(self, cfg))
+        self._scheduler.add_job(
+            self._send, IntervalTrigger(seconds=SEND_EVERY_SECONDS, timezone=UTC),
+            id="outbox", next_run_time=now,
+        )  # fmt: skip
         self._scheduler.start()
 
     def _uninstall(self) -> None:
@@ -139,6 +145,23 @@ class Daemon:
             self._scheduler = None
         for opened in self._sources.values():
             opened.source.close()
+
+    def _send(self) -> None:
+        """Deliver the reports that are due (another daemon's included: the outbox is
+        shared, each message claimed by one sender)."""
+        from syncd.report import deliver_pending
+
+        try:
+            done = deliver_pending(self.rt.engine, self.rt.config.mail, os.environ, self.rt.clock())
+        except Exception:  # the database or the mail server: the next round tries again
+            log.exception("outbox_failed")
+            return
+        if done.sent or done.failed:
+            log.info("outbox_sent", sent=done.sent, failed=done.failed, waiting=done.waiting)
+
+    def _send_soon(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
 
     def request_scan(self, name: str) -> None:
         """Scan source `name` soon (a change was seen in its folder)."""
@@ -308,6 +331,7 @@ class Daemon:
             return False
         if self._metrics is not None:
             self._metrics.job_done(outcome, time.monotonic() - began)
+        self._send_soon()
         self.notify.status(f"last job {outcome.job_id} ({outcome.source}): {outcome.status}")
         (log.warning if _explained(outcome) else log.info)(
             "job_done",

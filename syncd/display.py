@@ -199,3 +199,25 @@ def progress_display(label: str) -> Iterator[Any]:
 
 def echo_err(message: str) -> None:
     click.echo(message, err=True)
+
+
+def outbox_table(entries: Sequence[Any], totals: dict[str, int]) -> str:
+    """`syncd outbox list`: one line a message, then how many there are by status."""
+    if not entries:
+        return "No report messages."
+    rows = [("ID", "QUEUED", "STATUS", "TRIES", "JOB", "TO", "SUBJECT / LAST ERROR")]
+    for e in entries:
+        detail = e.subject if e.status != "failed" and not e.last_error else (e.last_error or "")
+        rows.append(
+            (
+                str(e.id),
+                e.created_at.strftime("%Y-%m-%d %H:%M"),
+                e.status,
+                str(e.attempts),
+                e.job_id or "-",
+                ", ".join(e.recipients),
+                detail,
+            )
+        )
+    summary = ", ".join(f"{n} {status}" for status, n in sorted(totals.items()))
+    return _columns(rows) + f"\nIn all: {summary}"

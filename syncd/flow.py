@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 
 from syncd import held, store
 from syncd.config import SourceConfig
+from syncd.core.changes import archived_users, missing_users, plan_changes, render_changes_csv
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.guard import GuardLimits, Previous, judge
@@ -53,6 +54,7 @@ from syncd.intake import (
 )
 from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
+from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
 from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
 
@@ -191,12 +193,41 @@ class _Job:
         path.write_bytes(self.errors_csv)
         return str(path)
 
-    def record(self, conn: Connection, outcome: JobOutcome, errors: tuple[RowError, ...]) -> None:
-        """Store the job's end state, its row errors, errors CSV and retained file."""
+    def record(
+        self,
+        conn: Connection,
+        outcome: JobOutcome,
+        errors: tuple[RowError, ...],
+        *,
+        changes: pl.DataFrame | None = None,
+        thresholds: tuple[str, ...] = (),
+        delimiter: str | None = None,
+    ) -> None:
+        """Store the job's end state, its row errors, errors CSV, changes CSV and retained
+        file, and queue its report: all in the caller's transaction, so a report is sent
+        exactly for what was recorded."""
         job_id = self.stored_id
         finish(conn, outcome)
         store.add_row_errors(conn, job_id, errors)
         expires = self.started + timedelta(days=self.rt.config.retention_days)
+        changes_csv = None if changes is None else render_changes_csv(changes)
+        if changes_csv is not None:
+            store.put_job_file(
+                conn, job_id, CHANGES_CSV, gzip.compress(changes_csv), expires_at=expires
+            )
+        kind = report_kind(outcome)
+        if kind is not None:
+            held = kind == "held" and changes is not None
+            report = JobReport(
+                outcome=outcome,
+                kind=kind,
+                errors_csv=self.errors_csv,
+                changes_csv=changes_csv,
+                archived=archived_users(changes) if held and changes is not None else None,
+                thresholds=thresholds,
+                delimiter=delimiter,
+            )
+            queue_report(conn, self.rt.config, report, now=outcome.finished_at or self.started)
         if self.errors_csv is not None:
             store.put_job_file(
                 conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv), expires_at=expires
@@ -273,28 +304,29 @@ def run_job(
                     owner=None if earlier else this_owner(),
                     lease_until=None if earlier else job.started + LEASE,
                 )
-        if earlier:
-            # Same bytes, same mode as a file this source already applied or holds:
-            # nothing to do, and the job says which earlier job to look at.
-            return job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
+            if earlier:
+                # Same bytes, same mode as a file this source already applied or holds:
+                # nothing to do, and the job says which earlier job to look at.
+                skipped = job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
+                _report(conn, rt, skipped)
+                return skipped
     try:
         with nullcontext() if dry_run else Lease(rt.engine, job.stored_id, rt.clock):
             outcome = _process(job, progress)
     except Exception as exc:
         log.exception("job_crashed", job_id=job.job_id, source=source.name)
         if not dry_run:
+            crashed = job.outcome(
+                "rejected",
+                None,
+                messages=(
+                    f"syncd failed while processing this file ({type(exc).__name__}:"
+                    f" {exc}); nothing was applied; please report job {job.job_id}",
+                ),
+            )
             with rt.engine.begin() as conn:
-                finish(
-                    conn,
-                    job.outcome(
-                        "rejected",
-                        None,
-                        messages=(
-                            f"syncd failed while processing this file ({type(exc).__name__}:"
-                            f" {exc}); nothing was applied; please report job {job.job_id}",
-                        ),
-                    ),
-                )
+                finish(conn, crashed)
+                _report(conn, rt, crashed)
         raise
     return outcome
 
@@ -340,7 +372,7 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
         directory_id = store.lock_directory(conn, job.source.directory)
         progress("planning")
         try:
-            plan, conflicts = plan_against(conn, directory_id, validated, job.mode)
+            plan, conflicts, changes = plan_against(conn, directory_id, validated, job.mode)
         except NothingValid as rejected:
             errors = tuple(sorted((*errors, *rejected.row_errors), key=lambda e: e.row))
             outcome = job.outcome(
@@ -408,7 +440,14 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
                 now=job.started,
                 password_hashes=plan_hashes(plan),
             )
-        job.record(conn, outcome, errors)
+        job.record(
+            conn,
+            outcome,
+            errors,
+            changes=changes,
+            thresholds=verdict.reasons,
+            delimiter=validated.table.delimiter,
+        )
     return outcome
 
 
@@ -426,6 +465,14 @@ def finish(conn: Connection, outcome: JobOutcome) -> None:
         encoding=outcome.encoding,
         errors_csv=outcome.errors_csv,
     )
+
+
+def _report(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
+    """Queue the report of a job that ended without a plan (skipped, crashed)."""
+    kind = report_kind(outcome)
+    if kind is not None:
+        report = JobReport(outcome=outcome, kind=kind)
+        queue_report(conn, rt.config, report, now=outcome.finished_at or datetime.now(UTC))
 
 
 def _finish(job: _Job, outcome: JobOutcome, errors: tuple[RowError, ...]) -> JobOutcome:
@@ -446,13 +493,17 @@ def _with_password_tags(validated: Validated, secret: bytes) -> pl.DataFrame:
 
 def plan_against(
     conn: Connection, directory_id: int, validated: Validated, mode: Mode
-) -> tuple[Plan, tuple[RowError, ...]]:
+) -> tuple[Plan, tuple[RowError, ...], pl.DataFrame]:
+    """The plan of `validated` against the directory as it is, its refused rows, and
+    what it changes, user by user (`syncd.core.changes`)."""
     snapshot = store.snapshot(conn, directory_id)
     records = validated.records
     matched = match(records, snapshot, fingerprint(records, validated.fields))
     wanted = candidates(records, validated.fields, snapshot, matched=matched)
     details = store.details(conn, directory_id, wanted)
-    return build_plan(validated, snapshot, details, mode=mode, matched=matched)
+    plan, conflicts = build_plan(validated, snapshot, details, mode=mode, matched=matched)
+    extra = store.details(conn, directory_id, missing_users(plan, details), fields=("email",))
+    return plan, conflicts, plan_changes(plan, details, extra)
 
 
 def archive_digest(plan: Plan) -> str:

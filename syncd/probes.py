@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.config import Config, SourceConfig
-from syncd.errors import SyncdError
+from syncd.errors import ConfigError, SyncdError
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,24 +131,33 @@ def check_sftp(source: SourceConfig, env: Mapping[str, str]) -> CheckResult:
 
 
 def check_smtp(config: Config, env: Mapping[str, str]) -> CheckResult:
+    from syncd.report import smtp_session
+
     mail = config.mail
     if not mail.smtp_host:
         return CheckResult("mail", True, f"no smtp_host: reports are written to {mail.outbox_dir}")
-    name = f"mail (smtp {mail.smtp_host}:{mail.smtp_port})"
+    name = f"mail (smtp {mail.smtp_host}:{mail.smtp_port}, tls {mail.tls})"
     try:
-        with smtplib.SMTP(mail.smtp_host, mail.smtp_port, timeout=mail.timeout_seconds) as smtp:
-            smtp.ehlo()
-            if mail.starttls:
-                smtp.starttls()
-                smtp.ehlo()
-            if mail.username:
-                smtp.login(mail.username, mail.password(env) or "")
+        with smtp_session(mail, env) as smtp:
             smtp.noop()
     except smtplib.SMTPAuthenticationError as exc:
         return CheckResult(name, False, f"login refused: {exc.smtp_error!r}", 78)
+    except ConfigError as exc:
+        return CheckResult(name, False, str(exc), 78)
     except (OSError, smtplib.SMTPException) as exc:
         return CheckResult(name, False, f"{type(exc).__name__}: {exc}", 69)
     return CheckResult(name, True, "reachable" + (", login accepted" if mail.username else ""))
+
+
+def check_mail_templates(config: Config) -> CheckResult:
+    """Every report template renders, the admin's overrides included."""
+    from syncd.report import check_templates
+
+    problems = check_templates(config)
+    folder = config.mail.templates_dir
+    if problems:
+        return CheckResult("mail templates", False, "; ".join(problems), 78)
+    return CheckResult("mail templates", True, str(folder) if folder else "built in")
 
 
 def run_checks(config: Config, env: Mapping[str, str] | None = None) -> list[CheckResult]:
@@ -158,4 +167,5 @@ def run_checks(config: Config, env: Mapping[str, str] | None = None) -> list[Che
     results += [check_sftp(s, environ) for s in config.sources if s.kind == "sftp"]
     results += [check_local(s) for s in config.sources if s.kind == "local"]
     results.append(check_smtp(config, environ))
+    results.append(check_mail_templates(config))
     return results

@@ -1,5 +1,5 @@
-"""What support asks of a job besides its record: the errors CSV again, the file it came
-from. The CLI (and the back office) call these; nothing here changes a job.
+"""What support asks of a job besides its record: the errors CSV again, the changes CSV,
+the file it came from. The CLI (and the back office) call these; nothing here changes a job.
 """
 
 from __future__ import annotations
@@ -39,6 +39,36 @@ def write_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path, 
     except OSError as exc:
         raise UsageError(f"cannot write the errors CSV to {path}: {exc.strerror}") from exc
     return path, rows
+
+
+def changes_csv(rt: Runtime, job_id: str) -> tuple[str, bytes]:
+    """A job's changes CSV (who was created, updated, archived, reactivated, renamed), byte
+    for byte as its report attached it: (job ID, content)."""
+    from syncd.report import CHANGES_CSV
+
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        content = store.job_file(conn, job.id, CHANGES_CSV)
+    if content is None:
+        why = (
+            "it changed nothing that was recorded (rejected, skipped, or held and not approved)"
+            if job.status not in ("applied", "applied_with_errors")
+            else f"it is no longer kept (retention_days = {rt.config.retention_days})"
+        )
+        raise JobStateError(f"job {job.id} has no changes CSV: {why}")
+    return job.id, gzip.decompress(content)
+
+
+def write_changes_csv(rt: Runtime, job_id: str, out: Path | None) -> Path:
+    """`syncd jobs changes ID`: the changes CSV written to `out` (default
+    ./<job_id>-changes.csv)."""
+    found, content = changes_csv(rt, job_id)
+    path = out or Path(f"{found}-changes.csv")
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        raise UsageError(f"cannot write the changes CSV to {path}: {exc.strerror}") from exc
+    return path
 
 
 def retained_file(rt: Runtime, job_id: str) -> tuple[str, bytes]:

@@ -162,7 +162,27 @@ def _transcode(data: bytes, codec: str, name: str) -> Decoded:
             f"{_SAVE_AS_CSV}, or set the profile's encoding to the one the file uses"
         ) from None
     _reject_nul(text)
+    if codec.startswith(("utf-16", "utf-32")):
+        _reject_misaligned(text, name)
     return Decoded(text.encode("utf-8"), name)
+
+
+#: A line end read one byte off in UTF-16 (CR or LF as the high byte of a unit): no text
+#: has these (U+0A00 is unassigned, U+0D00 a sign never written alone).
+_MISALIGNED_LINE_ENDS = ("\u0a00", "\u0d00")
+
+
+def _reject_misaligned(text: str, name: str) -> None:
+    """A UTF-16 file that lost or gained a byte reads, from there on, as other characters:
+    plausible ones, but its line ends turn into characters no text holds. Such a file is
+    refused: every row after the broken byte would be gibberish."""
+    found = min((i for i in map(text.find, _MISALIGNED_LINE_ENDS) if i >= 0), default=-1)
+    if found >= 0:
+        line = text.count("\n", 0, found) + 1
+        raise FileRejected(
+            f"the file is {name}, but a byte is missing or extra before line {line:,}, so "
+            f"what follows cannot be read; export the file again ({_SAVE_AS_CSV})"
+        )
 
 
 def _codec_name(encoding: str) -> str:

@@ -16,7 +16,7 @@ from syncd.config import Config, MailConfig, load_config
 from syncd.core.counts import Counts
 from syncd.core.guard import GuardLimits
 from syncd.report import REPORT_KINDS, JobReport, ReportKind, deliver_pending, queue_report
-from syncd.store import jobs, outbox
+from syncd.store import job_records, outbox
 from tests.servers.smtp import SmtpServer
 from tests.unit.test_report_compose import HR_FILE, STORED, job_report, parts, source
 
@@ -50,7 +50,7 @@ def config_for(mail: MailConfig, **source_values: Any) -> Config:
 
 
 def insert_job(conn: Connection, job_id: str) -> None:
-    jobs.insert_job(
+    job_records.insert_job(
         conn,
         job_id=job_id,
         source="hr",
@@ -236,7 +236,7 @@ def test_a_report_that_cannot_be_composed_is_logged_and_the_job_still_ends(
     with capture_logs() as logs:
         assert queue(engine, config, report_of("applied")) is None
     with engine.connect() as conn:
-        assert jobs.get_job(conn, "0HZMJ-MWQ42") is not None
+        assert job_records.get_job(conn, "0HZMJ-MWQ42") is not None
         assert outbox.list_outbox(conn) == []
     (event,) = [e for e in logs if e["event"] == "report_not_queued"]
     assert (event["job_id"], event["log_level"]) == ("0HZMJ-MWQ42", "error")

@@ -705,3 +705,13 @@ def test_a_file_cut_short_in_a_row_names_that_row(data: bytes, cut: int | None) 
     assert table.cut_row == cut
     if cut is not None:
         assert "cut short" in next(e.message for e in table.row_errors if e.row == cut)
+
+
+@pytest.mark.parametrize("at", [4, 31, 40, 57])
+def test_a_utf16_file_that_lost_or_gained_a_byte_is_refused_not_read_as_gibberish(at: int) -> None:
+    """A byte added (and one lost at the end, so the length is even again) shifts every
+    later character; the rows after it would be gibberish under other keys: refused."""
+    data = "Employee ID,Email\r\n1,a@x.com\r\n2,b@x.com\r\n3,c@x.com\r\n".encode("utf-16")
+    damaged = data[:at] + b"\xe9" + data[at:-1]
+    message = _rejected(damaged)
+    assert "byte is missing or extra" in message or "cannot be read as utf-16" in message

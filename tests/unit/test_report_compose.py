@@ -13,7 +13,6 @@ from typing import Any
 import polars as pl
 import pytest
 
-from syncd.checking import Drop, check
 from syncd.config import Config, MailConfig, SourceConfig, load_config
 from syncd.core.changes import CHANGE_COLUMNS, archived_users, plan_changes, render_changes_csv
 from syncd.core.errors_csv import render_errors_csv
@@ -22,6 +21,7 @@ from syncd.core.passwords import password_tags
 from syncd.core.plan import build_plan
 from syncd.core.records import Validated
 from syncd.core.table import RowError
+from syncd.intake import Drop, check
 from syncd.outcome import JobOutcome
 from syncd.report import JobReport, ReportKind, compose_report, recipients, report_kind
 from syncd.report.content import received_values
