@@ -15,7 +15,6 @@ logged and the old one kept). systemd hears READY, STATUS, WATCHDOG and STOPPING
 
 from __future__ import annotations
 
-import _thread
 import os
 import signal
 import threading
@@ -28,7 +27,6 @@ from typing import Any
 
 import structlog
 
-from syncd import store
 from syncd.config import SourceConfig, load_config
 from syncd.errors import SourceError, SyncdError
 from syncd.lease import this_owner
@@ -48,13 +46,6 @@ REST_SECONDS = 30.0
 SEND_EVERY_SECONDS = 30
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
-#: The signal the stop timer sends itself to roll back the running job.
-_ROLL_BACK = signal.SIGUSR2
-
-
-class RollBack(BaseException):
-    """Raised in the main thread when the running job outlived the stop timeout; a
-    BaseException, so nothing on the way catches it and the job's transaction unwinds."""
 
 
 class _Watch:
@@ -230,14 +221,15 @@ class Daemon:
             timer.start()
 
     def _give_up(self) -> None:
-        """The running job outlived the stop timeout: roll it back (it runs again later)."""
-        if self._job is not None:
-            log.warning("rolling_back", job_id=self._job)
-            _thread.interrupt_main(_ROLL_BACK)
-
-    def _on_roll_back(self, _signum: int, _frame: FrameType | None) -> None:
-        if self._job is not None:
-            raise RollBack
+        """The running job outlived the stop timeout: leave now, without committing. The
+        database rolls the job's transaction back when its connection goes, and the job,
+        its process gone, is put back in the queue by whichever daemon looks next."""
+        job = self._job
+        if job is not None:
+            log.warning(
+                "rolled_back", job_id=job, hint="nothing of it was applied; its file runs again"
+            )
+            os._exit(0)
 
     def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
         self._reload = True
@@ -274,7 +266,6 @@ class Daemon:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         signal.signal(signal.SIGHUP, self._on_reload)
-        signal.signal(_ROLL_BACK, self._on_roll_back)
         self.spool.clear()
         if self.rt.config.metrics_listen:
             self._metrics = Metrics(self.rt.engine)
@@ -317,11 +308,6 @@ class Daemon:
             log.error("fetch_failed", source=down.source, error=str(down))
             self._resting[down.source] = now + REST_SECONDS
             return False
-        except RollBack:
-            # The stop timeout ran out: the job's transaction was rolled back, and the job
-            # goes back to the queue for whoever runs next.
-            self._release_running()
-            return False
         except Exception:
             log.exception("job_crashed", job_id=self._job)
             return True
@@ -351,16 +337,6 @@ class Daemon:
     def _progress(self, stage: str) -> None:
         self._heartbeat = time.monotonic()
         self.notify.status(f"running job {self._job}: {stage}")
-
-    def _release_running(self) -> None:
-        if self._job is None:
-            return
-        # The job was cut short anywhere: close every connection (closing rolls back what
-        # was left open), then give the job back to the queue on a fresh one.
-        self.rt.engine.dispose()
-        with self.rt.engine.begin() as conn:
-            store.release_job(conn, self._job, owner=this_owner())
-        log.warning("rolled_back", job_id=self._job, hint="its file runs again later")
 
 
 def _explained(outcome: JobOutcome) -> bool:

@@ -34,7 +34,8 @@ class _FromDatabase(Collector):
     """The gauges read from the database at each scrape."""
 
     def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+        # A scrape only reads: never wait for SQLite's write lock while a job holds it.
+        self.engine = engine.execution_options(sqlite_begin="DEFERRED")
 
     def collect(self) -> Iterator[Metric]:
         since = GaugeMetricFamily(

@@ -101,6 +101,11 @@ def open_runtime(config: Config, env: Mapping[str, str] | None = None) -> Runtim
     environ = os.environ if env is None else env
     engine = make_engine(config.database.url)
     ensure_schema(engine)
+    if engine.dialect.name == "sqlite":
+        # Whoever writes takes SQLite's write lock when its transaction begins: a
+        # transaction that reads first and writes later (a scan claiming a file) would
+        # otherwise be refused at once, not made to wait, while another one writes.
+        engine = engine.execution_options(sqlite_begin="IMMEDIATE")
     return Runtime(config=config, engine=engine, secret=load_secret(config, environ))
 
 

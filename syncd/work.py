@@ -16,7 +16,6 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 
 import structlog
-from sqlalchemy import Engine
 
 from syncd import store
 from syncd.config import Config, SourceConfig
@@ -65,14 +64,6 @@ class SourceDown(Exception):
         self.source = source
 
 
-def claiming(engine: Engine) -> Engine:
-    """An engine whose transactions take SQLite's write lock at once, so that claiming a
-    job (check, then start) is one step for every daemon on the database."""
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(sqlite_begin="IMMEDIATE")
-    return engine
-
-
 def take_next(
     rt: Runtime,
     sources: Mapping[str, Opened],
@@ -87,7 +78,9 @@ def take_next(
     job is then back in the queue.
     """
     now = rt.clock()
-    with claiming(rt.engine).begin() as conn:
+    # (On SQLite the runtime's transactions take the write lock as they begin, so the
+    # claim's check and start are one step for every daemon on the database.)
+    with rt.engine.begin() as conn:
         store.recover_abandoned(conn, now=now, is_alive=owner_alive)
         job = store.claim_next_job(
             conn, owner=this_owner(), now=now, lease_until=now + LEASE, sources=list(sources)

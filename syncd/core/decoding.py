@@ -167,22 +167,26 @@ def _transcode(data: bytes, codec: str, name: str) -> Decoded:
     return Decoded(text.encode("utf-8"), name)
 
 
-#: A line end read one byte off in UTF-16 (CR or LF as the high byte of a unit): no text
-#: has these (U+0A00 is unassigned, U+0D00 a sign never written alone).
-_MISALIGNED_LINE_ENDS = ("\u0a00", "\u0d00")
+#: ASCII characters (tab to ~) as they read from UTF-16 one byte off: 0xXX00.
+_SHIFTED = re.compile("[" + "".join(chr(b << 8) for b in range(0x09, 0x7F)) + "]")
+_WIDE = re.compile("[^\x00-\xff]")
 
 
 def _reject_misaligned(text: str, name: str) -> None:
     """A UTF-16 file that lost or gained a byte reads, from there on, as other characters:
-    plausible ones, but its line ends turn into characters no text holds. Such a file is
-    refused: every row after the broken byte would be gibberish."""
-    found = min((i for i in map(text.find, _MISALIGNED_LINE_ENDS) if i >= 0), default=-1)
-    if found >= 0:
-        line = text.count("\n", 0, found) + 1
-        raise FileRejected(
-            f"the file is {name}, but a byte is missing or extra before line {line:,}, so "
-            f"what follows cannot be read; export the file again ({_SAVE_AS_CSV})"
-        )
+    each ASCII character then comes out as the code point 0xXX00 (its byte moved to the
+    high half), line ends included. Text where most characters above U+00FF are such
+    code points is refused: every row after the broken byte would be gibberish.
+    (Real text has them only by chance: one character in 256 of a CJK text.)"""
+    shifted = _SHIFTED.findall(text)
+    if len(shifted) < 4 or 2 * len(shifted) <= len(_WIDE.findall(text)):
+        return
+    first = _SHIFTED.search(text)
+    line = text.count("\n", 0, first.start() if first else 0) + 1
+    raise FileRejected(
+        f"the file is {name}, but a byte is missing or extra in line {line:,}, so what "
+        f"follows cannot be read; export the file again ({_SAVE_AS_CSV})"
+    )
 
 
 def _codec_name(encoding: str) -> str:
