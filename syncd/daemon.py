@@ -7,16 +7,20 @@ for a scan of that folder. A scan only claims files (`syncd.scanning`); the main
 takes the queued jobs and runs them (`syncd.work`), the one running the other daemons on
 the database leave alone. A source is never scanned twice at once.
 
-Signals: SIGTERM or SIGINT stops taking files; the running job finishes, or is rolled
-back once `stop_timeout_seconds` have passed (its file runs again later); exit 0. A
-second one exits at once. SIGHUP re-reads the configuration between jobs (a broken one is
-logged and the old one kept). systemd hears READY, STATUS, WATCHDOG and STOPPING.
+Signals: SIGTERM or SIGINT stops taking files; the running job finishes, or, once
+`stop_timeout_seconds` have passed, the daemon leaves without committing it (the
+database rolls it back, and its file runs again); exit 0. A second signal exits at once.
+SIGHUP re-reads the configuration between jobs (a broken one is logged and the old one
+kept). SIGUSR1 writes every thread's stack to the log. systemd hears READY, STATUS,
+WATCHDOG and STOPPING.
 """
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import signal
+import socket
 import threading
 import time
 from dataclasses import replace
@@ -46,6 +50,8 @@ REST_SECONDS = 30.0
 SEND_EVERY_SECONDS = 30
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
+#: The signals the daemon takes itself (SIGUSR1 goes to faulthandler).
+_HANDLED = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 class _Watch:
@@ -205,6 +211,18 @@ class Daemon:
 
     # --- signals ----------------------------------------------------------------------
 
+    def _signals_loop(self, wakeup: socket.socket) -> None:
+        """Take SIGTERM, SIGINT and SIGHUP as they come, in a thread of their own: the main
+        thread may be deep in a database call that no signal interrupts, and stopping
+        must not wait for it. Python's signal handler writes each signal's number to the
+        wakeup socket from whichever thread the signal reached."""
+        while True:
+            for signum in wakeup.recv(64):
+                if signum == signal.SIGHUP:
+                    self._on_reload(signum, None)
+                elif signum in _HANDLED:
+                    self._on_stop(signum, None)
+
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         self._signals += 1
         if self._signals > 1:
@@ -263,9 +281,17 @@ class Daemon:
     # --- the main loop --------------------------------------------------------------------
 
     def run(self) -> int:
-        signal.signal(signal.SIGTERM, self._on_stop)
-        signal.signal(signal.SIGINT, self._on_stop)
-        signal.signal(signal.SIGHUP, self._on_reload)
+        wakeup, written = socket.socketpair()
+        written.setblocking(False)
+        signal.set_wakeup_fd(written.fileno(), warn_on_full_buffer=False)
+        for signum in _HANDLED:  # the work is done by the signals thread
+            signal.signal(signum, lambda _signum, _frame: None)
+        threading.Thread(
+            target=self._signals_loop, args=(wakeup,), name="signals", daemon=True
+        ).start()
+        # `kill -USR1 PID` writes every thread's stack to the log: what a stuck daemon
+        # is doing, without stopping it.
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
         self.spool.clear()
         if self.rt.config.metrics_listen:
             self._metrics = Metrics(self.rt.engine)

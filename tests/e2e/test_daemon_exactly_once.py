@@ -55,7 +55,14 @@ class Running:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
         self.process.send_signal(sig)
-        return self.process.wait(timeout=timeout)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            # Where is it stuck? SIGUSR1 writes every thread's stack to its log.
+            self.process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+            self.process.kill()
+            pytest.fail(f"syncd run did not stop within {timeout} s:\n{self.tail()}")
 
 
 def _config(root: Path, db_url: str, stop_timeout: float = 3, **source: object) -> Path:
