@@ -51,9 +51,11 @@ system-deps:
 	  $(call apt_install,openssh-server postgresql); \
 	fi
 
+# Four workers on two cores: much of the suite waits on servers and subprocesses. A
+# module's tests stay on one worker (its module-wide fixtures run once).
 test: $(VENV)/.installed system-deps
 	$(lint_steps)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 4 --dist loadscope
 
 lint: $(VENV)/.installed
 	$(lint_steps)
