@@ -38,6 +38,7 @@ from syncd.config_model import (
     known_keys,
 )
 from syncd.core.builtin_profiles import BUILTIN_PROFILES
+from syncd.core.lateness import Expectation, parse_duration
 from syncd.core.profile import (
     FIXED_LIST_SEPARATORS,
     STATUS_OPTIONS,
@@ -158,6 +159,10 @@ class SourceConfig:
     markers: bool = False
     pattern: str = "*.csv"
     settle: Literal["move", "delete"] = "move"
+    #: how often files are expected, as written ("24h"); None: no expectation
+    expect_every: str | None = None
+    #: only Monday to Friday (UTC) counts toward `expect_every`
+    business_days: bool = False
     # local
     path: Path | None = None
     watch: Literal["inotify", "poll"] = "inotify"
@@ -173,6 +178,21 @@ class SourceConfig:
     passphrase_file: Path | None = None
     remote_dir: str | None = None
     timeout_seconds: float = 30
+
+    @property
+    def expectation(self) -> Expectation | None:
+        """How often files are expected (`expect_every`, `business_days`), if said."""
+        if self.expect_every is None:
+            return None
+        return Expectation(parse_duration(self.expect_every), self.business_days)
+
+    @property
+    def where(self) -> str:
+        """Where its files come from, as an admin would go and look: the folder, or the
+        SFTP server and folder."""
+        if self.kind == "local":
+            return str(self.path)
+        return f"{self.username}@{self.host}:{self.port}, folder {self.remote_dir or '.'}"
 
     def password(self, env: Mapping[str, str]) -> str | None:
         """The SFTP password from its environment variable or file; None if neither is set."""

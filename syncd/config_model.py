@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from syncd.core.lateness import parse_duration
 from syncd.core.profile import FIXED_FIELD_TYPES, STATUS_OPTIONS, FieldType
 from syncd.core.table import normalise_header
 
@@ -61,6 +62,11 @@ def _cron(expression: str) -> str:
             "e.g. '*/10 * * * *' for every ten minutes"
         ) from None
     return expression
+
+
+def _duration(text: str) -> str:
+    parse_duration(text)  # its ValueError says what a duration looks like
+    return text
 
 
 def _database_url(url: str) -> str:
@@ -222,6 +228,10 @@ class SourceModel(BaseModel):
     processed_dir: Text | None = None
     failed_dir: Text | None = None
     settle: Literal["move", "delete"] = "move"
+    # How often files are expected ("24h"): an alert goes to notify when none came.
+    expect_every: Annotated[str, AfterValidator(_duration)] | None = None
+    # Only Monday to Friday (UTC) counts toward expect_every.
+    business_days: bool = Field(default=False, validate_default=True)
 
     @field_validator("profile")
     @classmethod
@@ -233,6 +243,15 @@ class SourceModel(BaseModel):
                 f"{', '.join(sorted(known))}, or define [profiles.{profile}]"
             )
         return profile
+
+    @field_validator("business_days")
+    @classmethod
+    def _business_days_need_expect_every(cls, on: bool, info: ValidationInfo) -> bool:
+        if on and info.data.get("expect_every", "reported") is None:
+            raise ValueError(
+                'only applies with expect_every (e.g. expect_every = "24h"), which is not set'
+            )
+        return on
 
     @field_validator("interval_seconds")
     @classmethod

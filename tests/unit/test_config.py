@@ -423,3 +423,41 @@ def test_an_unknown_phone_region_is_refused_with_its_key(tmp_path: Path) -> None
         "profiles.p.phone_region: 'UK' is not a region phonenumbers knows: use an ISO 3166 "
         "alpha-2 country code, e.g. 'GB', 'US' or 'DE'",
     )
+
+
+def test_a_source_may_say_how_often_its_files_come(tmp_path: Path) -> None:
+    """expect_every is kept as written and read as a duration; business_days with it."""
+    config = load_config(
+        _write(
+            tmp_path,
+            '[[sources]]\nname = "hr"\nkind = "local"\npath = "in"\n'
+            'expect_every = "1d12h"\nbusiness_days = true\n'
+            '[[sources]]\nname = "uploads"\nkind = "local"\npath = "up"\n',
+        ),
+        env={},
+    )
+    hr, uploads = config.sources
+    assert (hr.expect_every, hr.business_days) == ("1d12h", True)
+    assert hr.expectation is not None
+    assert hr.expectation.every.total_seconds() == 36 * 3600
+    assert uploads.expectation is None
+
+
+def test_a_bad_expect_every_or_business_days_alone_is_reported_with_its_key(
+    tmp_path: Path,
+) -> None:
+    """A duration without a unit says what one looks like; business_days needs
+    expect_every; a number instead of text is a type problem."""
+    problems = _problems(
+        tmp_path,
+        '[[sources]]\nname = "a"\nkind = "local"\npath = "a"\nexpect_every = "24"\n'
+        '[[sources]]\nname = "b"\nkind = "local"\npath = "b"\nbusiness_days = true\n'
+        '[[sources]]\nname = "c"\nkind = "local"\npath = "c"\nexpect_every = 24\n',
+    )
+    assert problems == (
+        "sources[0].expect_every: '24' is not a duration: write a whole number and a unit, "
+        'e.g. "90m", "24h", "2d" or "1d12h" (s, m, h, d)',
+        "sources[1].business_days: only applies with expect_every "
+        '(e.g. expect_every = "24h"), which is not set',
+        "sources[2].expect_every: should be text in quotes, not 24",
+    )
