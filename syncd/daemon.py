@@ -13,6 +13,10 @@ database rolls it back, and its file runs again); exit 0. A second signal exits 
 SIGHUP re-reads the configuration between jobs (a broken one is logged and the old one
 kept). SIGUSR1 writes every thread's stack to the log. systemd hears READY, STATUS,
 WATCHDOG and STOPPING.
+
+Beside the scans: the outbox is sent every half minute and after each job; sources
+with `expect_every` are checked for lateness every minute, after each scan and when
+one falls due (`syncd.staleness`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from syncd.runtime import Runtime
 from syncd.scanning import scan
 from syncd.sdnotify import Notifier
 from syncd.sources.spool import Spool
+from syncd.staleness import check_sources, watched
 from syncd.work import Opened, SourceDown, open_sources, take_next
 
 log = structlog.get_logger("syncd.daemon")
@@ -48,6 +53,8 @@ log = structlog.get_logger("syncd.daemon")
 REST_SECONDS = 30.0
 #: How often the outbox is looked at for reports due (and after every job).
 SEND_EVERY_SECONDS = 30
+#: How often sources with `expect_every` are checked (and after every scan).
+LATENESS_EVERY_SECONDS = 60
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
 #: The signals the daemon takes itself (SIGUSR1 goes to faulthandler).
@@ -98,6 +105,7 @@ class Daemon:
         self._watches: list[_Watch] = []
         self._scheduler: Any = None
         self._metrics: Metrics | None = None
+        self._lateness_lock = threading.Lock()
 
     # --- sources and schedules ------------------------------------------------------
 
@@ -131,6 +139,11 @@ class Daemon:
             self._send, IntervalTrigger(seconds=SEND_EVERY_SECONDS, timezone=UTC),
             id="outbox", next_run_time=now,
         )  # fmt: skip
+        if watched(self.rt.config.sources):
+            self._scheduler.add_job(
+                self._check_lateness, IntervalTrigger(seconds=LATENESS_EVERY_SECONDS,
+                timezone=UTC), id="lateness", next_run_time=now,
+            )  # fmt: skip
         self._scheduler.start()
 
     def _uninstall(self) -> None:
@@ -159,6 +172,30 @@ class Daemon:
     def _send_soon(self) -> None:
         if self._scheduler is not None:
             self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
+
+    def _check_lateness(self) -> None:
+        """Alert about sources whose files are late, or came again (`syncd.staleness`),
+        and look again when the next one falls due. One check at a time (the minute's, a
+        scan's, a due source's)."""
+        try:
+            with self._lateness_lock:
+                checked = check_sources(self.rt, now=self.rt.clock())
+        except Exception:  # the database: the next round tries again
+            log.exception("lateness_check_failed")
+            return
+        if checked.alerts:
+            self._send_soon()
+        scheduler = self._scheduler
+        if checked.next_due is not None and scheduler is not None:
+            scheduler.add_job(
+                self._check_lateness, "date", run_date=checked.next_due, id="lateness:due",
+                replace_existing=True,
+            )  # fmt: skip
+
+    def _check_lateness_soon(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None and scheduler.get_job("lateness") is not None:
+            scheduler.modify_job("lateness", next_run_time=datetime.now(UTC))
 
     def request_scan(self, name: str) -> None:
         """Scan source `name` soon (a change was seen in its folder)."""
@@ -199,6 +236,7 @@ class Daemon:
             return
         if scanned.queued:
             self.wake.set()
+        self._check_lateness_soon()
         if scanned.waiting and self._scheduler is not None:
             # A file is still settling: look again as soon as it may have.
             when = datetime.now(UTC) + timedelta(

@@ -25,6 +25,7 @@ from sqlalchemy import Connection
 from syncd.config import Config, MailConfig, SourceConfig
 from syncd.report.content import (
     JobReport,
+    MailKind,
     ReportKind,
     plan_attachments,
     report_context,
@@ -37,7 +38,7 @@ log = structlog.get_logger("syncd.report")
 #: Headers are written on one line each (RFC 5322 allows 998 characters): Python's
 #: folding breaks some subjects before their first word, which its own parser (and so a
 #: reader's script) then reads with a leading space. Bodies are encoded in short lines.
-_WIRE = email.policy.SMTP.clone(max_line_length=998)
+WIRE = email.policy.SMTP.clone(max_line_length=998)
 #: Who hears about each kind of report: a source's notify list, or its approvers.
 _DECIDERS: frozenset[ReportKind] = frozenset({"held"})
 _BOTH: frozenset[ReportKind] = frozenset({"approved", "dismissed"})
@@ -62,11 +63,11 @@ class ComposedReport:
 
     def as_bytes(self) -> bytes:
         """The message as RFC 5322 bytes, CRLF line ends, as SMTP sends it."""
-        return self.message.as_bytes(policy=_WIRE)
+        return self.message.as_bytes(policy=WIRE)
 
 
-def recipients(source: SourceConfig, kind: ReportKind) -> tuple[str, ...]:
-    """Who gets a report of `kind` from `source`, each address once."""
+def recipients(source: SourceConfig, kind: MailKind) -> tuple[str, ...]:
+    """Who gets a report (or an alert) of `kind` from `source`, each address once."""
     if kind in _DECIDERS:
         wanted: tuple[str, ...] = source.approvers or source.notify
     elif kind in _BOTH:
@@ -82,7 +83,7 @@ def recipients(source: SourceConfig, kind: ReportKind) -> tuple[str, ...]:
     return tuple(unique)
 
 
-def _domain(sender: str) -> str:
+def sender_domain(sender: str) -> str:
     return sender.rpartition("@")[2] or "localhost"
 
 
@@ -101,7 +102,7 @@ def compose_report(
     message["From"] = mail.sender
     message["To"] = ", ".join(to)
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid(idstring=report.job_id, domain=_domain(mail.sender))
+    message["Message-ID"] = make_msgid(idstring=report.job_id, domain=sender_domain(mail.sender))
     # RFC 3834: an automatic message, which auto-responders leave alone.
     message["Auto-Submitted"] = "auto-generated"
     message["X-Syncd-Job"] = report.job_id

@@ -35,6 +35,13 @@ ReportKind = Literal[
     "applied", "applied_with_errors", "rejected", "held", "skipped", "approved", "dismissed"
 ]
 REPORT_KINDS: tuple[ReportKind, ...] = get_args(ReportKind)
+#: Alerts about a source rather than a job (`syncd.report.alerts`): no file came in
+#: time, and files came again.
+AlertKind = Literal["late", "resumed"]
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+#: Every kind of message syncd mails, each with its three templates.
+MailKind = ReportKind | AlertKind
+MAIL_KINDS: tuple[MailKind, ...] = (*REPORT_KINDS, *ALERT_KINDS)
 
 #: How many users a held job's report lists; the rest are in `<job_id>-archived.csv`.
 ARCHIVED_SHOWN = 20
@@ -230,7 +237,7 @@ def _value(values: dict[int, dict[str, str]], error: RowError) -> str:
     return value if len(value) <= VALUE_SHOWN else value[: VALUE_SHOWN - 1] + "…"
 
 
-def _when(moment: datetime | None) -> str:
+def when(moment: datetime | None) -> str:
     if moment is None:
         return "-"
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -315,8 +322,8 @@ def report_context(
             "source": outcome.source,
             "file": outcome.file,
             "mode": outcome.mode,
-            "received": _when(outcome.created_at),
-            "finished": _when(outcome.finished_at),
+            "received": when(outcome.created_at),
+            "finished": when(outcome.finished_at),
             "encoding": outcome.encoding or "not read",
             "delimiter": DELIMITER_NAMES.get(report.delimiter or "", "not read"),
             "skipped_of": outcome.skipped_of or "",

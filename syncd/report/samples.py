@@ -1,14 +1,17 @@
-"""Sample reports of every kind, for checking templates before a real job needs them.
+"""Sample reports and alerts of every kind, for checking templates before a real job
+(or a late source) needs them.
 
 The samples go through `report_context` like a real job's, so a template that renders
 them renders any report: each kind is rendered with its files attached and with them
-too big to attach, and a held job with few and with many users to archive.
+too big to attach, and a held job with few and with many users to archive. An alert is
+rendered for an SFTP source that sent files and for a local one that never did.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -18,7 +21,14 @@ from syncd.core.changes import render_changes_csv
 from syncd.core.counts import Counts
 from syncd.core.table import RowError
 from syncd.outcome import JobOutcome
-from syncd.report.content import JobReport, ReportKind, report_context
+from syncd.report.alerts import SourceAlert, alert_context
+from syncd.report.content import (
+    AlertKind,
+    JobReport,
+    MailKind,
+    ReportKind,
+    report_context,
+)
 
 SAMPLE_JOB_ID = "0HZMJ-MWQ42"
 _RECEIVED = datetime(2026, 11, 22, 3, 0, 4, tzinfo=UTC)
@@ -109,10 +119,47 @@ def sample_source() -> SourceConfig:
     )
 
 
-def sample_contexts(kind: ReportKind, mail: MailConfig) -> list[dict[str, Any]]:
+def sample_alert(kind: AlertKind, *, last_file: str | None = "users_2026-11-21.csv") -> SourceAlert:
+    """A plausible alert of `kind` for a source expecting a file every 24 hours."""
+    return SourceAlert(
+        kind=kind,
+        source="hr",
+        late_since=_RECEIVED,
+        measured_from=_RECEIVED - timedelta(hours=24),
+        last_file=last_file,
+        file="users_2026-11-23.csv" if kind == "resumed" else None,
+        came_at=_FINISHED + timedelta(days=1) if kind == "resumed" else None,
+    )
+
+
+def sample_sftp_source() -> SourceConfig:
+    return SourceConfig(
+        name="hr",
+        kind="sftp",
+        profile="hr_full",
+        mode="full",
+        directory="hr",
+        processed_dir="/drop/processed",
+        failed_dir="/drop/failed",
+        notify=("it@example.com",),
+        host="sftp.example.com",
+        username="syncd",
+        remote_dir="/drop",
+        expect_every="24h",
+        business_days=True,
+    )
+
+
+def sample_contexts(kind: MailKind, mail: MailConfig) -> list[dict[str, Any]]:
     """The contexts a template of `kind` is checked with."""
-    source = sample_source()
     name = mail.install_name or "syncd.example.com"
+    if kind == "late" or kind == "resumed":
+        local = replace(sample_source(), path=Path("/srv/drop/hr"), expect_every="2d")
+        return [
+            alert_context(sample_alert(kind), sample_sftp_source(), name),
+            alert_context(sample_alert(kind, last_file=None), local, name),
+        ]
+    source = sample_source()
     reports = [sample_report(kind)]
     if kind == "held":
         reports.append(sample_report(kind, archived=4))

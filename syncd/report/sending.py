@@ -14,8 +14,9 @@ Message-ID), sends each over one SMTP session, and records the result:
 - a permanent failure (a 5xx answer to the message: sender, recipients or content
   refused): `failed` at once.
 
-With no `smtp_host`, each message is written to `outbox_dir` as `<job_id>-<kind>.eml`,
-readable by syncd's user only. Logs say which message and why, never a password or a
+With no `smtp_host`, each message is written to `outbox_dir` as `<job_id>-<kind>.eml`
+(a source alert, which has no job, as `<kind>-<outbox id>.eml`), readable by syncd's
+user only. Logs say which message and why, never a password or a
 row's contents (a message's bytes are never logged).
 """
 
@@ -168,7 +169,7 @@ class _Folder:
         stem = (
             f"{message.job_id}-{message.kind or 'report'}"
             if message.job_id
-            else f"message-{message.id}"
+            else f"{message.kind or 'message'}-{message.id}"  # a source alert: late-12.eml
         )
         path = self.folder / f"{stem}.eml"
         partial = self.folder / f".{stem}.eml.part"

@@ -1,8 +1,10 @@
 """The mail templates: built in (`syncd/templates/mail/`), or an admin's from a folder.
 
-Each kind of report (`syncd.report.content.REPORT_KINDS`) has three templates:
-`<kind>.subject.txt`, `<kind>.txt` (the plain-text part) and `<kind>.html`; they extend
-`_layout.txt` / `_layout.html` and import `_macros.txt` / `_macros.html`. Jinja2 renders
+Each kind of message (`syncd.report.content.MAIL_KINDS`: a job's report, or an alert
+about a source) has three templates: `<kind>.subject.txt`, `<kind>.txt` (the plain-text
+part) and `<kind>.html`; they extend `_layout.txt` / `_layout.html` and import
+`_macros.txt` / `_macros.html`. An alert has no `job`: it replaces the layout's
+job-specific blocks (`heading`, `facts`, `closing`). Jinja2 renders
 them with `StrictUndefined` (a misspelt name is an error, never an empty string) and
 autoescapes HTML templates only. The `plural` filter words a count: `{{ n|plural("row") }}`.
 
@@ -37,7 +39,7 @@ from jinja2 import (
 )
 
 from syncd.config import Config, MailConfig
-from syncd.report.content import REPORT_KINDS, ReportKind
+from syncd.report.content import MAIL_KINDS, MailKind
 
 log = structlog.get_logger("syncd.report")
 
@@ -49,13 +51,13 @@ _SUFFIX: dict[Part, str] = {"subject": ".subject.txt", "text": ".txt", "html": "
 _SUBJECT_MAX = 200
 
 
-def template_name(kind: ReportKind, part: Part) -> str:
+def template_name(kind: MailKind, part: Part) -> str:
     return kind + _SUFFIX[part]
 
 
 #: Every file name syncd reads from the templates folder.
 TEMPLATE_NAMES = frozenset(
-    [*SHARED, *(template_name(kind, part) for kind in REPORT_KINDS for part in PARTS)]
+    [*SHARED, *(template_name(kind, part) for kind in MAIL_KINDS for part in PARTS)]
 )
 
 
@@ -143,7 +145,7 @@ def describe(error: BaseException, name: str, folder: Path | None = None) -> str
 
 
 def render_part(
-    mail: MailConfig, kind: ReportKind, part: Part, context: dict[str, Any]
+    mail: MailConfig, kind: MailKind, part: Part, context: dict[str, Any]
 ) -> tuple[str, str | None]:
     """One part of one report, and the problem of the admin's template if it broke
     (the part is then rendered from the built-in template)."""
@@ -165,8 +167,8 @@ def render_part(
     return _render(_builtin(), name, context), problem
 
 
-def render_report(mail: MailConfig, kind: ReportKind, context: dict[str, Any]) -> Rendered:
-    """The subject, text and HTML of one report."""
+def render_report(mail: MailConfig, kind: MailKind, context: dict[str, Any]) -> Rendered:
+    """The subject, text and HTML of one report or alert."""
     subject, _ = render_part(mail, kind, "subject", context)
     text, _ = render_part(mail, kind, "text", context)
     # Sections that are left out leave blank lines: one between paragraphs is enough.
@@ -192,11 +194,11 @@ def check_templates(config: Config) -> list[str]:
         if path.is_file() and path.name not in TEMPLATE_NAMES and path.suffix in (".txt", ".html"):
             problems.append(
                 f"{path}: not a template syncd uses (one is named <kind>.subject.txt, "
-                f"<kind>.txt or <kind>.html, kind one of {', '.join(REPORT_KINDS)})"
+                f"<kind>.txt or <kind>.html, kind one of {', '.join(MAIL_KINDS)})"
             )
     env = _overriding(folder)
     seen: set[str] = set()
-    for kind in REPORT_KINDS:
+    for kind in MAIL_KINDS:
         for part in PARTS:
             name = template_name(kind, part)
             for context in sample_contexts(kind, mail):

@@ -2,7 +2,8 @@
 
 The directory: `directories`, `users` (custom field values in its JSON `fields`) and the
 users' lists (`groups` + `memberships`, `labels`, `source_usernames`). Jobs: `jobs`,
-`row_errors`, `retained_files`, `job_files`, `held_passwords`. Reports: `outbox`.
+`row_errors`, `retained_files`, `job_files`, `held_passwords`. Reports: `outbox`. Sources:
+`source_state` (whether a source is late, and who was told).
 
 This metadata is what the code queries; `syncd/migrations` creates the same tables (a test
 compares the two). Timestamps are stored in UTC and always come back timezone-aware.
@@ -288,4 +289,20 @@ outbox = Table(
     _one_of("status", OUTBOX_STATUSES, "status"),
     UniqueConstraint("message_id"),
     Index(None, "status", "next_attempt_at"),
+)
+
+# One row per source whose lateness syncd watches (`expect_every`; see
+# `syncd.staleness`): when watching began (the clock's start before any file came) and,
+# while the source is late and people were told, since when and measured from what.
+# Setting `late_since` from NULL is the claim: of two daemons, the one whose UPDATE
+# changed the row queues the alert.
+source_state = Table(
+    "source_state",
+    metadata,
+    Column("source", String, primary_key=True),
+    Column("watched_since", UtcDateTime, nullable=False),
+    Column("late_since", UtcDateTime),
+    Column("late_measured_from", UtcDateTime),
+    Column("alerted_at", UtcDateTime),
+    Column("resumed_at", UtcDateTime),
 )

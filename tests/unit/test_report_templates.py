@@ -12,6 +12,7 @@ from structlog.testing import capture_logs
 
 from syncd.config import Config, MailConfig, load_config
 from syncd.report import REPORT_KINDS, ReportKind, check_templates, compose_report
+from syncd.report.content import MAIL_KINDS
 from syncd.report.samples import sample_contexts, sample_report, sample_source
 from syncd.report.templates import PARTS, render_part, render_report, template_name
 
@@ -134,7 +135,7 @@ def test_check_templates_names_each_broken_override_with_its_line(tmp_path: Path
     assert problems[0] == (
         f"{folder / 'aplied.html'}: not a template syncd uses (one is named "
         "<kind>.subject.txt, <kind>.txt or <kind>.html, kind one of applied, "
-        "applied_with_errors, rejected, held, skipped, approved, dismissed)"
+        "applied_with_errors, rejected, held, skipped, approved, dismissed, late, resumed)"
     )
     assert f"{folder / '_layout.txt'}, line 3: 'nope' is undefined (rendering applied.txt)" in (
         problems
@@ -142,7 +143,11 @@ def test_check_templates_names_each_broken_override_with_its_line(tmp_path: Path
     assert f"{folder / 'held.subject.txt'}, line 1: 'dict object' has no attribute 'totl'" in (
         problems
     )
-    assert len(problems) == 3
+    # The layout serves source alerts too, which have no job.
+    assert f"{folder / '_layout.txt'}, line 1: 'job' is undefined (rendering late.txt)" in (
+        problems
+    )
+    assert len(problems) == 4
 
 
 def test_check_templates_is_quiet_for_good_overrides_and_for_none(tmp_path: Path) -> None:
@@ -160,10 +165,10 @@ def test_every_template_file_the_package_ships_is_one_syncd_reads() -> None:
     """The built-in folder has a subject, text and HTML for each kind, and nothing else."""
     folder = Path(__file__).resolve().parents[2] / "syncd" / "templates" / "mail"
     names = {p.name for p in folder.iterdir()}
-    expected = {template_name(k, p) for k in REPORT_KINDS for p in PARTS}
+    expected = {template_name(k, p) for k in MAIL_KINDS for p in PARTS}
     assert names - expected == {"_layout.txt", "_layout.html", "_macros.txt", "_macros.html"}
     assert expected <= names
-    for kind in REPORT_KINDS:  # one shared layout, no copies of it
+    for kind in MAIL_KINDS:  # one shared layout, no copies of it
         for part, layout in (("text", "_layout.txt"), ("html", "_layout.html")):
             first = (folder / template_name(kind, part)).read_text().splitlines()[0]
             assert first == f'{{% extends "{layout}" %}}'
