@@ -5,8 +5,8 @@ rejected, 3 held for approval, 64 bad usage, 69 a service unreachable, 78 bad
 configuration. A `SyncdError` is printed as a sentence (and its problems), never as a
 traceback.
 
-Commands that only read (`jobs list/show/errors`, `users list/show`, `check`) create
-nothing where they run: no database, folder or secret (`runtime.open_reader`). Commands
+Commands that only read (`jobs list/show/errors`, `users list/show`, `status`, `check`)
+create nothing where they run: no database, folder or secret (`runtime.open_reader`). Commands
 that write (`import`, `run`, `jobs approve/reject`, `db upgrade`) create what they need.
 """
 
@@ -473,6 +473,28 @@ def users_show(state: _State, email_or_key: str, as_json: bool) -> None:
         click.echo(json.dumps(found[0] if len(found) == 1 else found, ensure_ascii=False, indent=2))
     else:
         click.echo("\n\n".join(user_text(u) for u in found))
+
+
+@cli.command(name="status")
+@click.option(
+    "--json", "as_json", is_flag=True,
+    help="Print a JSON array, one object per source, in the configuration's order.",
+)  # fmt: skip
+@pass_state
+def status(state: _State, as_json: bool) -> None:
+    """Each source: its last file and job, its next scan, how often files are expected
+    and whether they are late. Exits 0 whether or not a source is late (see `late` in
+    --json)."""
+    from syncd.display import status_text
+    from syncd.overview import source_overviews
+
+    rt = state.reader
+    with rt.engine.connect() as conn:
+        shown = source_overviews(conn, rt.config.sources, now=rt.clock())
+    if as_json:
+        click.echo(json.dumps([o.as_json() for o in shown], ensure_ascii=False, indent=2))
+    else:
+        click.echo(status_text(shown))
 
 
 @cli.command(name="check")

@@ -1,16 +1,20 @@
-"""How the CLI shows jobs and users to a person (JSON is `JobOutcome.as_json`)."""
+"""How the CLI shows jobs, users and sources to a person (JSON is `JobOutcome.as_json`)."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from syncd.core.status import STATUS_WORDS
 from syncd.outcome import JobOutcome
+
+if TYPE_CHECKING:
+    from syncd.overview import SourceOverview
 
 STAGES = ("reading", "validating", "planning", "applying")
 
@@ -221,3 +225,64 @@ def outbox_table(entries: Sequence[Any], totals: dict[str, int]) -> str:
         )
     summary = ", ".join(f"{n} {status}" for status, n in sorted(totals.items()))
     return _columns(rows) + f"\nIn all: {summary}"
+
+
+def _moment(moment: datetime | None) -> str:
+    return "-" if moment is None else moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _scans(overview: SourceOverview) -> str:
+    source = overview.source
+    if source.schedule:
+        words = f"on the schedule {source.schedule}, next at {_moment(overview.next_scan)}"
+    else:
+        words = f"every {source.interval_seconds or 60} s while `syncd run` runs"
+    if source.kind == "local":
+        words += "; and whenever the folder changes"
+    return words
+
+
+def _lateness(overview: SourceOverview) -> tuple[str, str]:
+    source = overview.source
+    if source.expect_every is None:
+        return "not set (expect_every)", "-"
+    days = ", Monday to Friday only (UTC)" if source.business_days else ""
+    expected = f"every {source.expect_every}{days}"
+    if overview.late_since is not None:
+        told = (
+            f"alert sent {_moment(overview.alerted_at)}"
+            if overview.alerted_at is not None
+            else "no alert yet: `syncd run` sends it"
+        )
+        return expected, f"LATE since {_moment(overview.late_since)} ({told})"
+    if overview.due is None:
+        return expected, "no (no file yet; the clock starts when `syncd run` first watches it)"
+    return expected, f"no (next file due by {_moment(overview.due)})"
+
+
+def status_text(overviews: Sequence[SourceOverview]) -> str:
+    """`syncd status`: one block per source."""
+    if not overviews:
+        return "No sources configured."
+    blocks = []
+    for o in overviews:
+        source, file, job = o.source, o.last_file, o.last_job
+        expected, late = _lateness(o)
+        lines = [
+            f"{source.name} ({source.kind} {source.where}, {source.mode} mode)",
+            "  last file  "
+            + (
+                "none yet" if file is None else f"{file.name}, received {_moment(file.received_at)}"
+            ),
+            "  last job   "
+            + (
+                "none ended yet"
+                if job is None
+                else f"{job.job_id} {job.status}, finished {_moment(job.finished_at)}"
+            ),
+            f"  scans      {_scans(o)}",
+            f"  expected   {expected}",
+            f"  late       {late}",
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -1,6 +1,6 @@
 """Commands that only read create nothing where they run: no database, folder or secret.
 
-`jobs list/show/errors`, `users list/show` and `check` are run in an empty working
+`jobs list/show/errors`, `users list/show`, `status` and `check` are run in an empty working
 directory, on the embedded defaults and with a config naming a SQLite file that is not
 there; the directory is listed before and after. A missing database is an error that
 names the file and what to run; writing commands still create what they need.
@@ -26,6 +26,7 @@ READ_ONLY = (
     ("jobs", "errors", SOME_JOB, "-o", "again.csv"),
     ("users", "list", "--status", "archived"),
     ("users", "show", "ana.kovac@example.hr"),
+    ("status", "--json"),
     ("check",),
 )
 Listing = list[tuple[str, bool, int, int]]
