@@ -16,7 +16,8 @@ WATCHDOG and STOPPING.
 
 Beside the scans: the outbox is sent every half minute and after each job; sources
 with `expect_every` are checked for lateness every minute, after each scan and when
-one falls due (`syncd.staleness`).
+one falls due (`syncd.staleness`); what outlived `retention_days` is dropped at start
+and every hour (`syncd.cleanup`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from typing import Any
 
 import structlog
 
+from syncd.cleanup import clean_up
 from syncd.config import SourceConfig, load_config
 from syncd.errors import SourceError, SyncdError
 from syncd.lease import this_owner
@@ -55,6 +57,8 @@ REST_SECONDS = 30.0
 SEND_EVERY_SECONDS = 30
 #: How often sources with `expect_every` are checked (and after every scan).
 LATENESS_EVERY_SECONDS = 60
+#: How often what outlived `retention_days` is dropped (and at start).
+CLEAN_EVERY_SECONDS = 3600
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
 #: The signals the daemon takes itself (SIGUSR1 goes to faulthandler).
@@ -144,6 +148,10 @@ class Daemon:
                 self._check_lateness, IntervalTrigger(seconds=LATENESS_EVERY_SECONDS,
                 timezone=UTC), id="lateness", next_run_time=now,
             )  # fmt: skip
+        self._scheduler.add_job(
+            self._clean, IntervalTrigger(seconds=CLEAN_EVERY_SECONDS, timezone=UTC),
+            id="cleanup", next_run_time=now,
+        )  # fmt: skip
         self._scheduler.start()
 
     def _uninstall(self) -> None:
@@ -196,6 +204,13 @@ class Daemon:
         scheduler = self._scheduler
         if scheduler is not None and scheduler.get_job("lateness") is not None:
             scheduler.modify_job("lateness", next_run_time=datetime.now(UTC))
+
+    def _clean(self) -> None:
+        """Drop what outlived `retention_days` (`syncd.cleanup`; it logs what went)."""
+        try:
+            clean_up(self.rt, now=self.rt.clock())
+        except Exception:  # the database or the disk: the next round tries again
+            log.exception("cleanup_failed")
 
     def request_scan(self, name: str) -> None:
         """Scan source `name` soon (a change was seen in its folder)."""

@@ -56,11 +56,34 @@ def retained_file(conn: Connection, job_id: str) -> RetainedFile | None:
     return None if row is None else RetainedFile(**row._asdict())
 
 
+@dataclass(frozen=True, slots=True)
+class Expired:
+    """What `drop_expired` dropped: the jobs whose retained input went, and each job
+    file as (job ID, name)."""
+
+    retained: tuple[str, ...]
+    job_files: tuple[tuple[str, str], ...]
+
+
+def drop_expired(conn: Connection, *, now: datetime) -> Expired:
+    """Drop retained files and job files whose retention has run out, saying which."""
+    retained = conn.execute(
+        delete(retained_files)
+        .where(retained_files.c.expires_at <= now)
+        .returning(retained_files.c.job_id)
+    )
+    files = conn.execute(
+        delete(job_files)
+        .where(job_files.c.expires_at <= now)
+        .returning(job_files.c.job_id, job_files.c.name)
+    )
+    return Expired(tuple(sorted(retained.scalars())), tuple(sorted((j, n) for j, n in files.all())))
+
+
 def purge_expired(conn: Connection, *, now: datetime) -> int:
     """Drop retained files and job files whose retention has run out; returns how many."""
-    result = conn.execute(delete(retained_files).where(retained_files.c.expires_at <= now))
-    files = conn.execute(delete(job_files).where(job_files.c.expires_at <= now))
-    return result.rowcount + files.rowcount
+    expired = drop_expired(conn, now=now)
+    return len(expired.retained) + len(expired.job_files)
 
 
 def put_job_file(

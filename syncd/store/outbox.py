@@ -26,7 +26,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 
 from syncd.store.schema import outbox
 
@@ -225,3 +225,15 @@ def mark_failed(conn: Connection, outbox_id: int, *, error: str, retry_at: datet
     conn.execute(
         update(outbox).where(outbox.c.id == outbox_id, outbox.c.status != "sent").values(values)
     )
+
+
+def drop_done(conn: Connection, *, queued_before: datetime) -> list[int]:
+    """Forget the messages sent or given up on that were queued at or before
+    `queued_before` (their bytes hold errors CSVs); their ids. Messages still to be
+    sent stay, however old."""
+    dropped = conn.execute(
+        delete(outbox)
+        .where(outbox.c.status.in_(("sent", "failed")), outbox.c.created_at <= queued_before)
+        .returning(outbox.c.id)
+    )
+    return sorted(int(i) for i in dropped.scalars())
