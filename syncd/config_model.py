@@ -231,7 +231,7 @@ class SourceModel(BaseModel):
     # How often files are expected ("24h"): an alert goes to notify when none came.
     expect_every: Annotated[str, AfterValidator(_duration)] | None = None
     # Only Monday to Friday (UTC) counts toward expect_every.
-    business_days: bool = Field(default=False, validate_default=True)
+    business_days: bool = False
 
     @field_validator("profile")
     @classmethod
