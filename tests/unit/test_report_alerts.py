@@ -107,3 +107,16 @@ def test_an_admin_may_override_an_alert_template(tmp_path: Path, kind: str) -> N
     )
     assert message is not None
     assert message["Subject"] == f"{kind}: hr"
+
+
+@pytest.mark.parametrize("kind", ["late", "resumed"])
+def test_alert_html_holds_no_script_no_remote_content_and_the_reports_layout(kind: str) -> None:
+    """The same frame as a report (the header, the footer with the install name), and
+    nothing that runs or loads."""
+    alert = sample_alert("late" if kind == "late" else "resumed")
+    _, html = _parts(_compose(alert))
+    assert "<table" in html
+    assert "syncd on hr-prod" in html
+    assert "source hr</div>" in html
+    for forbidden in ("<script", "<style", "<link", "<img", "src=", "http://", "https://"):
+        assert forbidden not in html.lower()
