@@ -362,26 +362,41 @@ def jobs_changes(state: _State, job_id: str, output: Path | None) -> None:
     click.echo(str(write_changes_csv(state.reader, job_id, output)))
 
 
+def _decider() -> str | None:
+    """Who decides a held job from the command line: the system user running syncd."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+REASON_HELP = "Why: kept in the job's messages and its report, beside who decided and when."
+
+
 @jobs.command(name="approve")
 @click.argument("job_id")
+@click.option("--reason", help=REASON_HELP)
 @pass_state
-def jobs_approve(state: _State, job_id: str) -> None:
+def jobs_approve(state: _State, job_id: str, reason: str | None) -> None:
     """Apply the held job JOB_ID (re-planned against the directory as it is now)."""
     from syncd.approval import approve
 
-    outcome = approve(state.runtime, job_id)
+    outcome = approve(state.runtime, job_id, by=_decider(), reason=reason)
     _emit(outcome, False)
     sys.exit(outcome.exit_code)
 
 
 @jobs.command(name="reject")
 @click.argument("job_id")
+@click.option("--reason", help=REASON_HELP)
 @pass_state
-def jobs_reject(state: _State, job_id: str) -> None:
+def jobs_reject(state: _State, job_id: str, reason: str | None) -> None:
     """Drop the held job JOB_ID: nothing of it is applied."""
     from syncd.approval import dismiss
 
-    _emit(dismiss(state.runtime, job_id), False)
+    _emit(dismiss(state.runtime, job_id, by=_decider(), reason=reason), False)
 
 
 @cli.group()

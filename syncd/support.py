@@ -5,9 +5,12 @@ the file it came from. The CLI (and the back office) call these; nothing here ch
 from __future__ import annotations
 
 import gzip
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
 from syncd import store
+from syncd.core.table import RowError
 from syncd.errors import JobStateError, UsageError
 from syncd.flow import ERRORS_CSV
 from syncd.runtime import Runtime
@@ -82,3 +85,45 @@ def retained_file(rt: Runtime, job_id: str) -> tuple[str, bytes]:
             f"{rt.config.retention_days}, or it could hold passwords it could not blank)"
         )
     return retained.file_name, gzip.decompress(retained.content)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownError:
+    """One row error as support reads it: with the cell as it was received."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorsPage:
+    """One page of a job's row errors (pages count from 1)."""
+
+    job_id: str
+    errors: tuple[ShownError, ...]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+def row_errors_page(rt: Runtime, job_id: str, page: int, per_page: int = 50) -> ErrorsPage:
+    """Page `page` of a job's row errors, each with its cell as received (read from the
+    errors CSV the job kept, whose n-th line is its n-th failed row)."""
+    from syncd.report.content import received_value, received_values
+
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        total = store.count_row_errors(conn, job.id)
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 1), pages)
+        errors: list[RowError] = store.row_errors(
+            conn, job.id, offset=(page - 1) * per_page, limit=per_page
+        )
+        kept = store.job_file(conn, job.id, ERRORS_CSV) if errors else None
+        rows = store.failed_rows(conn, job.id) if kept is not None else []
+    values = received_values(gzip.decompress(kept) if kept else None, errors, rows)
+    shown = tuple(ShownError(e.row, e.column, received_value(values, e), e.message) for e in errors)
+    return ErrorsPage(job.id, shown, total, page, pages, per_page)
