@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from syncd import store
 from syncd.core.table import RowError
 from syncd.errors import JobStateError, UsageError
@@ -127,3 +129,56 @@ def row_errors_page(rt: Runtime, job_id: str, page: int, per_page: int = 50) -> 
     values = received_values(gzip.decompress(kept) if kept else None, errors, rows)
     shown = tuple(ShownError(e.row, e.column, received_value(values, e), e.message) for e in errors)
     return ErrorsPage(job.id, shown, total, page, pages, per_page)
+
+
+#: How many of a directory's latest jobs that keep a changes CSV a user search reads.
+TOUCH_SEARCH_JOBS = 50
+
+
+def jobs_touching(rt: Runtime, directory: str, key: str) -> list[str]:
+    """The IDs of the jobs whose changes CSV names the user `key` of `directory`
+    (created, updated, archived, reactivated or renamed it), among its latest
+    `TOUCH_SEARCH_JOBS` jobs that keep one, newest first."""
+    import csv
+    import io
+
+    from syncd.core.formula import undo
+    from syncd.report import CHANGES_CSV
+
+    with rt.engine.connect() as conn:
+        kept = store.latest_files(conn, CHANGES_CSV, directory=directory, limit=TOUCH_SEARCH_JOBS)
+    found = []
+    wanted = key.encode("utf-8")
+    for job_id, content in kept:
+        text = gzip.decompress(content)
+        if wanted not in text:
+            continue
+        reader = csv.reader(io.StringIO(text.decode("utf-8-sig"), newline=""))
+        next(reader, None)
+        if any(len(line) > 1 and undo(line[1]) == key for line in reader):
+            found.append(job_id)
+    return found
+
+
+def held_archives(rt: Runtime, job_id: str) -> tuple[str, pl.DataFrame]:
+    """The users held job `job_id` would archive, as it was held with them (approval
+    archives exactly these, or is refused): (job ID, frame of `key`, `email`,
+    `reason`), read from the changes CSV the job kept."""
+    import io
+
+    from syncd.core.changes import CHANGE_COLUMNS, archived_users
+    from syncd.core.formula import undo_expr
+    from syncd.report import CHANGES_CSV
+
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        content = store.job_file(conn, job.id, CHANGES_CSV)
+    if job.status != "held":
+        raise JobStateError(f"job {job.id} is {job.status}, not held")
+    if content is None:
+        raise JobStateError(f"job {job.id} keeps no list of the users it would archive")
+    text = gzip.decompress(content).decode("utf-8-sig")
+    changes = pl.read_csv(
+        io.StringIO(text), schema=dict.fromkeys(CHANGE_COLUMNS, pl.String), quote_char='"'
+    ).select(undo_expr(pl.col(name).fill_null("")).alias(name) for name in CHANGE_COLUMNS)
+    return job.id, archived_users(changes)

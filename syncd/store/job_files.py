@@ -125,3 +125,18 @@ def forget_held(conn: Connection, job_id: str) -> None:
     """Drop what `hold_plan` kept, once the job is approved or dismissed."""
     conn.execute(delete(schema.held_passwords).where(schema.held_passwords.c.job_id == job_id))
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(held_digest=None))
+
+
+def latest_files(
+    conn: Connection, name: str, *, directory: str, limit: int
+) -> list[tuple[str, bytes]]:
+    """The files called `name` of the latest `limit` jobs of `directory` that keep one:
+    (job ID, content), newest job first."""
+    query = (
+        select(jobs.c.id, job_files.c.content)
+        .join(job_files, job_files.c.job_id == jobs.c.id)
+        .where(job_files.c.name == name, jobs.c.directory == directory)
+        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+        .limit(limit)
+    )
+    return [(row.id, row.content) for row in conn.execute(query)]
