@@ -75,6 +75,8 @@ class Site:
     rt: Runtime
     config_path: Path
     app: object = field(init=False)
+    #: session cookies by account: argon2 makes each login slow on purpose
+    sessions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.app = create_app(self.rt)
@@ -87,21 +89,30 @@ class Site:
         add_account(self.rt, name, "admin" if role == "admin" else "support", password)
 
     def client(
-        self, name: str | None = None, *, address: str = "testclient", **headers: str
+        self,
+        name: str | None = None,
+        *,
+        address: str = "testclient",
+        fresh: bool = False,
+        **headers: str,
     ) -> TestClient:
-        """A browser on the back office: logged in as `name` (if given), sending
-        same-origin headers unless told otherwise."""
+        """A browser on the back office: logged in as `name` (if given; in a session of
+        its own if `fresh`), sending same-origin headers unless told otherwise."""
         client = TestClient(
             self.app,  # type: ignore[arg-type]
             base_url="http://testserver",
             headers={**SAME_ORIGIN, **headers},
             client=(address, 50000),
         )
-        if name is not None:
+        if name is not None and not fresh and name in self.sessions:
+            client.cookies.set("syncd_session", self.sessions[name])
+        elif name is not None:
             done = client.post(
                 "/login", data={"name": name, "password": PASSWORD}, follow_redirects=False
             )
             assert done.status_code == 303, done.text
+            if not fresh:
+                self.sessions[name] = client.cookies["syncd_session"]
         return client
 
 

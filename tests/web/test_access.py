@@ -102,7 +102,7 @@ def test_after_too_many_failed_logins_even_the_right_password_waits(tmp_path: Pa
 
 def test_logging_out_ends_the_session(site: Site) -> None:
     """After logging out, the old cookie opens nothing."""
-    client = site.client("sam")
+    client = site.client("sam", fresh=True)
     cookie = client.cookies.get("syncd_session")
     assert client.post("/logout", follow_redirects=False).status_code == 303
     stale = site.client()
