@@ -13,6 +13,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 from syncd.store import schema
 from syncd.store.schema import job_files, jobs, retained_files
 
+#: How `kept_files` names a job's retained input.
+RETAINED = "retained-input"
+
 
 @dataclass(frozen=True, slots=True)
 class RetainedFile:
@@ -54,6 +57,14 @@ def retained_file(conn: Connection, job_id: str) -> RetainedFile | None:
     """The retained input of a job, if it is still kept."""
     row = conn.execute(select(retained_files).where(retained_files.c.job_id == job_id)).first()
     return None if row is None else RetainedFile(**row._asdict())
+
+
+def kept_files(conn: Connection, job_id: str) -> set[str]:
+    """The names of the files a job keeps (without reading them), the retained input as
+    `RETAINED`."""
+    names = set(conn.scalars(select(job_files.c.name).where(job_files.c.job_id == job_id)))
+    retained = conn.scalar(select(retained_files.c.job_id).where(retained_files.c.job_id == job_id))
+    return names | ({RETAINED} if retained is not None else set())
 
 
 def purge_expired(conn: Connection, *, now: datetime) -> int:

@@ -22,7 +22,8 @@ from syncd.display import next_step
 from syncd.flow import ERRORS_CSV
 from syncd.outcome import JobOutcome
 from syncd.report import CHANGES_CSV
-from syncd.store.outbox import OutboxMessage, list_messages
+from syncd.store.job_files import RETAINED
+from syncd.store.outbox import OutboxEntry, OutboxMessage, list_messages, list_outbox
 from syncd.web.access import Person, record, require
 from syncd.web.office import office
 from syncd.web.rendering import HEADERS, is_htmx, page
@@ -111,12 +112,8 @@ def job_page(request: Request) -> Response:
     the = office(request)
     with the.reader.engine.connect() as conn:
         job = store.require_job(conn, job_id)
-        kept = {
-            name: store.job_file(conn, job.id, name) is not None
-            for name in (ERRORS_CSV, CHANGES_CSV)
-        }
-        has_input = store.retained_file(conn, job.id) is not None
-        reports = list_messages(conn, job_id=job.id)
+        kept = store.kept_files(conn, job.id)
+        reports = list_outbox(conn, None, job_id=job.id)
     errors = support.row_errors_page(the.reader, job.id, _int(request, "page"), ERRORS_PER_PAGE)
     outcome = JobOutcome.from_job(job)
     step = next_step(outcome)
@@ -125,10 +122,10 @@ def job_page(request: Request) -> Response:
         "job": job,
         "outcome": outcome,
         "errors": errors,
-        "has_errors_csv": kept[ERRORS_CSV] and errors.total > 0,
-        "has_changes_csv": kept[CHANGES_CSV],
-        "has_input": has_input,
-        "reports": [_report_summary(r) for r in reports],
+        "has_errors_csv": ERRORS_CSV in kept and errors.total > 0,
+        "has_changes_csv": CHANGES_CSV in kept,
+        "has_input": RETAINED in kept,
+        "reports": [_report_summary(r) for r in reversed(reports)],
         "next_step": step,
         "notice": NOTICES.get(request.query_params.get("done", "")),
         "title": f"Job {job.id}",
@@ -136,7 +133,7 @@ def job_page(request: Request) -> Response:
     return page(request, "job.html", context)
 
 
-def _report_summary(message: OutboxMessage) -> dict[str, Any]:
+def _report_summary(message: OutboxMessage | OutboxEntry) -> dict[str, Any]:
     return {
         "id": message.id,
         "kind": message.kind or "report",

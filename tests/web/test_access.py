@@ -224,3 +224,12 @@ def test_the_login_form_goes_back_only_to_a_page_of_its_own(site: Site) -> None:
         follow_redirects=False,
     )
     assert answer.headers["location"] == "/jobs"
+
+
+def test_the_home_page_is_the_job_list_and_an_unknown_task_is_not_found(site: Site) -> None:
+    """/ leads to the jobs; a task this process never ran (or forgot) is a 404 in words."""
+    client = site.client("sam")
+    assert client.get("/", follow_redirects=False).headers["location"] == "/jobs"
+    missing = client.get("/tasks/nothing-like-it")
+    assert missing.status_code == 404
+    assert "no such task here" in missing.text
