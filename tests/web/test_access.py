@@ -233,3 +233,24 @@ def test_the_home_page_is_the_job_list_and_an_unknown_task_is_not_found(site: Si
     missing = client.get("/tasks/nothing-like-it")
     assert missing.status_code == 404
     assert "no such task here" in missing.text
+
+
+#: What only an admin may post.
+ADMIN_POSTS = (
+    "/held/00000-00000/approve",
+    "/held/00000-00000/reject",
+    "/sources/hr/scan",
+    "/upload",
+    "/uploads/AAAAAAAAAAAAAAAA/map",
+    "/uploads/AAAAAAAAAAAAAAAA/apply",
+)
+
+
+@pytest.mark.parametrize("path", ADMIN_POSTS)
+def test_a_support_account_posting_what_only_admins_may_is_refused(site: Site, path: str) -> None:
+    """Same origin, logged in, but support: 403 for the role, whatever the route."""
+    answer = site.client("sam").post(
+        path, data={"reason": "x", "confirm": "yes"}, follow_redirects=False
+    )
+    assert answer.status_code == 403
+    assert "needs the admin role" in answer.text
