@@ -39,16 +39,18 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The integration tests start a real sshd and PostgreSQL; their binaries must be installed
-# (the servers themselves are never started as system services by the tests).
+# (the servers themselves are never started as system services by the tests). The browser
+# tests drive Debian's chromium through Playwright (never `playwright install`).
 system-deps:
-	@missing=no; \
-	[ -x /usr/sbin/sshd ] || missing=yes; \
+	@missing=""; \
+	[ -x /usr/sbin/sshd ] || missing="$$missing openssh-server"; \
 	{ command -v initdb && command -v pg_ctl; } >/dev/null 2>&1 \
 	  || ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 \
-	  || missing=yes; \
-	if [ "$$missing" = yes ]; then \
-	  echo "Installing openssh-server and postgresql for the integration tests"; \
-	  $(call apt_install,openssh-server postgresql); \
+	  || missing="$$missing postgresql"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing$$missing for the integration and browser tests"; \
+	  $(call apt_install,$$missing); \
 	fi
 
 # Four workers on two cores: much of the suite waits on servers and subprocesses. A
@@ -60,8 +62,12 @@ test: $(VENV)/.installed system-deps
 lint: $(VENV)/.installed
 	$(lint_steps)
 
+# The back office too, on the loopback address only (`syncd web user add` makes an account).
+WEB_LISTEN := 127.0.0.1:8080
+
 run: $(VENV)/.installed
-	$(BIN)/syncd run
+	@echo "The back office: http://$(WEB_LISTEN)/ (first account: $(BIN)/syncd web user add NAME --role admin)"
+	$(BIN)/syncd run --web $(WEB_LISTEN)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -e '.[test,bench]'

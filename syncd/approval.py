@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
@@ -37,7 +37,19 @@ def _held_job(conn: Connection, job_id: str, verb: str) -> store.Job:
     return job
 
 
-def approve(rt: Runtime, job_id: str) -> JobOutcome:
+def decision(verb: str, when: datetime, by: str | None, reason: str | None) -> str:
+    """The line a decision adds to a held job's messages: what, when, who and why."""
+    said = f"{verb} at {when.isoformat(timespec='seconds')}"
+    if by:
+        said += f" by {by}"
+    return f"{said}: {reason.strip()}" if reason and reason.strip() else said
+
+
+def approve(
+    rt: Runtime, job_id: str, *, by: str | None = None, reason: str | None = None
+) -> JobOutcome:
+    """Apply held job `job_id`; `by` and `reason` (who decided, and why) go into the
+    job's messages and its report."""
     with rt.engine.connect() as conn:
         job = _held_job(conn, job_id, "approved")
         files = {name: store.job_file(conn, job.id, name) for name in held.FILES}
@@ -104,7 +116,7 @@ def approve(rt: Runtime, job_id: str) -> JobOutcome:
             counts=plan.counts,
             errors_csv=errors_csv,
             finished_at=now,
-            messages=(*job.messages, f"approved at {now.isoformat(timespec='seconds')}"),
+            messages=(*job.messages, decision("approved", now, by, reason)),
             row_errors=errors[:20],
             row_error_total=len(errors),
         )
@@ -123,7 +135,7 @@ def approve(rt: Runtime, job_id: str) -> JobOutcome:
         )
         queue_report(conn, rt.config, report, now=now)
         store.forget_held(conn, job.id)
-        store.drop_job_files(conn, job.id, held.FILES)
+        store.drop_job_files(conn, job.id, (*held.FILES, held.THRESHOLDS))
     return outcome
 
 
@@ -132,7 +144,10 @@ def _kept_errors_csv(conn: Connection, job_id: str) -> bytes | None:
     return None if kept is None else gzip.decompress(kept)
 
 
-def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
+def dismiss(
+    rt: Runtime, job_id: str, *, by: str | None = None, reason: str | None = None
+) -> JobOutcome:
+    """Drop held job `job_id`: nothing of it is applied (`by`, `reason` as for `approve`)."""
     now = rt.clock()
     with rt.engine.begin() as conn:
         job = _held_job(conn, job_id, "rejected")
@@ -142,7 +157,7 @@ def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
             finished_at=now,
             messages=(
                 *job.messages,
-                f"rejected at {now.isoformat(timespec='seconds')}; nothing was applied",
+                decision("rejected", now, by, reason) + "; nothing was applied",
             ),
         )
         finish(conn, outcome)
@@ -153,5 +168,5 @@ def dismiss(rt: Runtime, job_id: str) -> JobOutcome:
         )
         queue_report(conn, rt.config, report, now=now)
         store.forget_held(conn, job.id)
-        store.drop_job_files(conn, job.id, held.FILES)
+        store.drop_job_files(conn, job.id, (*held.FILES, held.THRESHOLDS))
     return outcome

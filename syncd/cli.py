@@ -149,15 +149,21 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
     type=click.Choice(["debug", "info", "warning", "error"]),
     help="The least important log events to write (to stderr, JSON lines off a terminal).",
 )
+@click.option(
+    "--web",
+    "web_listen",
+    metavar="HOST:PORT",
+    help="Serve the back office there too (default: [web] listen; none when unset).",
+)
 @pass_state
-def run(state: _State, log_level: str) -> None:
+def run(state: _State, log_level: str, web_listen: str | None) -> None:
     """Run the daemon in the foreground (SIGTERM: finish the current job, then stop)."""
     from syncd.daemon import Daemon
     from syncd.logs import configure_logging
 
     configure_logging(log_level)
     config_path = find_config_path(state.config_path, os.environ)
-    sys.exit(Daemon(state.runtime, config_path=config_path).run())
+    sys.exit(Daemon(state.runtime, config_path=config_path, web_listen=web_listen).run())
 
 
 @cli.command(name="scan")
@@ -362,26 +368,41 @@ def jobs_changes(state: _State, job_id: str, output: Path | None) -> None:
     click.echo(str(write_changes_csv(state.reader, job_id, output)))
 
 
+def _decider() -> str | None:
+    """Who decides a held job from the command line: the system user running syncd."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None
+
+
+REASON_HELP = "Why: kept in the job's messages and its report, beside who decided and when."
+
+
 @jobs.command(name="approve")
 @click.argument("job_id")
+@click.option("--reason", help=REASON_HELP)
 @pass_state
-def jobs_approve(state: _State, job_id: str) -> None:
+def jobs_approve(state: _State, job_id: str, reason: str | None) -> None:
     """Apply the held job JOB_ID (re-planned against the directory as it is now)."""
     from syncd.approval import approve
 
-    outcome = approve(state.runtime, job_id)
+    outcome = approve(state.runtime, job_id, by=_decider(), reason=reason)
     _emit(outcome, False)
     sys.exit(outcome.exit_code)
 
 
 @jobs.command(name="reject")
 @click.argument("job_id")
+@click.option("--reason", help=REASON_HELP)
 @pass_state
-def jobs_reject(state: _State, job_id: str) -> None:
+def jobs_reject(state: _State, job_id: str, reason: str | None) -> None:
     """Drop the held job JOB_ID: nothing of it is applied."""
     from syncd.approval import dismiss
 
-    _emit(dismiss(state.runtime, job_id), False)
+    _emit(dismiss(state.runtime, job_id, by=_decider(), reason=reason), False)
 
 
 @cli.group()
@@ -528,6 +549,118 @@ def db_upgrade(state: _State) -> None:
     finally:
         engine.dispose()
     click.echo("database schema is up to date")
+
+
+DEFAULT_WEB_LISTEN = "127.0.0.1:8080"
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help=f"Where to serve (default: [web] listen, else {DEFAULT_WEB_LISTEN}).",
+)
+@click.pass_context
+def web(ctx: click.Context, listen: str | None) -> None:
+    """Serve the back office alone, in the foreground (`syncd run` serves it beside the
+    daemon when [web] listen is set). `syncd web user` manages its accounts."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from syncd.logs import configure_logging
+    from syncd.web.app import create_app
+    from syncd.web.serving import address, bind, serve
+
+    configure_logging("info")
+    state: _State = ctx.obj
+    sock = bind(listen or state.config.web.listen or DEFAULT_WEB_LISTEN)
+    app = create_app(state.runtime)
+    click.echo(f"The back office is at {address(sock)} (Ctrl-C stops it)", err=True)
+    serve(app, sock)
+
+
+@web.group(name="user")
+def web_user() -> None:
+    """Back office accounts: support (look up, download errors and changes) or admin
+    (also approve, reject, upload, scan)."""
+
+
+def _password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            lines = password_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the password from {password_file}: {exc}") from exc
+        return lines[0] if lines else ""
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+PASSWORD_FILE_HELP = "Read the password from the first line of this file instead of asking."
+
+
+@web_user.command(name="add")
+@click.argument("name")
+@click.option(
+    "--role", type=click.Choice(["support", "admin"]), required=True, help="What it may do."
+)
+@click.option(
+    "--password-file", type=click.Path(path_type=Path, dir_okay=False), help=PASSWORD_FILE_HELP
+)
+@click.option(
+    "--no-password",
+    is_flag=True,
+    help="No password: only a trusted proxy naming NAME logs it in ([web] proxy_user_header).",
+)
+@pass_state
+def web_user_add(
+    state: _State, name: str, role: str, password_file: Path | None, no_password: bool
+) -> None:
+    """Create the back office account NAME (the password is asked for twice)."""
+    from syncd.web.accounts import ROLE_WORDS, add_account
+
+    if no_password and password_file is not None:
+        raise UsageError("give --password-file or --no-password, not both")
+    password = None if no_password else _password(password_file)
+    account = add_account(state.runtime, name, "admin" if role == "admin" else "support", password)
+    click.echo(f"account {account.name} ({account.role}: {ROLE_WORDS[account.role]})")
+
+
+@web_user.command(name="passwd")
+@click.argument("name")
+@click.option(
+    "--password-file", type=click.Path(path_type=Path, dir_okay=False), help=PASSWORD_FILE_HELP
+)
+@pass_state
+def web_user_passwd(state: _State, name: str, password_file: Path | None) -> None:
+    """Set a new password for account NAME (its open sessions end)."""
+    from syncd.web.accounts import change_account
+
+    change_account(state.runtime, name, password=_password(password_file))
+    click.echo(f"account {name}: password changed; its sessions were ended")
+
+
+@web_user.command(name="list")
+@pass_state
+def web_user_list(state: _State) -> None:
+    """The accounts and their roles."""
+    from syncd.web.accounts import list_accounts
+
+    accounts = list_accounts(state.runtime)
+    if not accounts:
+        click.echo("No accounts yet: `syncd web user add NAME --role admin` creates one.")
+    for account in accounts:
+        how = "password" if account.password_hash else "proxy only"
+        click.echo(f"{account.name}  {account.role}  {how}")
+
+
+@web_user.command(name="remove")
+@click.argument("name")
+@pass_state
+def web_user_remove(state: _State, name: str) -> None:
+    """Delete account NAME and end its sessions."""
+    from syncd.web.accounts import remove_account
+
+    remove_account(state.runtime, name)
+    click.echo(f"account {name} removed")
 
 
 def _fail(error: SyncdError) -> NoReturn:

@@ -205,6 +205,23 @@ class SourceConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WebConfig:
+    """`[web]`: the back office. `listen` (`host:port`) turns it on in `syncd run`;
+    `syncd web` serves it alone. People log in with local accounts (`syncd web user
+    add`), or a reverse proxy at one of `trusted_proxies` names them in
+    `proxy_user_header`. `public_origin`: the origin people's browsers use, when it is
+    not the address syncd is reached at (a proxy in front)."""
+
+    listen: str | None = None
+    session_hours: float = 12
+    proxy_user_header: str | None = None
+    trusted_proxies: tuple[str, ...] = ()
+    public_origin: str | None = None
+    login_attempts: int = 5
+    login_window_minutes: float = 15
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Everything syncd is configured with, checked and frozen."""
 
@@ -218,6 +235,7 @@ class Config:
     stop_timeout_seconds: float = 60
     #: `host:port` the daemon answers Prometheus scrapes on; None: no metrics
     metrics_listen: str | None = None
+    web: WebConfig = WebConfig()
     state_dir: Path = Path("var")
     secret_env: str | None = None
     secret_file: Path | None = Path("var/secret")  # None when secret_env is used
@@ -341,6 +359,9 @@ def _build(checked: ConfigFile, found: Path | None) -> Config:
         retention_days=checked.retention_days,
         stop_timeout_seconds=checked.stop_timeout_seconds,
         metrics_listen=checked.metrics.listen,
+        web=WebConfig(
+            **{**checked.web.model_dump(), "trusted_proxies": tuple(checked.web.trusted_proxies)}
+        ),
         state_dir=state_dir,
         secret_env=checked.secret_env,
         secret_file=None

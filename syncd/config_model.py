@@ -445,6 +445,53 @@ class MetricsModel(BaseModel):
     listen: Annotated[str, AfterValidator(_listen)] | None = None
 
 
+def _address(text: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not an IP address or network, e.g. 127.0.0.1 or 10.0.0.0/24"
+        ) from None
+    return text
+
+
+def _origin(text: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s?#]+", text):
+        raise ValueError(
+            f"{text!r} is not an origin: scheme and host only, e.g. https://syncd.example.com"
+        )
+    return text
+
+
+class WebModel(BaseModel):
+    """`[web]`: the back office, served by the daemon (off when `listen` is not set)."""
+
+    model_config = _SCHEMA
+
+    listen: Annotated[str, AfterValidator(_listen)] | None = None
+    session_hours: float = Field(default=12, gt=0)
+    # A reverse proxy that authenticates people names them in this header; it is
+    # believed only from `trusted_proxies`.
+    proxy_user_header: Text | None = None
+    trusted_proxies: list[Annotated[str, AfterValidator(_address)]] = Field(default_factory=list)
+    # The address people type, when a proxy serves the back office under another one.
+    public_origin: Annotated[str, AfterValidator(_origin)] | None = None
+    login_attempts: int = Field(default=5, ge=1)
+    login_window_minutes: float = Field(default=15, gt=0)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_for_header(cls, proxies: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("proxy_user_header") is not None and not proxies:
+            raise ValueError(
+                "is needed with proxy_user_header: the addresses of the proxies whose "
+                'user header is believed, e.g. ["127.0.0.1"]'
+            )
+        return proxies
+
+
 class ConfigFile(BaseModel):
     """The whole file. A missing `sources` key means the embedded default drop folder."""
 
@@ -453,6 +500,7 @@ class ConfigFile(BaseModel):
     database: DatabaseModel = Field(default_factory=DatabaseModel)
     mail: MailModel = Field(default_factory=MailModel)
     metrics: MetricsModel = Field(default_factory=MetricsModel)
+    web: WebModel = Field(default_factory=WebModel)
     sources: list[SourceEntry] | None = None
     directory: DirectoryModel = Field(default_factory=DirectoryModel)
     profiles: dict[str, ProfileModel] = Field(default_factory=dict)
@@ -484,6 +532,7 @@ def known_keys() -> dict[str, frozenset[str]]:
         "database": DatabaseModel,
         "mail": MailModel,
         "metrics": MetricsModel,
+        "web": WebModel,
         "local": LocalSourceModel,
         "sftp": SftpSourceModel,
         "columns": ColumnModel,

@@ -61,6 +61,8 @@ LATENESS_EVERY_SECONDS = 60
 CLEAN_EVERY_SECONDS = 3600
 #: A follow-up scan for a file still settling comes this long after it is due.
 FOLLOW_UP_SLACK = 0.5
+#: A scheduled scan this much past due makes the back office call its source late.
+LATE_SECONDS = 60
 #: The signals the daemon takes itself (SIGUSR1 goes to faulthandler).
 _HANDLED = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
@@ -91,9 +93,15 @@ class _Watch:
 
 
 class Daemon:
-    def __init__(self, rt: Runtime, *, config_path: Path | None = None) -> None:
+    #: the back office asks the daemon to scan, and the daemon runs the jobs
+    runs_jobs = True
+
+    def __init__(
+        self, rt: Runtime, *, config_path: Path | None = None, web_listen: str | None = None
+    ) -> None:
         self.rt = rt
         self.config_path = config_path
+        self.web_listen = web_listen
         self.stopping = threading.Event()
         self.wake = threading.Event()
         self.notify = Notifier()
@@ -110,6 +118,10 @@ class Daemon:
         self._scheduler: Any = None
         self._metrics: Metrics | None = None
         self._lateness_lock = threading.Lock()
+        self._web: Any = None
+        self._office: Any = None
+        #: per source: when its last scan ended (wall clock) and its error, if any
+        self._scanned: dict[str, tuple[datetime, str | None]] = {}
 
     # --- sources and schedules ------------------------------------------------------
 
@@ -245,10 +257,13 @@ class Daemon:
             scanned = scan(self.rt, opened, wall=time.time())
         except SourceError as error:
             log.error("scan_failed", source=name, error=str(error))
+            self._scanned[name] = (datetime.now(UTC), str(error))
             return
-        except Exception:  # a bug in a scan must not stop the daemon
+        except Exception as error:  # a bug in a scan must not stop the daemon
             log.exception("scan_crashed", source=name)
+            self._scanned[name] = (datetime.now(UTC), f"syncd failed ({type(error).__name__})")
             return
+        self._scanned[name] = (datetime.now(UTC), None)
         if scanned.queued:
             self.wake.set()
         self._check_lateness_soon()
@@ -261,6 +276,59 @@ class Daemon:
                 self._scan, "date", run_date=when, args=[name], id=f"again:{name}",
                 replace_existing=True,
             )  # fmt: skip
+
+    # --- the back office ----------------------------------------------------------------
+
+    def _start_web(self) -> None:
+        """Serve the back office from a thread, if asked; an address it cannot listen on
+        is logged, and the daemon goes on without it."""
+        listen = self.web_listen or self.rt.config.web.listen
+        if not listen:
+            return
+        from syncd.web.app import create_app
+        from syncd.web.serving import Background, address, bind
+
+        try:
+            sock = bind(listen)
+        except SyncdError as error:
+            log.error("web_failed", error=str(error))
+            return
+        app = create_app(self.rt, host=self)
+        self._office = app.state.office
+        self._web = Background(app, sock)
+        log.info("web_listening", url=address(sock))
+
+    def _stop_web(self) -> None:
+        if self._web is not None:
+            self._web.stop()
+            self._office.tasks.shutdown()
+            self._web = None
+
+    def scan_state(self, source: str) -> Any:
+        """What the back office says of a source's scans (`syncd.web.office.ScanState`)."""
+        from syncd.web.office import ScanState
+        from syncd.web.sources import schedule_words
+
+        cfg = self.rt.config.source(source)
+        scheduled = self._scheduler.get_job(f"scan:{source}") if self._scheduler else None
+        next_scan = scheduled.next_run_time if scheduled is not None else None
+        last, error = self._scanned.get(source, (None, None))
+        now = datetime.now(UTC)
+        why = None
+        if error is not None:
+            why = f"its last scan failed: {error}"
+        elif self._resting.get(source, 0.0) > time.monotonic():
+            why = "its file could not be fetched; the daemon tries again shortly"
+        elif next_scan is not None and (now - next_scan).total_seconds() > LATE_SECONDS:
+            why = "its scan is overdue"
+        return ScanState(
+            next_scan=next_scan,
+            schedule=schedule_words(cfg),
+            last_scan=last,
+            last_error=error,
+            late=why is not None,
+            why_late=why,
+        )
 
     # --- signals ----------------------------------------------------------------------
 
@@ -319,6 +387,8 @@ class Daemon:
         self._uninstall()
         self.rt = replace(self.rt, config=config)
         self._install()
+        if self._office is not None:
+            self._office.use(self.rt)
         log.info("reloaded", sources=sorted(self._sources))
 
     # --- watchdog -----------------------------------------------------------------------
@@ -350,6 +420,7 @@ class Daemon:
             self._metrics = Metrics(self.rt.engine)
             self._metrics.serve(self.rt.config.metrics_listen)
         self._install()
+        self._start_web()
         log.info(
             "started",
             owner=this_owner(),
@@ -369,6 +440,7 @@ class Daemon:
                     self.wake.clear()
         finally:
             self._uninstall()
+            self._stop_web()
         log.info("stopped")
         return 0
 

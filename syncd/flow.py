@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import replace
@@ -38,6 +39,7 @@ from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.status import JobStatus
 from syncd.core.table import ROW, RawTable, RowError
+from syncd.errors import SyncdError
 from syncd.hashing import plan_hashes, plan_tags
 from syncd.intake import (
     SHOWN_ROW_ERRORS,
@@ -62,6 +64,17 @@ log = structlog.get_logger("syncd.flow")
 
 #: The name a job's errors CSV is kept under (gzip-compressed), for `syncd jobs errors`.
 ERRORS_CSV = "errors.csv.gz"
+
+#: Looks at a job's plan under its directory's lock, before the guard and before
+#: anything is written: (connection, directory name, plan, changes frame). A back office
+#: preview (a dry run) keeps what it saw; applying that upload raises `PlanRefused`
+#: when the plan is not the one previewed.
+PlanCheck = Callable[[Connection, str, Plan, pl.DataFrame], None]
+
+
+class PlanRefused(SyncdError):
+    """A `PlanCheck` refused the plan: nothing was applied, and no job is recorded."""
+
 
 #: Compresses the copies a job keeps while it reads and validates (zlib releases the
 #: GIL, so this runs on the second core).
@@ -89,9 +102,11 @@ class _Job:
         dry_run: bool,
         notes: tuple[str, ...],
         job_id: str | None = None,
+        check_plan: PlanCheck | None = None,
     ) -> None:
         self.rt, self.source, self.mode, self.dry_run = rt, source, mode, dry_run
         self.notes = notes
+        self.check_plan = check_plan
         self.profile = rt.config.profiles[source.profile]
         self.name, self.size, self.sha256 = drop.name, len(drop.data), drop.sha256
         self._data: bytes | None = drop.take()
@@ -255,18 +270,22 @@ def run_job(
     dry_run: bool = False,
     progress: Progress = quiet,
     claimed: str | None = None,
+    check_plan: PlanCheck | None = None,
 ) -> JobOutcome:
     """The whole flow for one file; every outcome is recorded (unless `dry_run`).
 
     `claimed`: the ID of the job the daemon claimed for this file and runs now (already
-    `running` under its lease); without it a job is recorded here.
+    `running` under its lease); without it a job is recorded here. `check_plan` sees the
+    plan before anything is written, and may refuse it (`PlanRefused`): then nothing is
+    recorded, as for a dry run.
     """
     profile = rt.config.profiles[source.profile]
     # An errors CSV sent back is partial whatever was asked: decided before the job is
     # recorded, since the mode is part of what makes two files the same.
     effective, note = effective_mode(mode or source.mode, sniffed_header(profile, drop.data))
     notes = (note,) if note else ()
-    job = _Job(rt, source, drop, effective, dry_run, notes, job_id=claimed)  # takes the bytes
+    # (the job takes the bytes over)
+    job = _Job(rt, source, drop, effective, dry_run, notes, job_id=claimed, check_plan=check_plan)
     if not dry_run:
         job_id = job.stored_id
         with rt.engine.begin() as conn:
@@ -313,6 +332,11 @@ def run_job(
     try:
         with nullcontext() if dry_run else Lease(rt.engine, job.stored_id, rt.clock):
             outcome = _process(job, progress)
+    except PlanRefused:
+        if not dry_run and claimed is None:
+            with rt.engine.begin() as conn:
+                store.forget_job(conn, job.stored_id)
+        raise
     except Exception as exc:
         log.exception("job_crashed", job_id=job.job_id, source=source.name)
         if not dry_run:
@@ -386,6 +410,8 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
             if not job.dry_run:
                 job.record(conn, outcome, errors)
             return outcome
+        if job.check_plan is not None:
+            job.check_plan(conn, job.source.directory, plan, changes)
         errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
         messages = (
             *plan.messages,
@@ -430,6 +456,9 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
             )
             for name, content in frozen.items():
                 store.put_job_file(conn, job_id, name, content, expires_at=None)
+            store.put_job_file(
+                conn, job_id, held.THRESHOLDS, held.thresholds(verdict.reasons), expires_at=None
+            )
         else:
             progress("applying")
             store.apply_plan(

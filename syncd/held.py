@@ -27,6 +27,18 @@ CELLS = "held-cells"
 FACTS = "held-facts"
 #: Every job file a held job keeps, dropped once it is decided.
 FILES = (RECORDS, CELLS, FACTS)
+#: The guard's reasons for holding it (jobs held by an older syncd have none), shown
+#: to whoever decides; dropped with the rest.
+THRESHOLDS = "held-thresholds"
+
+
+def thresholds(reasons: tuple[str, ...]) -> bytes:
+    return json.dumps(list(reasons), ensure_ascii=False).encode("utf-8")
+
+
+def read_thresholds(content: bytes | None) -> tuple[str, ...] | None:
+    """The reasons `thresholds` kept; None when none were kept."""
+    return None if content is None else tuple(json.loads(content))
 
 
 def _ipc(frame: pl.DataFrame) -> bytes:

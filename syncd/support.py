@@ -5,9 +5,14 @@ the file it came from. The CLI (and the back office) call these; nothing here ch
 from __future__ import annotations
 
 import gzip
+import math
+from dataclasses import dataclass
 from pathlib import Path
 
+import polars as pl
+
 from syncd import store
+from syncd.core.table import RowError
 from syncd.errors import JobStateError, UsageError
 from syncd.flow import ERRORS_CSV
 from syncd.runtime import Runtime
@@ -82,3 +87,98 @@ def retained_file(rt: Runtime, job_id: str) -> tuple[str, bytes]:
             f"{rt.config.retention_days}, or it could hold passwords it could not blank)"
         )
     return retained.file_name, gzip.decompress(retained.content)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownError:
+    """One row error as support reads it: with the cell as it was received."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorsPage:
+    """One page of a job's row errors (pages count from 1)."""
+
+    job_id: str
+    errors: tuple[ShownError, ...]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+def row_errors_page(rt: Runtime, job_id: str, page: int, per_page: int = 50) -> ErrorsPage:
+    """Page `page` of a job's row errors, each with its cell as received (read from the
+    errors CSV the job kept, whose n-th line is its n-th failed row)."""
+    from syncd.report.content import received_value, received_values
+
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        total = store.count_row_errors(conn, job.id)
+        pages = max(1, math.ceil(total / per_page))
+        page = min(max(page, 1), pages)
+        errors: list[RowError] = store.row_errors(
+            conn, job.id, offset=(page - 1) * per_page, limit=per_page
+        )
+        kept = store.job_file(conn, job.id, ERRORS_CSV) if errors else None
+        rows = store.failed_rows(conn, job.id) if kept is not None else []
+    values = received_values(gzip.decompress(kept) if kept else None, errors, rows)
+    shown = tuple(ShownError(e.row, e.column, received_value(values, e), e.message) for e in errors)
+    return ErrorsPage(job.id, shown, total, page, pages, per_page)
+
+
+#: How many of a directory's latest jobs that keep a changes CSV a user search reads.
+TOUCH_SEARCH_JOBS = 50
+
+
+def jobs_touching(rt: Runtime, directory: str, key: str) -> list[str]:
+    """The IDs of the jobs whose changes CSV names the user `key` of `directory`
+    (created, updated, archived, reactivated or renamed it), among its latest
+    `TOUCH_SEARCH_JOBS` jobs that keep one, newest first."""
+    import csv
+    import io
+
+    from syncd.core.formula import undo
+    from syncd.report import CHANGES_CSV
+
+    with rt.engine.connect() as conn:
+        kept = store.latest_files(conn, CHANGES_CSV, directory=directory, limit=TOUCH_SEARCH_JOBS)
+    found = []
+    wanted = key.encode("utf-8")
+    for job_id, content in kept:
+        text = gzip.decompress(content)
+        if wanted not in text:
+            continue
+        reader = csv.reader(io.StringIO(text.decode("utf-8-sig"), newline=""))
+        next(reader, None)
+        if any(len(line) > 1 and undo(line[1]) == key for line in reader):
+            found.append(job_id)
+    return found
+
+
+def held_archives(rt: Runtime, job_id: str) -> tuple[str, pl.DataFrame]:
+    """The users held job `job_id` would archive, as it was held with them (approval
+    archives exactly these, or is refused): (job ID, frame of `key`, `email`,
+    `reason`), read from the changes CSV the job kept."""
+    import io
+
+    from syncd.core.changes import CHANGE_COLUMNS, archived_users
+    from syncd.core.formula import undo_expr
+    from syncd.report import CHANGES_CSV
+
+    with rt.engine.connect() as conn:
+        job = store.require_job(conn, job_id)
+        content = store.job_file(conn, job.id, CHANGES_CSV)
+    if job.status != "held":
+        raise JobStateError(f"job {job.id} is {job.status}, not held")
+    if content is None:
+        raise JobStateError(f"job {job.id} keeps no list of the users it would archive")
+    text = gzip.decompress(content).decode("utf-8-sig")
+    changes = pl.read_csv(
+        io.StringIO(text), schema=dict.fromkeys(CHANGE_COLUMNS, pl.String), quote_char='"'
+    ).select(undo_expr(pl.col(name).fill_null("")).alias(name) for name in CHANGE_COLUMNS)
+    return job.id, archived_users(changes)

@@ -10,7 +10,8 @@ problem that rejects the file is reported at once, each saying what to do.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 from syncd.core.profile import Column, Profile
 from syncd.core.table import ROW, RawTable, is_errors_header, normalise_header
@@ -184,3 +185,26 @@ def map_header(table: RawTable, profile: Profile) -> ColumnMap:
             problems,
         )
     return ColumnMap(tuple(mapped), tuple(unknown), tuple(notices))
+
+
+def match_column(header: str, profile: Profile) -> Column | None:
+    """The profile column a file's header fills, matched as `map_header` matches it;
+    None for a header the profile does not know (or an errors CSV's own column)."""
+    key = normalise_header(header)
+    if not key or is_errors_header(header):
+        return None
+    return _by_name(profile).get(key)
+
+
+def with_mapping(profile: Profile, mapping: Mapping[str, str]) -> Profile:
+    """`profile` reading each header of `mapping` (as a file writes it) as the field it
+    names, as if the header were one of that column's aliases. Fields the profile has no
+    column for are left out."""
+    extra: defaultdict[str, list[str]] = defaultdict(list)
+    for header, field_name in mapping.items():
+        extra[field_name].append(header)
+    columns = tuple(
+        replace(c, aliases=(*c.aliases, *extra[c.field])) if c.field in extra else c
+        for c in profile.columns
+    )
+    return replace(profile, columns=columns)

@@ -206,13 +206,16 @@ def _has_rows(content: bytes) -> bool:
 
 
 def received_values(
-    errors_csv: bytes | None, errors: Sequence[RowError]
+    errors_csv: bytes | None, errors: Sequence[RowError], rows: Sequence[int] | None = None
 ) -> dict[int, dict[str, str]]:
     """The cells as received of the rows `errors` name, by row then header, read from
-    the errors CSV (the n-th failed row is its n-th line: `errors` are the first row
-    errors in row order, so their rows are its first lines)."""
-    rows = sorted({e.row for e in errors})
-    if not errors_csv or not rows:
+    the errors CSV (the n-th failed row is its n-th line). `rows`: every failed row of
+    the job in row order; by default `errors` are the first row errors in row order, so
+    their rows are its first lines."""
+    wanted = {e.row for e in errors}
+    if rows is None:
+        rows = sorted(wanted)
+    if not errors_csv or not wanted:
         return {}
     text = errors_csv.decode("utf-8-sig", errors="replace")
     first = text.split("\n", 1)[0].rstrip("\r")
@@ -223,7 +226,12 @@ def received_values(
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, [])
     values: dict[int, dict[str, str]] = {}
+    last = max(wanted)
     for row, cells in zip(rows, reader, strict=False):
+        if row > last:
+            break
+        if row not in wanted:
+            continue
         values[row] = {
             name: undo(cell)
             for name, cell in zip(header[:-1], cells[: len(header) - 1], strict=False)
@@ -231,7 +239,8 @@ def received_values(
     return values
 
 
-def _value(values: dict[int, dict[str, str]], error: RowError) -> str:
+def received_value(values: dict[int, dict[str, str]], error: RowError) -> str:
+    """The cell an error names, as received (cut past `VALUE_SHOWN` characters)."""
     cells = values.get(error.row, {})
     value = cells.get(neutralise(error.column), cells.get(error.column, ""))
     return value if len(value) <= VALUE_SHOWN else value[: VALUE_SHOWN - 1] + "…"
@@ -331,7 +340,12 @@ def report_context(
         "counts": _counts(kind, outcome.counts),
         "messages": [m for m in outcome.messages if m not in thresholds],
         "row_errors": [
-            {"row": e.row, "column": e.column, "value": _value(values, e), "message": e.message}
+            {
+                "row": e.row,
+                "column": e.column,
+                "value": received_value(values, e),
+                "message": e.message,
+            }
             for e in shown
         ],
         "rows_failed": f"{outcome.counts.invalid:,}",

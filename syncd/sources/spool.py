@@ -41,6 +41,42 @@ class Spooled:
         self.path.unlink(missing_ok=True)
 
 
+class Receiving:
+    """A file arriving in the spool: written to a hidden temporary name, hashed as it
+    streams, renamed to its final name by `finish`; past `cap` bytes it is refused
+    (`FileTooLarge`) and nothing is kept."""
+
+    def __init__(self, final: Path, cap: int) -> None:
+        self.final = final
+        self.cap = cap
+        self.size = 0
+        self._partial = final.with_name(f".{final.name}.part")
+        self._digest = hashlib.sha256()
+        fd = os.open(self._partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self._out = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.cap:
+            self.abort()
+            raise FileTooLarge(
+                f"the file is larger than the {self.cap:,} bytes allowed; split it, or "
+                "raise max_bytes in the profile"
+            )
+        self._digest.update(chunk)
+        self._out.write(chunk)
+
+    def finish(self) -> Spooled:
+        self._out.close()
+        os.replace(self._partial, self.final)
+        return Spooled(self.final, self._digest.hexdigest(), self.size)
+
+    def abort(self) -> None:
+        """Forget what was received."""
+        self._out.close()
+        self._partial.unlink(missing_ok=True)
+
+
 class Spool:
     """A folder of received files, named by the caller (a job ID), never by the sender."""
 
@@ -49,30 +85,22 @@ class Spool:
 
     def receive(self, name: str, chunks: Iterable[bytes], *, cap: int) -> Spooled:
         """Write `chunks` to the spool as `name`, whole or not at all."""
+        receiving = self.open(name, cap=cap)
+        try:
+            for chunk in chunks:
+                receiving.write(chunk)
+        except BaseException:
+            receiving.abort()
+            raise
+        return receiving.finish()
+
+    def open(self, name: str, *, cap: int) -> Receiving:
+        """Start receiving `name` chunk by chunk, for a sender that pushes its bytes (an
+        upload through the back office); `receive` for one that is pulled."""
         if "/" in name or name.startswith("."):
             raise ValueError(f"a spool name is a plain name, not {name!r}")
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        final = self.folder / name
-        partial = self.folder / f".{name}.part"
-        digest = hashlib.sha256()
-        size = 0
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in chunks:
-                    size += len(chunk)
-                    if size > cap:
-                        raise FileTooLarge(
-                            f"the file is larger than the {cap:,} bytes allowed; split it, or "
-                            "raise max_bytes in the profile"
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-            os.replace(partial, final)
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
-        return Spooled(final, digest.hexdigest(), size)
+        return Receiving(self.folder / name, cap)
 
     def clear(self) -> None:
         """Forget everything half received (what a crash left)."""

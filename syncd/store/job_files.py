@@ -13,6 +13,9 @@ from sqlalchemy import Connection, delete, insert, select, update
 from syncd.store import schema
 from syncd.store.schema import job_files, jobs, retained_files
 
+#: How `kept_files` names a job's retained input.
+RETAINED = "retained-input"
+
 
 @dataclass(frozen=True, slots=True)
 class RetainedFile:
@@ -78,6 +81,14 @@ def drop_expired(conn: Connection, *, now: datetime) -> Expired:
         .returning(job_files.c.job_id, job_files.c.name)
     )
     return Expired(tuple(sorted(retained.scalars())), tuple(sorted((j, n) for j, n in files.all())))
+
+
+def kept_files(conn: Connection, job_id: str) -> set[str]:
+    """The names of the files a job keeps (without reading them), the retained input as
+    `RETAINED`."""
+    names = set(conn.scalars(select(job_files.c.name).where(job_files.c.job_id == job_id)))
+    retained = conn.scalar(select(retained_files.c.job_id).where(retained_files.c.job_id == job_id))
+    return names | ({RETAINED} if retained is not None else set())
 
 
 def purge_expired(conn: Connection, *, now: datetime) -> int:
@@ -148,3 +159,18 @@ def forget_held(conn: Connection, job_id: str) -> None:
     """Drop what `hold_plan` kept, once the job is approved or dismissed."""
     conn.execute(delete(schema.held_passwords).where(schema.held_passwords.c.job_id == job_id))
     conn.execute(update(jobs).where(jobs.c.id == job_id).values(held_digest=None))
+
+
+def latest_files(
+    conn: Connection, name: str, *, directory: str, limit: int
+) -> list[tuple[str, bytes]]:
+    """The files called `name` of the latest `limit` jobs of `directory` that keep one:
+    (job ID, content), newest job first."""
+    query = (
+        select(jobs.c.id, job_files.c.content)
+        .join(job_files, job_files.c.job_id == jobs.c.id)
+        .where(job_files.c.name == name, jobs.c.directory == directory)
+        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+        .limit(limit)
+    )
+    return [(row.id, row.content) for row in conn.execute(query)]

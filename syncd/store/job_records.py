@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, Row, delete, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Row, delete, func, insert, select, update
 
 from syncd.core.counts import Counts
 from syncd.core.job_id import normalise_job_id
@@ -167,10 +167,78 @@ def require_job(conn: Connection, job_id: str) -> Job:
     return job
 
 
-def list_jobs(conn: Connection, limit: int | None = 20) -> list[Job]:
-    """The most recent jobs, newest first."""
-    query = select(jobs).order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
+def job_filters(
+    *,
+    source: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ColumnElement[bool]]:
+    """Conditions on jobs: of one source, in one status, created in [since, until)."""
+    found: list[ColumnElement[bool]] = []
+    if source is not None:
+        found.append(jobs.c.source == source)
+    if status is not None:
+        found.append(jobs.c.status == status)
+    if since is not None:
+        found.append(jobs.c.created_at >= since)
+    if until is not None:
+        found.append(jobs.c.created_at < until)
+    return found
+
+
+def list_jobs(
+    conn: Connection,
+    limit: int | None = 20,
+    *,
+    offset: int = 0,
+    source: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[Job]:
+    """The most recent jobs, newest first, optionally filtered (`job_filters`)."""
+    query = (
+        select(jobs)
+        .where(*job_filters(source=source, status=status, since=since, until=until))
+        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     return [_job(row) for row in conn.execute(query)]
+
+
+def jobs_by_id(conn: Connection, ids: Iterable[str]) -> list[Job]:
+    """The jobs with these (canonical) IDs that exist, newest first."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    query = (
+        select(jobs)
+        .where(jobs.c.id.in_(wanted))
+        .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+    )
+    return [_job(row) for row in conn.execute(query)]
+
+
+def directory_stamp(conn: Connection, directory: str) -> str:
+    """What changes whenever a job writes to `directory`: the newest job that applied to
+    it and when it ended ("" for a directory no job applied to yet). Every write to a
+    directory is a job applying (`run_job`, an approval), which ends it."""
+    found = conn.execute(
+        select(jobs.c.id, jobs.c.finished_at)
+        .where(jobs.c.directory == directory, jobs.c.status.in_(("applied", "applied_with_errors")))
+        .order_by(jobs.c.finished_at.desc(), jobs.c.id.desc())
+        .limit(1)
+    ).first()
+    return "" if found is None else f"{found.id}@{found.finished_at.isoformat()}"
+
+
+def forget_job(conn: Connection, job_id: str) -> None:
+    """Drop the record of a running job that stopped before writing anything of its own
+    (an upload refused because the directory changed since its preview): as for a dry
+    run, there is nothing to look up."""
+    conn.execute(delete(jobs).where(jobs.c.id == job_id, jobs.c.status == "running"))
 
 
 def last_full_file(conn: Connection, source: str) -> tuple[str, int] | None:
@@ -243,11 +311,33 @@ def replace_row_errors(conn: Connection, job_id: str, errors: Iterable[RowError]
     add_row_errors(conn, job_id, errors)
 
 
-def row_errors(conn: Connection, job_id: str) -> list[RowError]:
-    """A job's row errors in the order they were stored."""
+def row_errors(
+    conn: Connection, job_id: str, *, offset: int = 0, limit: int | None = None
+) -> list[RowError]:
+    """A job's row errors in the order they were stored (or `limit` of them from
+    `offset`: a page)."""
     query = (
         select(schema.row_errors.c.row, schema.row_errors.c.column, schema.row_errors.c.message)
         .where(schema.row_errors.c.job_id == job_id)
         .order_by(schema.row_errors.c.seq)
+        .offset(offset)
+        .limit(limit)
     )
     return [RowError(row=r.row, column=r.column, message=r.message) for r in conn.execute(query)]
+
+
+def count_row_errors(conn: Connection, job_id: str) -> int:
+    query = select(func.count()).where(schema.row_errors.c.job_id == job_id)
+    return int(conn.scalar(query) or 0)
+
+
+def failed_rows(conn: Connection, job_id: str) -> list[int]:
+    """The rows of a job that have errors, in row order: the n-th is the n-th line of
+    its errors CSV."""
+    query = (
+        select(schema.row_errors.c.row)
+        .where(schema.row_errors.c.job_id == job_id)
+        .distinct()
+        .order_by(schema.row_errors.c.row)
+    )
+    return [int(row) for row in conn.scalars(query)]

@@ -164,9 +164,14 @@ def list_messages(
     return [OutboxMessage(**_values(row)) for row in conn.execute(query.limit(limit))]
 
 
-def list_outbox(conn: Connection, limit: int | None = 50) -> list[OutboxEntry]:
-    """The latest queued reports, newest first, without their bytes (`syncd outbox list`)."""
+def list_outbox(
+    conn: Connection, limit: int | None = 50, *, job_id: str | None = None
+) -> list[OutboxEntry]:
+    """The latest queued reports (of one job, if given), newest first, without their
+    bytes (`syncd outbox list`)."""
     query = select(*_ENTRY_COLUMNS).order_by(outbox.c.id.desc()).limit(limit)
+    if job_id is not None:
+        query = query.where(outbox.c.job_id == job_id)
     return [OutboxEntry(**_values(row)) for row in conn.execute(query)]
 
 

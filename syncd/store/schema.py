@@ -306,3 +306,65 @@ source_state = Table(
     Column("alerted_at", UtcDateTime),
     Column("resumed_at", UtcDateTime),
 )
+
+# The back office (`syncd.web`): its accounts, their sessions, what each person did, and
+# the column mappings admins saved for a source's uploads.
+WEB_ROLES = ("support", "admin")
+
+web_accounts = Table(
+    "web_accounts",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("role", String, nullable=False),
+    # argon2id; NULL for an account that only a trusted proxy can log in.
+    Column("password_hash", String),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    _one_of("role", WEB_ROLES, "role"),
+)
+
+# A session is known by the SHA-256 of its cookie: a copy of the database opens no
+# session.
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String, primary_key=True),
+    Column(
+        "account",
+        String,
+        ForeignKey("web_accounts.name", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False, index=True),
+)
+
+web_audit = Table(
+    "web_audit",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    # Who: an account name, the name a proxy gave, or what a refused person typed.
+    Column("actor", String, nullable=False),
+    Column("role", String),
+    Column("address", String),
+    Column("action", String, nullable=False),
+    Column("target", String),
+    Column("detail", Text),
+    Column("outcome", String, nullable=False),
+    _one_of("outcome", ("ok", "refused", "failed"), "outcome"),
+    Index(None, "at"),
+    Index(None, "action", "at"),
+)
+
+web_mappings = Table(
+    "web_mappings",
+    metadata,
+    Column("source", String, primary_key=True),
+    # The file's header, normalised as headers are compared (`normalise_header`).
+    Column("header", String, primary_key=True),
+    Column("field", String, nullable=False),
+    Column("saved_by", String, nullable=False),
+    Column("saved_at", UtcDateTime, nullable=False),
+)

@@ -6,8 +6,11 @@ these count with the same filters as `directory.list_users` and `jobs.list_jobs`
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, func, select
 
+from syncd.store.job_records import job_filters
 from syncd.store.schema import jobs, users
 
 
@@ -23,6 +26,14 @@ def count_users(
     return int(conn.scalar(query) or 0)
 
 
-def count_jobs(conn: Connection) -> int:
-    """Every job recorded, whatever its status (as `list_jobs` lists them)."""
-    return int(conn.scalar(select(func.count()).select_from(jobs)) or 0)
+def count_jobs(
+    conn: Connection,
+    *,
+    source: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Jobs recorded, with the filters of `list_jobs` (none: every job)."""
+    conditions = job_filters(source=source, status=status, since=since, until=until)
+    return int(conn.scalar(select(func.count()).select_from(jobs).where(*conditions)) or 0)
