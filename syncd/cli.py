@@ -518,6 +518,10 @@ def main(argv: list[str] | None = None) -> None:
     # Everything syncd writes (databases, errors CSVs, retained and settled files, the
     # secret) holds personal data: readable by syncd's own user alone.
     os.umask(0o077)
+    # A crash's traceback leaves out what its errors quote of people's data.
+    from syncd.tracebacks import excepthook
+
+    sys.excepthook = excepthook
     try:
         cli.main(args=argv, prog_name="syncd", standalone_mode=False)
     except click.exceptions.Abort:

@@ -57,6 +57,7 @@ from syncd.outcome import JobOutcome
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
 from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
+from syncd.tracebacks import describe
 
 log = structlog.get_logger("syncd.flow")
 
@@ -232,18 +233,22 @@ class _Job:
             store.put_job_file(
                 conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv), expires_at=expires
             )
-        retained = self.retained()
+        self.retain(conn, self.retained())
+        store.purge_expired(conn, now=self.started)
+
+    def retain(self, conn: Connection, retained: bytes | None) -> None:
+        """Keep the file for support as `keep` decided (redacted, as it came, or not at
+        all); a file holding passwords is settled as this redacted copy too."""
         if retained is not None:
             store.retain_file(
                 conn,
-                job_id,
+                self.stored_id,
                 file_name=self.name,
                 content=retained,
                 now=self.started,
-                expires_at=expires,
+                expires_at=self.started + timedelta(days=self.rt.config.retention_days),
                 redacted=self.kept == "redacted",
             )
-        store.purge_expired(conn, now=self.started)
 
 
 def run_job(
@@ -320,12 +325,19 @@ def run_job(
                 "rejected",
                 None,
                 messages=(
-                    f"syncd failed while processing this file ({type(exc).__name__}:"
-                    f" {exc}); nothing was applied; please report job {job.job_id}",
+                    f"syncd failed while processing this file ({describe(exc)}); nothing "
+                    f"was applied; please report job {job.job_id}",
                 ),
             )
+            try:
+                retained = job.retained()
+            except Exception:  # the copy failed too (or was never begun): none is kept
+                retained = None
             with rt.engine.begin() as conn:
                 finish(conn, crashed)
+                # Kept as for any job: support can look at it, and a file holding
+                # passwords is settled as this copy with them blanked.
+                job.retain(conn, retained)
                 _report(conn, rt, crashed)
         raise
     return outcome
