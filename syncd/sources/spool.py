@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import FileRejected
+
+#: What the spool names a file: a job ID, letters, digits, `-`, `_` and `.` (never
+#: first, never two in a row), so a name is never a path, a hidden file or `..`.
+SPOOL_NAME = re.compile(r"[0-9A-Za-z](?:\.?[0-9A-Za-z_-])*")
+#: Past this a name is no job ID.
+SPOOL_NAME_MAX = 100
 
 
 class FileTooLarge(FileRejected):
@@ -49,8 +56,8 @@ class Spool:
 
     def receive(self, name: str, chunks: Iterable[bytes], *, cap: int) -> Spooled:
         """Write `chunks` to the spool as `name`, whole or not at all."""
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"a spool name is a plain name, not {name!r}")
+        if len(name) > SPOOL_NAME_MAX or not SPOOL_NAME.fullmatch(name):
+            raise ValueError(f"a spool name is a job ID, not {name!r}")
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         final = self.folder / name
         partial = self.folder / f".{name}.part"
