@@ -133,7 +133,7 @@ class LocalSource:
                     os.replace(source, path)
                     os.chmod(path, 0o600)
                 else:
-                    _write_private(path, replacement)
+                    _write_private(path, replacement, temporary=f".{job_id}.tmp")
                     source.unlink()
                 target = str(path)
             marker = marker_name(name)
@@ -165,10 +165,11 @@ def _changed(name: str) -> str:
     )
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `path` (mode 0600) through a temporary name, so it is whole or absent."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+def _write_private(path: Path, data: bytes, *, temporary: str) -> None:
+    """Write `path` (mode 0600) through the name `temporary` in its folder (short: a name
+    near 255 bytes has no room for more), so it is whole or absent."""
+    temporary_path = path.with_name(temporary)
+    fd = os.open(temporary_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
-    os.replace(temporary, path)
+    os.replace(temporary_path, path)

@@ -217,7 +217,9 @@ class SftpSource:
                     # What is settled is people's data: readable by syncd's account alone.
                     sftp.chmod(target, 0o600)
                 else:
-                    temporary = posixpath.join(folder, f".{posixpath.basename(target)}.tmp")
+                    # Named by the job, not the file: a name near 255 bytes has no room
+                    # for more.
+                    temporary = posixpath.join(folder, f".{job_id}.tmp")
                     with sftp.open(temporary, "wb") as out:
                         out.set_pipelined(True)
                         # Private before the first byte: the replacement had secrets blanked,

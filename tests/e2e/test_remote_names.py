@@ -33,6 +33,7 @@ TAKEN = (
     "--help.csv",
     " spaced  out .csv",
     "x" * 251 + ".csv",  # 255 bytes: the longest name ext4 allows
+    "p" * 251 + ".csv",  # the same, holding a password (odd: see below)
     "é" * 125 + ".csv",  # 254 bytes
 )
 #: Never taken: hidden names (a leading dot), whatever follows.
@@ -77,7 +78,13 @@ def run(tmp_path_factory: pytest.TempPathFactory, sshd_server: SshdServer) -> Ru
     remote.mkdir()
     config = _config(root, sshd_server, remote)
     for n, name in enumerate(TAKEN + HIDDEN):
-        content = f"Email,First Name\r\nperson{n}@example.com,P{n}\r\n"
+        # Every other file holds a password: it is settled as a copy written in its
+        # place (with the password blanked), the others are renamed.
+        content = (
+            f"Email,First Name,Password\r\nperson{n}@example.com,P{n},Secret-{n}-pw\r\n"
+            if n % 2
+            else f"Email,First Name\r\nperson{n}@example.com,P{n}\r\n"
+        )
         (remote / name).write_text(content, encoding="utf-8")
     before = _tree(root, sshd_server.root)
     daemon = Running(root, config)
@@ -121,6 +128,9 @@ def test_each_file_is_settled_as_one_plain_name_in_processed(run: Run) -> None:
         assert "\\" not in settled
         assert all(unicodedata.category(ch) not in {"Cc", "Cf", "Zl", "Zp"} for ch in settled)
     assert sorted(p.name for p in run.remote.iterdir() if p.is_file()) == sorted(HIDDEN)
+    settled = [(run.remote / "processed" / name).read_text("utf-8") for name in run.processed]
+    assert sum("Secret-" in content for content in settled) == 0
+    assert sum("Password" in content for content in settled) == len(TAKEN) // 2
 
 
 def test_nothing_is_written_outside_syncds_folders(run: Run) -> None:
