@@ -29,6 +29,7 @@ from syncd.display import job_text, jobs_table, progress_display, user_text, use
 from syncd.errors import ServiceUnavailable, SyncdError, UsageError
 from syncd.intake import Drop, validate_file
 from syncd.outcome import JobOutcome
+from syncd.private import write_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -206,7 +207,7 @@ def validate(
     if errors_csv is not None:
         path = errors_out or Path(f"{file.stem}.errors.csv")
         try:
-            path.write_bytes(errors_csv)
+            write_private(path, errors_csv, make_folder=False)
         except OSError as exc:
             raise UsageError(
                 f"cannot write the errors CSV to {path}: {exc.strerror}; "

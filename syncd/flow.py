@@ -54,6 +54,7 @@ from syncd.intake import (
 )
 from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
+from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
 from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
@@ -190,8 +191,7 @@ class _Job:
             path = self.rt.errors_dir / f"dry-run-{Path(self.name).stem}.csv"
         else:
             path = self.rt.errors_dir / f"{self.job_id}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.errors_csv)
+        write_private(path, self.errors_csv)
         return str(path)
 
     def record(

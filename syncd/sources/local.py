@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from syncd.errors import SourceError
+from syncd.private import private_folder, write_private
 from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
@@ -50,7 +51,7 @@ class LocalSource:
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         try:
-            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_folder(self.path)
             entries = list(os.scandir(self.path))
         except OSError as exc:
             raise SourceError(f"cannot list {self.path}: {exc.strerror}") from exc
@@ -127,13 +128,13 @@ class LocalSource:
                 target = "deleted"
             else:
                 target_dir = self.processed_dir if ok else self.failed_dir
-                target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_folder(target_dir)
                 path = target_dir / settled_name(name, job_id)
                 if replacement is None:
                     os.replace(source, path)
                     os.chmod(path, 0o600)
                 else:
-                    _write_private(path, replacement, temporary=f".{job_id}.tmp")
+                    write_private(path, replacement, temporary=f".{job_id}.tmp")
                     source.unlink()
                 target = str(path)
             marker = marker_name(name)
@@ -163,13 +164,3 @@ def _changed(name: str) -> str:
         f"{name} changed while it was being read; nothing was applied, and it is taken "
         "again once it stays the same"
     )
-
-
-def _write_private(path: Path, data: bytes, *, temporary: str) -> None:
-    """Write `path` (mode 0600) through the name `temporary` in its folder (short: a name
-    near 255 bytes has no room for more), so it is whole or absent."""
-    temporary_path = path.with_name(temporary)
-    fd = os.open(temporary_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary_path, path)

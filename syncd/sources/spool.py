@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import FileRejected
+from syncd.private import private_folder
 
 #: What the spool names a file: a job ID, letters, digits, `-`, `_` and `.` (never
 #: first, never two in a row), so a name is never a path, a hidden file or `..`.
@@ -58,7 +59,7 @@ class Spool:
         """Write `chunks` to the spool as `name`, whole or not at all."""
         if len(name) > SPOOL_NAME_MAX or not SPOOL_NAME.fullmatch(name):
             raise ValueError(f"a spool name is a job ID, not {name!r}")
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(self.folder)
         final = self.folder / name
         partial = self.folder / f".{name}.part"
         digest = hashlib.sha256()

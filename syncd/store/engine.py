@@ -36,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.private import private_file
 
 MIGRATIONS = "syncd:migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -117,7 +118,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
             raise ConfigError(f"database url: use plain sqlite:///PATH, not {parsed.drivername}")
         path = sqlite_file(url)
         if path is not None and create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         elif path is not None:
             # A URI (percent-escaped by as_uri) with mode=rw: SQLite fails rather than
             # create a missing file, even if it vanished after the caller looked.

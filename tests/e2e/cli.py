@@ -87,9 +87,10 @@ def spawn(
     stderr: BinaryIO,
     env: Mapping[str, str] | None = None,
     stdout: BinaryIO | None = None,
+    umask: int = -1,
 ) -> subprocess.Popen[bytes]:
     """Start `syncd ARGS...` (the daemon) without waiting; stderr goes to a file (and
-    stdout too when given one, else nowhere).
+    stdout too when given one, else nowhere); `umask`: the one it starts with (-1: ours).
 
     A file rather than a pipe: a daemon logging into a pipe nobody reads would block.
     """
@@ -100,4 +101,5 @@ def spawn(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL if stdout is None else stdout,
         stderr=stderr,
+        umask=umask,
     )

@@ -27,15 +27,21 @@ class Running:
     """One `syncd run` process, its log (stderr) and stdout, and ways to wait on it."""
 
     def __init__(
-        self, root: Path, config: Path, name: str = "daemon", env: Mapping[str, str] | None = None
+        self,
+        root: Path,
+        config: Path,
+        name: str = "daemon",
+        env: Mapping[str, str] | None = None,
+        umask: int = -1,
     ) -> None:
         self.root, self.config = root, config
         self.log = root / f"{name}.log"
         self.stdout = root / f"{name}.out"
         with self.log.open("ab") as stderr, self.stdout.open("ab") as stdout:
             self.process = spawn(
-                "--config", config, "run", cwd=root, stderr=stderr, stdout=stdout, env=env
-            )
+                "--config", config, "run", cwd=root, stderr=stderr, stdout=stdout, env=env,
+                umask=umask,
+            )  # fmt: skip
         self.wait_for("it started", lambda: '"started"' in self.log.read_text())
 
     def wait_for(
