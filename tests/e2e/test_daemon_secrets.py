@@ -22,7 +22,9 @@ import email.policy
 import gzip
 import json
 import os
+import pty
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -32,7 +34,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.e2e.cli import syncd
+from tests.e2e.cli import SYNCD, environment, syncd
 from tests.e2e.test_daemon_exactly_once import Running
 from tests.servers.smtp import PASSWORD as SMTP_PASSWORD
 from tests.servers.smtp import SmtpServer, serving_smtp
@@ -331,3 +333,52 @@ def test_the_logs_hold_no_row_contents(gathered: Gathered) -> None:
         if ROW_MARKER in content.lower()
     ]
     assert holding == []
+
+
+def _on_a_terminal(*args: str | Path, cwd: Path) -> str:
+    """Run `syncd ARGS...` with stdout and stderr on a pseudo-terminal (the console
+    renderer, colours, a progress bar) and return all it wrote."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [str(SYNCD), *map(str, args)],
+        cwd=cwd, env=environment(), stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+    )  # fmt: skip
+    os.close(follower)
+    written = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end closed: the command is done
+            break
+        if not chunk:
+            break
+        written += chunk
+    os.close(leader)
+    process.wait(timeout=60)
+    return written.decode("utf-8", errors="replace")
+
+
+def test_a_crash_shown_on_a_terminal_holds_no_row_and_no_hash(tmp_path: Path) -> None:
+    """`syncd import` at a terminal, the database refusing the row: the console log
+    line and the traceback of the crash name the error, never the row, its password or
+    its hash (rich's console tracebacks would show every frame's variables)."""
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "syncd.db"}"\n'
+        f'[[sources]]\nname = "drop"\nkind = "local"\npath = "{tmp_path / "drop"}"\n'
+        'profile = "agents"\nmode = "partial"\n',
+        encoding="utf-8",
+    )
+    assert syncd("--config", config, "db", "upgrade", cwd=tmp_path).code == 0
+    with sqlite3.connect(tmp_path / "syncd.db") as conn:
+        conn.execute(REFUSING)
+    people = tmp_path / "people.csv"
+    people.write_text(FILES["agents-refused.csv"], encoding="utf-8")
+    shown = _on_a_terminal("--config", config, "import", people, cwd=tmp_path)
+    assert "job_crashed" in shown
+    assert "refused by a trigger" in shown
+    assert "Traceback" in shown
+    assert ROW_MARKER not in shown.lower()
+    assert "PwLeak-India-1414" not in shown
+    assert "$argon2" not in shown
