@@ -24,6 +24,7 @@ from syncd.errors import JobStateError
 from syncd.flow import ERRORS_CSV, archive_digest, finish, plan_against
 from syncd.hashing import password_keys
 from syncd.outcome import JobOutcome
+from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report
 from syncd.runtime import Runtime
 
@@ -99,8 +100,7 @@ def approve(
         if errors:
             content = render_errors_csv(validated.table, errors)
             path = rt.errors_dir / f"{job.id}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
+            write_private(path, content)
             errors_csv = str(path)
             store.put_job_file(
                 conn,

@@ -29,6 +29,7 @@ from syncd.display import job_text, jobs_table, progress_display, user_text, use
 from syncd.errors import ServiceUnavailable, SyncdError, UsageError
 from syncd.intake import Drop, validate_file
 from syncd.outcome import JobOutcome
+from syncd.private import write_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -212,7 +213,7 @@ def validate(
     if errors_csv is not None:
         path = errors_out or Path(f"{file.stem}.errors.csv")
         try:
-            path.write_bytes(errors_csv)
+            write_private(path, errors_csv, make_folder=False)
         except OSError as exc:
             raise UsageError(
                 f"cannot write the errors CSV to {path}: {exc.strerror}; "
@@ -673,6 +674,10 @@ def main(argv: list[str] | None = None) -> None:
     # Everything syncd writes (databases, errors CSVs, retained and settled files, the
     # secret) holds personal data: readable by syncd's own user alone.
     os.umask(0o077)
+    # A crash's traceback leaves out what its errors quote of people's data.
+    from syncd.tracebacks import excepthook
+
+    sys.excepthook = excepthook
     try:
         cli.main(args=argv, prog_name="syncd", standalone_mode=False)
     except click.exceptions.Abort:

@@ -42,6 +42,7 @@ from syncd.errors import SourceError, SyncdError
 from syncd.lease import this_owner
 from syncd.metrics import Metrics
 from syncd.outcome import JobOutcome
+from syncd.private import private_folder
 from syncd.runtime import Runtime
 from syncd.scanning import scan
 from syncd.sdnotify import Notifier
@@ -83,7 +84,7 @@ class _Watch:
 
         self.observer = PollingObserver(timeout=1) if cfg.watch == "poll" else Observer()
         assert cfg.path is not None
-        cfg.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_folder(cfg.path)
         self.observer.schedule(Handler(), str(cfg.path), recursive=False)
         self.observer.daemon = True
         self.observer.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,13 +32,26 @@ _DRY_RUN_WORDS = {
 }
 
 
+def printable(text: str) -> str:
+    """What a sender chose (a file name, a cell a message quotes) as a terminal shows it
+    safely: control characters (a newline, an escape sequence that would recolour or
+    clear the screen) and invisible ones (a bidi override that reverses what follows)
+    written as escapes, `\\n`, `\\x1b`, `\\u202e`, so what is shown is what it is."""
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii")
+        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
+        else ch
+        for ch in text
+    )
+
+
 def _heading(outcome: JobOutcome) -> str:
     if outcome.dry_run:
         words = _DRY_RUN_WORDS.get(outcome.status, outcome.status)
-        return f"Dry run of {outcome.file}: {words} (nothing was written)"
+        return f"Dry run of {printable(outcome.file)}: {words} (nothing was written)"
     words = _STATUS_WORDS.get(outcome.status, outcome.status)
     if outcome.job_id is None:  # `syncd validate`: nothing is stored
-        return f"Check of {outcome.file}: {words}"
+        return f"Check of {printable(outcome.file)}: {words}"
     return f"Job {outcome.job_id}: {words}"
 
 
@@ -56,7 +70,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
     c = outcome.counts
     lines = [
         _heading(outcome),
-        f"  source {outcome.source} ({outcome.mode}), file {outcome.file}"
+        f"  source {outcome.source} ({outcome.mode}), file {printable(outcome.file)}"
         + (f", read as {outcome.encoding}" if outcome.encoding else ""),
     ]
     if outcome.created_at and verbose:
@@ -73,7 +87,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
             f"  created {c.created}, updated {c.updated} ({c.email_changed} email changes), "
             f"unchanged {c.unchanged}, archived {c.archived}, reactivated {c.reactivated}"
         )
-    lines += [f"  ! {message}" for message in outcome.messages]
+    lines += [f"  ! {printable(message)}" for message in outcome.messages]
     step = next_step(outcome)
     if step:
         lines.append(f"  Next: {step}")
@@ -87,7 +101,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
             )
             + ":"
         )
-        lines += [f"    row {e.row}: {e.render()}" for e in outcome.row_errors]
+        lines += [f"    row {e.row}: {printable(e.render())}" for e in outcome.row_errors]
     if outcome.errors_csv:
         lines.append(
             f"  Errors CSV: {outcome.errors_csv} (fix the rows there and upload "
@@ -111,7 +125,7 @@ def jobs_table(outcomes: Sequence[JobOutcome], total: int | None = None) -> str:
                 o.status,
                 str(o.counts.rows),
                 str(o.counts.invalid),
-                o.file,
+                printable(o.file),
             )
         )
     return _columns(rows) + _more(len(outcomes), total, "job")

@@ -56,9 +56,11 @@ from syncd.intake import (
 )
 from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
+from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
 from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
 from syncd.runtime import Runtime
+from syncd.tracebacks import describe
 
 log = structlog.get_logger("syncd.flow")
 
@@ -204,8 +206,7 @@ class _Job:
             path = self.rt.errors_dir / f"dry-run-{Path(self.name).stem}.csv"
         else:
             path = self.rt.errors_dir / f"{self.job_id}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.errors_csv)
+        write_private(path, self.errors_csv)
         return str(path)
 
     def record(
@@ -247,18 +248,22 @@ class _Job:
             store.put_job_file(
                 conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv), expires_at=expires
             )
-        retained = self.retained()
+        self.retain(conn, self.retained())
+        store.purge_expired(conn, now=self.started)
+
+    def retain(self, conn: Connection, retained: bytes | None) -> None:
+        """Keep the file for support as `keep` decided (redacted, as it came, or not at
+        all); a file holding passwords is settled as this redacted copy too."""
         if retained is not None:
             store.retain_file(
                 conn,
-                job_id,
+                self.stored_id,
                 file_name=self.name,
                 content=retained,
                 now=self.started,
-                expires_at=expires,
+                expires_at=self.started + timedelta(days=self.rt.config.retention_days),
                 redacted=self.kept == "redacted",
             )
-        store.purge_expired(conn, now=self.started)
 
 
 def run_job(
@@ -344,12 +349,19 @@ def run_job(
                 "rejected",
                 None,
                 messages=(
-                    f"syncd failed while processing this file ({type(exc).__name__}:"
-                    f" {exc}); nothing was applied; please report job {job.job_id}",
+                    f"syncd failed while processing this file ({describe(exc)}); nothing "
+                    f"was applied; please report job {job.job_id}",
                 ),
             )
+            try:
+                retained = job.retained()
+            except Exception:  # the copy failed too (or was never begun): none is kept
+                retained = None
             with rt.engine.begin() as conn:
                 finish(conn, crashed)
+                # Kept as for any job: support can look at it, and a file holding
+                # passwords is settled as this copy with them blanked.
+                job.retain(conn, retained)
                 _report(conn, rt, crashed)
         raise
     return outcome

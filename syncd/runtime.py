@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from syncd.config import Config
 from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.private import private_folder
 from syncd.store import ensure_schema, make_engine, require_schema, sqlite_file
 
 
@@ -82,7 +83,7 @@ def load_secret(config: Config, env: Mapping[str, str], *, create: bool = True) 
     try:
         if path.exists() or not create:
             return path.read_bytes().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_folder(path.parent)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         value = secrets.token_hex(32).encode("ascii")
         with os.fdopen(fd, "wb") as handle:

@@ -15,6 +15,7 @@ from syncd import store
 from syncd.core.table import RowError
 from syncd.errors import JobStateError, UsageError
 from syncd.flow import ERRORS_CSV
+from syncd.private import write_private
 from syncd.runtime import Runtime
 
 
@@ -40,7 +41,7 @@ def write_errors_csv(rt: Runtime, job_id: str, out: Path | None) -> tuple[Path, 
     found, content, rows = errors_csv(rt, job_id)
     path = out or Path(f"{found}.csv")
     try:
-        path.write_bytes(content)
+        write_private(path, content, make_folder=False)
     except OSError as exc:
         raise UsageError(f"cannot write the errors CSV to {path}: {exc.strerror}") from exc
     return path, rows
@@ -70,7 +71,7 @@ def write_changes_csv(rt: Runtime, job_id: str, out: Path | None) -> Path:
     found, content = changes_csv(rt, job_id)
     path = out or Path(f"{found}-changes.csv")
     try:
-        path.write_bytes(content)
+        write_private(path, content, make_folder=False)
     except OSError as exc:
         raise UsageError(f"cannot write the changes CSV to {path}: {exc.strerror}") from exc
     return path

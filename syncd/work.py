@@ -110,8 +110,11 @@ def take_next(
             rt, opened.config, Drop(file.name, spooled.read()), claimed=job.id, progress=progress
         )
     except Exception:
-        # run_job recorded the job as rejected; the file goes to failed/, not round again.
-        settle(rt, opened, file, job.id, "rejected", redacted=False)
+        # run_job recorded the job as rejected; the file goes to failed/, not round again
+        # (as the copy it kept, with passwords blanked, if it kept one).
+        with rt.engine.connect() as conn:
+            kept = store.retained_file(conn, job.id)
+        settle(rt, opened, file, job.id, "rejected", redacted=kept is not None and kept.redacted)
         raise
     finally:
         spooled.discard()

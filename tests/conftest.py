@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.servers.postgres import db_url, postgres_server, postgres_url
-from tests.servers.smtp import smtp_server
+from tests.servers.smtp import smtp_server, smtp_server_requiring_login
 from tests.servers.sshd import sshd_factory, sshd_server
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "postgres_server",
     "postgres_url",
     "smtp_server",
+    "smtp_server_requiring_login",
     "sshd_factory",
     "sshd_server",
 ]
@@ -27,6 +28,7 @@ MARKER_BY_FIXTURE = {
     "sshd_server": "sshd",
     "sshd_factory": "sshd",
     "smtp_server": "smtp",
+    "smtp_server_requiring_login": "smtp",
 }
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine
 
 from syncd.config import MailConfig
 from syncd.errors import ConfigError
+from syncd.private import private_folder
 from syncd.report.smtp import smtp_session
 from syncd.store import outbox
 
@@ -174,7 +175,7 @@ class _Folder:
         path = self.folder / f"{stem}.eml"
         partial = self.folder / f".{stem}.eml.part"
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folder(self.folder)
             partial.unlink(missing_ok=True)
             fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:

@@ -14,6 +14,7 @@ source's own processed/ and failed/ folders.
 from __future__ import annotations
 
 import fnmatch
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -85,15 +86,40 @@ def is_candidate(name: str, pattern: str) -> bool:
     return fnmatch.fnmatch(name.lower(), pattern.lower())
 
 
+#: The longest file name, in bytes, of Linux filesystems (and so of most SFTP servers).
+NAME_MAX = 255
+#: Unicode categories never kept in a settled name: controls, format characters (bidi
+#: overrides, zero-width), line and paragraph separators, surrogates (the bytes of a
+#: name that was not UTF-8), private and unassigned code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _unsafe(ch: str) -> bool:
+    return ch in "/\\" or unicodedata.category(ch) in _UNSAFE_CATEGORIES
+
+
 def settled_name(name: str, job_id: str) -> str:
-    """`people.csv` settled by job 7K3M9-QX2AB: `people.7K3M9-QX2AB.csv`. Path separators
-    and control characters of a sender's name never reach a path."""
-    safe = "".join("_" if ch in "/\\" or ord(ch) < 32 or ch == "\x7f" else ch for ch in name)
-    safe = safe.lstrip(".") or "file"
+    """`people.csv` settled by job 7K3M9-QX2AB: `people.7K3M9-QX2AB.csv`.
+
+    One plain name, whatever the sender's was: path separators (`/`, and `\\` for
+    whoever reads the folder from Windows), control characters (NUL, newlines, escape
+    sequences) and the invisible ones that reorder or hide text (bidi overrides, line
+    separators) become `_`; leading dots go (no hidden file, no `..`); a name too long
+    for the filesystem once the job ID is added is cut (the job ID and extension stay)."""
+    safe = "".join("_" if _unsafe(ch) else ch for ch in name).lstrip(".") or "file"
     stem, dot, suffix = safe.rpartition(".")
-    if dot and stem and suffix.isascii() and suffix.isalnum() and len(suffix) <= 10:
-        return f"{stem}.{job_id}.{suffix}"
-    return f"{safe}.{job_id}"
+    if not (dot and stem and suffix.isascii() and suffix.isalnum() and len(suffix) <= 10):
+        stem, suffix = safe, ""
+    tail = f".{job_id}.{suffix}" if suffix else f".{job_id}"
+    room = NAME_MAX - len(tail.encode("utf-8"))
+    return stem.encode("utf-8")[:room].decode("utf-8", errors="ignore") + tail
+
+
+def marker_name(name: str) -> str | None:
+    """`NAME.done`, the marker that says `name` is complete; None when that name would be
+    too long to exist (a name near NAME_MAX has no marker, and looking for one fails)."""
+    marker = f"{name}.done"
+    return marker if len(marker.encode("utf-8", "surrogateescape")) <= NAME_MAX else None
 
 
 def open_source(config: SourceConfig, env: Mapping[str, str], cap: int) -> Source:

@@ -1,4 +1,9 @@
-"""A local folder as a source: files dropped into `path`, settled into processed/ or failed/."""
+"""A local folder as a source: files dropped into `path`, settled into processed/ or failed/.
+
+A file whose name is not UTF-8 (a sender on another system, or bytes the filesystem took
+as they came) is left where it is and logged once: its name could be neither recorded
+nor written in a report, and it must not keep the folder's other files from being taken.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,15 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import structlog
+
 from syncd.errors import SourceError
-from syncd.sources import RemoteFile, Settling, is_candidate, settled_name
+from syncd.private import private_folder, write_private
+from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
+
+log = structlog.get_logger("syncd.sources.local")
 
 CHUNK = 1024 * 1024
 
@@ -37,16 +47,20 @@ class LocalSource:
         self.settling: Settling = settling
         self.cap = cap
         self._tracker = SettleTracker(settle_seconds)
+        self._not_utf8: set[str] = set()
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         try:
-            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_folder(self.path)
             entries = list(os.scandir(self.path))
         except OSError as exc:
             raise SourceError(f"cannot list {self.path}: {exc.strerror}") from exc
         names = {e.name for e in entries}
         listing: dict[str, RemoteFile] = {}
         for entry in entries:
+            if not _utf8(entry.name):
+                self._skip_not_utf8(entry.name)
+                continue
             try:
                 if not entry.is_file() or not is_candidate(entry.name, self.pattern):
                     continue
@@ -59,6 +73,16 @@ class LocalSource:
         if self.markers:
             return sorted(listing.values(), key=lambda f: f.order)
         return self._tracker.complete(listing, now)
+
+    def _skip_not_utf8(self, name: str) -> None:
+        if name not in self._not_utf8:
+            self._not_utf8.add(name)
+            log.warning(
+                "file_name_not_utf8",
+                source=self.name,
+                name=os.fsencode(name).decode("utf-8", "backslashreplace"),
+                hint="syncd takes only files named in UTF-8; rename it",
+            )
 
     @property
     def waiting(self) -> bool:
@@ -104,18 +128,18 @@ class LocalSource:
                 target = "deleted"
             else:
                 target_dir = self.processed_dir if ok else self.failed_dir
-                target_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_folder(target_dir)
                 path = target_dir / settled_name(name, job_id)
                 if replacement is None:
                     os.replace(source, path)
                     os.chmod(path, 0o600)
                 else:
-                    _write_private(path, replacement)
+                    write_private(path, replacement, temporary=f".{job_id}.tmp")
                     source.unlink()
                 target = str(path)
-            marker = self.path / f"{name}.done"
-            if marker.exists():
-                marker.unlink()
+            marker = marker_name(name)
+            if marker is not None:
+                (self.path / marker).unlink(missing_ok=True)
         except OSError as exc:
             raise SourceError(f"cannot settle {name}: {exc.strerror}") from exc
         self._tracker.forget(name)
@@ -125,17 +149,18 @@ class LocalSource:
         return None
 
 
+def _utf8(name: str) -> bool:
+    """Whether a name as os.scandir gives it came from UTF-8 bytes (else it carries
+    the surrogates that stand for the bytes UTF-8 could not decode)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _changed(name: str) -> str:
     return (
         f"{name} changed while it was being read; nothing was applied, and it is taken "
         "again once it stays the same"
     )
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `path` (mode 0600) through a temporary name, so it is whole or absent."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temporary, path)

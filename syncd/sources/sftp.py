@@ -25,7 +25,7 @@ import structlog
 
 from syncd.config import SourceConfig
 from syncd.errors import ConfigError, SourceError
-from syncd.sources import RemoteFile, Settling, is_candidate, settled_name
+from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 from syncd.sources.ssh import TRANSPORT_ERRORS, SftpLogin, SftpRefused, connect
@@ -217,7 +217,9 @@ class SftpSource:
                     # What is settled is people's data: readable by syncd's account alone.
                     sftp.chmod(target, 0o600)
                 else:
-                    temporary = posixpath.join(folder, f".{posixpath.basename(target)}.tmp")
+                    # Named by the job, not the file: a name near 255 bytes has no room
+                    # for more.
+                    temporary = posixpath.join(folder, f".{job_id}.tmp")
                     with sftp.open(temporary, "wb") as out:
                         out.set_pipelined(True)
                         # Private before the first byte: the replacement had secrets blanked,
@@ -226,8 +228,10 @@ class SftpSource:
                         out.write(replacement)
                     self._rename(sftp, temporary, target)
                     sftp.remove(source)
-            with suppress(FileNotFoundError):
-                sftp.remove(f"{source}.done")
+            marker = marker_name(file.name)
+            if marker is not None:
+                with suppress(FileNotFoundError):
+                    sftp.remove(self._path(marker))
         self._tracker.forget(file.name)
         return target
 

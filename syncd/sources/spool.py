@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from syncd.errors import FileRejected
+from syncd.private import private_folder
+
+#: What the spool names a file: a job ID, letters, digits, `-`, `_` and `.` (never
+#: first, never two in a row), so a name is never a path, a hidden file or `..`.
+SPOOL_NAME = re.compile(r"[0-9A-Za-z](?:\.?[0-9A-Za-z_-])*")
+#: Past this a name is no job ID.
+SPOOL_NAME_MAX = 100
 
 
 class FileTooLarge(FileRejected):
@@ -97,9 +105,9 @@ class Spool:
     def open(self, name: str, *, cap: int) -> Receiving:
         """Start receiving `name` chunk by chunk, for a sender that pushes its bytes (an
         upload through the back office); `receive` for one that is pulled."""
-        if "/" in name or name.startswith("."):
-            raise ValueError(f"a spool name is a plain name, not {name!r}")
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if len(name) > SPOOL_NAME_MAX or not SPOOL_NAME.fullmatch(name):
+            raise ValueError(f"a spool name is a job ID, not {name!r}")
+        private_folder(self.folder)
         return Receiving(self.folder / name, cap)
 
     def clear(self) -> None:

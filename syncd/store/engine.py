@@ -9,6 +9,7 @@ syncd emits `BEGIN` itself so a transaction really spans all its statements (pys
 would begin one lazily, before the first write only);
 `engine.execution_options(sqlite_begin="IMMEDIATE")` gives an engine whose transactions
 take the write lock up front, for a read-then-write that must not be overtaken.
+Engines hide statement parameters from their errors: they are rows of people's data.
 
 PostgreSQL goes through psycopg 3; a bare `postgresql://` URL is read as `postgresql+psycopg`.
 
@@ -35,6 +36,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.private import private_file
 
 MIGRATIONS = "syncd:migrations"
 BUSY_TIMEOUT_MS = 10_000
@@ -116,7 +118,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
             raise ConfigError(f"database url: use plain sqlite:///PATH, not {parsed.drivername}")
         path = sqlite_file(url)
         if path is not None and create:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(path)
         elif path is not None:
             # A URI (percent-escaped by as_uri) with mode=rw: SQLite fails rather than
             # create a missing file, even if it vanished after the caller looked.
@@ -124,7 +126,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 database=path.absolute().as_uri(),
                 query={**parsed.query, "mode": "rw", "uri": "true"},
             )
-        engine = create_engine(parsed)
+        engine = create_engine(parsed, hide_parameters=True)
         event.listen(engine, "connect", _on_sqlite_connect if create else _on_sqlite_read_connect)
         event.listen(engine, "begin", _on_sqlite_begin)
         return engine
@@ -137,7 +139,7 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
                 f"use postgresql+psycopg:// instead of {parsed.drivername}://"
             )
         # pre_ping: the daemon holds connections across a database restart.
-        return create_engine(parsed, pool_pre_ping=True)
+        return create_engine(parsed, pool_pre_ping=True, hide_parameters=True)
     raise ConfigError(
         f"database url: {backend!r} databases are not supported; use sqlite:///PATH "
         "or postgresql+psycopg://USER@HOST/NAME"

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from syncd.core.profile import Mode
 from syncd.sources.spool import FileTooLarge, Receiving, Spool
 
-UPLOAD_ID = re.compile(r"[A-Za-z0-9_-]{16}")
+UPLOAD_ID = re.compile(r"[0-9a-f]{24}")
 KEPT = timedelta(days=1)
 #: A form field other than the file is a short word (a source name, a mode).
 FIELD_BYTES = 1024
@@ -200,7 +200,7 @@ async def receive_upload(
     kind, params = parse_options_header(content_type)
     if kind != b"multipart/form-data" or b"boundary" not in params:
         raise HTTPException(400, "send the file with the upload form (multipart/form-data)")
-    upload_id = secrets.token_urlsafe(12)
+    upload_id = secrets.token_hex(12)
     form = _Form(uploads.spool, upload_id, caps, max(caps.values(), default=1))
     uploads.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     parser = MultipartParser(params[b"boundary"], form.callbacks())  # type: ignore[arg-type]

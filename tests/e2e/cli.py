@@ -86,8 +86,11 @@ def spawn(
     cwd: Path,
     stderr: BinaryIO,
     env: Mapping[str, str] | None = None,
+    stdout: BinaryIO | None = None,
+    umask: int = -1,
 ) -> subprocess.Popen[bytes]:
-    """Start `syncd ARGS...` (the daemon) without waiting; stderr goes to a file.
+    """Start `syncd ARGS...` (the daemon) without waiting; stderr goes to a file (and
+    stdout too when given one, else nowhere); `umask`: the one it starts with (-1: ours).
 
     A file rather than a pipe: a daemon logging into a pipe nobody reads would block.
     """
@@ -96,6 +99,7 @@ def spawn(
         cwd=cwd,
         env=environment(env),
         stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL if stdout is None else stdout,
         stderr=stderr,
+        umask=umask,
     )

@@ -10,7 +10,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,24 @@ DEADLINE_SECONDS = 60
 
 
 class Running:
-    """One `syncd run` process, its log, and ways to wait on it."""
+    """One `syncd run` process, its log (stderr) and stdout, and ways to wait on it."""
 
-    def __init__(self, root: Path, config: Path, name: str = "daemon") -> None:
+    def __init__(
+        self,
+        root: Path,
+        config: Path,
+        name: str = "daemon",
+        env: Mapping[str, str] | None = None,
+        umask: int = -1,
+    ) -> None:
         self.root, self.config = root, config
         self.log = root / f"{name}.log"
-        with self.log.open("ab") as stderr:
-            self.process = spawn("--config", config, "run", cwd=root, stderr=stderr)
+        self.stdout = root / f"{name}.out"
+        with self.log.open("ab") as stderr, self.stdout.open("ab") as stdout:
+            self.process = spawn(
+                "--config", config, "run", cwd=root, stderr=stderr, stdout=stdout, env=env,
+                umask=umask,
+            )  # fmt: skip
         self.wait_for("it started", lambda: '"started"' in self.log.read_text())
 
     def wait_for(

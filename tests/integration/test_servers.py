@@ -138,3 +138,17 @@ def test_smtp_server_refuses_a_wrong_password(smtp_server: SmtpServer) -> None:
         pytest.raises(smtplib.SMTPAuthenticationError),
     ):
         smtp.login(smtp_server.username, "wrong")
+
+
+def test_smtp_server_requiring_login_refuses_a_sender_that_did_not_log_in(
+    smtp_server_requiring_login: SmtpServer,
+) -> None:
+    """530 without a login; with one, the message is taken."""
+    server = smtp_server_requiring_login
+    with smtplib.SMTP(server.host, server.port, timeout=10) as smtp:
+        with pytest.raises(smtplib.SMTPSenderRefused) as refused:
+            smtp.send_message(_message("syncd@example.com", "it@example.com"))
+        assert refused.value.smtp_code == 530
+        smtp.login(server.username, server.password)
+        smtp.send_message(_message("syncd@example.com", "it@example.com"))
+    assert [m.login for m in server.messages] == [server.username]

@@ -2,12 +2,15 @@
 
 aiosmtpd runs in a thread on a free loopback port, one server per test, so each test sees
 only its own mail. It offers AUTH PLAIN/LOGIN without TLS for one known username and
-password, so tests can check that syncd logs in; sending without logging in works too.
+password, so tests can check that syncd logs in; sending without logging in works too,
+except on `smtp_server_requiring_login`, which answers 530 to a sender that did not log in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -85,18 +88,29 @@ def _authenticate(
     return AuthResult(success=False, handled=False)
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    """An SMTP server on a free loopback port for one test, holding what it receives."""
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        # aiosmtpd warns that a login without TLS can be overheard; on loopback, in a test,
+        # that is the point (what syncd does with the password is what is tested).
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+            return super().factory()
+
+
+@contextlib.contextmanager
+def serving_smtp(*, auth_required: bool = False) -> Iterator[SmtpServer]:
+    """An SMTP server on a free loopback port while the block runs (fixtures below; a
+    module that wants one for all its tests uses this)."""
     messages: list[ReceivedMessage] = []
     # aiosmtpd cannot bind port 0, so a port is picked first.
     port = free_port()
-    controller = Controller(
+    controller = _Controller(
         _KeepingHandler(messages),
         hostname=LOOPBACK,
         port=port,
         authenticator=_authenticate,
         auth_require_tls=False,
+        auth_required=auth_required,
     )
     try:
         controller.start()
@@ -106,3 +120,17 @@ def smtp_server() -> Iterator[SmtpServer]:
         yield SmtpServer(host=LOOPBACK, port=port, messages=messages)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """An SMTP server on a free loopback port for one test, holding what it receives."""
+    with serving_smtp() as server:
+        yield server
+
+
+@pytest.fixture
+def smtp_server_requiring_login() -> Iterator[SmtpServer]:
+    """The same, but a message is taken only from a sender that logged in (530 else)."""
+    with serving_smtp(auth_required=True) as server:
+        yield server

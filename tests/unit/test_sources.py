@@ -3,11 +3,15 @@ that are never paths, and the contract run by the local folder and the memory so
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from syncd.sources import RemoteFile, settled_name
+from syncd.sources import NAME_MAX, RemoteFile, settled_name
 from syncd.sources.local import LocalSource
 from syncd.sources.memory import MemorySource
 from syncd.sources.settling import SettleTracker
@@ -75,6 +79,85 @@ def test_a_senders_name_never_becomes_a_path(name: str, settled: str) -> None:
     assert "/" not in settled_name(name, "J1")
 
 
+@pytest.mark.parametrize(
+    ("name", "settled"),
+    [
+        ("/etc/passwd", "_etc_passwd.J1"),
+        ("..\\..\\windows\\win.ini", "_.._windows_win.J1.ini"),
+        ("nul\x00byte.csv", "nul_byte.J1.csv"),
+        ("cr\r.csv", "cr_.J1.csv"),
+        ("\x1b[31mred.csv", "_[31mred.J1.csv"),
+        ("bell\x07\x7f.csv", "bell__.J1.csv"),
+        ("c1\x85\x9b.csv", "c1__.J1.csv"),
+        ("invoice\u202ecsv.exe", "invoice_csv.J1.exe"),
+        ("line\u2028sep\u2029.csv", "line_sep_.J1.csv"),
+        ("zero\u200bwidth.csv", "zero_width.J1.csv"),
+        ("not-utf8-\udcff.csv", "not-utf8-_.J1.csv"),
+        ("-rf.csv", "-rf.J1.csv"),
+        ("..", "file.J1"),
+        ("...", "file.J1"),
+        ("", "file.J1"),
+        (".hidden.csv", "hidden.J1.csv"),
+        ("Zoë Ødegård.csv", "Zoë Ødegård.J1.csv"),
+    ],
+)
+def test_hostile_names_settle_as_one_plain_visible_name(name: str, settled: str) -> None:
+    """Absolute paths, backslashes, NUL, control and invisible characters, dots: each
+    becomes `_` or goes; ordinary non-ASCII letters stay."""
+    assert settled_name(name, "J1") == settled
+
+
+@pytest.mark.parametrize("letter", ["x", "é", "日", "😀"])
+def test_a_name_too_long_for_the_filesystem_is_cut_before_the_job_id(letter: str) -> None:
+    """255 bytes at most (NAME_MAX), cut on a character, the job ID and extension kept."""
+    name = letter * 300 + ".csv"
+    settled = settled_name(name, "0HZQG-CQSG2")
+    assert len(settled.encode("utf-8")) <= NAME_MAX
+    assert settled.endswith(".0HZQG-CQSG2.csv")
+    assert set(settled.removesuffix(".0HZQG-CQSG2.csv")) == {letter}
+    assert len(settled.encode("utf-8")) > NAME_MAX - len(letter.encode("utf-8"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=400))
+def test_any_name_settles_as_one_name_inside_its_folder(name: str) -> None:
+    """Whatever the name (any code point, surrogates included): one path component
+    inside the folder, not hidden, at most NAME_MAX bytes of UTF-8, no control or
+    invisible character, ending with the job ID (and an extension)."""
+    settled = settled_name(name, "0HZQG-CQSG2")
+    folder = Path("/srv/drop/processed")
+    assert (folder / settled).parent == folder
+    assert settled not in ("", ".", "..")
+    assert not settled.startswith(".")
+    assert "/" not in settled
+    assert "\\" not in settled
+    assert len(settled.encode("utf-8")) <= NAME_MAX
+    assert all(unicodedata.category(ch) not in {"Cc", "Cf", "Zl", "Zp", "Cs"} for ch in settled)
+    assert ".0HZQG-CQSG2" in settled[-26:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x", "/tmp/x", "a/b", "a\\b", ".hidden", ".", "..", "", "a..b", "a.", "a\x00b",
+     "a\nb", "-rf", "x" * 101],
+)  # fmt: skip
+def test_the_spool_takes_only_job_ids_as_names(tmp_path: Path, name: str) -> None:
+    """A name that is not a plain job ID is refused before anything is written."""
+    spool = Spool(tmp_path / "spool")
+    with pytest.raises(ValueError, match="spool name"):
+        spool.receive(name, [b"data"], cap=1000)
+    assert [p.name for p in tmp_path.rglob("*")] in ([], ["spool"])
+    assert not spool.folder.exists() or list(spool.folder.iterdir()) == []
+
+
+def test_the_spool_names_a_file_by_its_job_id(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    spooled = spool.receive("0HZQG-CQSG2", [b"a,b\r\n", b"1,2\r\n"], cap=1000)
+    assert spooled.path == tmp_path / "spool" / "0HZQG-CQSG2"
+    assert spooled.read() == b"a,b\r\n1,2\r\n"
+    assert (spooled.path.stat().st_mode & 0o777) == 0o600
+
+
 def test_the_spool_keeps_nothing_of_a_stream_that_breaks(tmp_path: Path) -> None:
     """A stream that fails halfway leaves neither the file nor its temporary name."""
     spool = Spool(tmp_path / "spool")
@@ -89,6 +172,31 @@ def test_the_spool_keeps_nothing_of_a_stream_that_breaks(tmp_path: Path) -> None
         spool.receive("J2", [b"x" * 600, b"x" * 600], cap=1000)
     assert list(spool.folder.iterdir()) == []
     assert (spool.folder.stat().st_mode & 0o777) == 0o700
+
+
+def test_a_local_name_that_is_not_utf8_is_left_alone_and_the_others_are_taken(
+    tmp_path: Path,
+) -> None:
+    """Bytes that are not UTF-8 in a name (a sender on another system): that file stays
+    where it is, untouched; the folder's other files are listed, taken and settled,
+    including names as long as the filesystem allows."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    source = LocalSource(
+        "local", drop, pattern="*.csv", processed_dir=drop / "processed",
+        failed_dir=drop / "failed", settle_seconds=0,
+    )  # fmt: skip
+    (drop / os.fsdecode(b"caf\xe9.csv")).write_bytes(b"a")
+    longest = "x" * 251 + ".csv"
+    (drop / longest).write_bytes(b"b")
+    (drop / "ok.csv").write_bytes(b"c")
+    source.list_complete(0)
+    listed = source.list_complete(1)
+    assert sorted(f.name for f in listed) == sorted([longest, "ok.csv"])
+    for file in listed:
+        source.settle(file, "0HZQG-CQSG2", True)
+    assert sorted(os.listdir(os.fsencode(drop))) == [b"caf\xe9.csv", b"processed"]
+    assert len(os.listdir(drop / "processed")) == 2
 
 
 class TestLocalFolderSource(SourceContract):
