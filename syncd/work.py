@@ -157,8 +157,12 @@ def settle(
     try:
         with opened.lock:
             where = opened.source.settle(file, job_id, status in PROCESSED, replacement)
-    except FileChanged:
-        log.info("file_already_settled", job_id=job_id, source=opened.config.name)
+    except FileChanged as changed:
+        # Settled by another daemon already, or written again since its job took it (the
+        # new file is listed and claimed as a file of its own).
+        log.info(
+            "file_not_settled", job_id=job_id, source=opened.config.name, reason=changed.message
+        )
         return None
     except SourceError as error:
         log.error("settle_failed", job_id=job_id, source=opened.config.name, error=str(error))

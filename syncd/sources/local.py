@@ -96,8 +96,14 @@ class LocalSource:
     ) -> str:
         name = file.name
         source = self.path / name
-        if not source.exists():
-            raise FileChanged(f"{name} is no longer in {self.path}")
+        try:
+            now = source.stat()
+        except FileNotFoundError:
+            raise FileChanged(f"{name} is no longer in {self.path}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot settle {name}: {exc.strerror}") from exc
+        if (now.st_size, now.st_mtime) != (file.size, file.mtime):
+            raise FileChanged(_written_again(name))
         try:
             if self.settling == "delete":
                 source.unlink(missing_ok=True)
@@ -129,6 +135,12 @@ def _changed(name: str) -> str:
     return (
         f"{name} changed while it was being read; nothing was applied, and it is taken "
         "again once it stays the same"
+    )
+
+
+def _written_again(name: str) -> str:
+    return (
+        f"{name} was written again after its job took it; the new file is left for a job of its own"
     )
 
 

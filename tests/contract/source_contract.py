@@ -138,3 +138,17 @@ class SourceContract:
         with pytest.raises(FileChanged):
             harness.source.settle(file, "AAAAA-00005", True)
         assert harness.settled("processed") == {"twice.AAAAA-00004.csv": b"x"}
+
+    def test_a_file_written_again_since_listing_is_left_for_its_own_job(
+        self, harness: Harness
+    ) -> None:
+        """The sender replaced the file after its job took it: settling that job must not
+        carry the new file off unread. FileChanged; the new file stays and is listed."""
+        harness.put("again.csv", b"first")
+        [file] = harness.complete()
+        harness.put("again.csv", b"second, and longer")
+        with pytest.raises(FileChanged):
+            harness.source.settle(file, "AAAAA-00006", True)
+        assert harness.settled("processed") == {}
+        [listed] = harness.complete(100.0)
+        assert (listed.name, listed.size) == ("again.csv", len(b"second, and longer"))

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,6 +112,35 @@ def test_a_file_that_changed_after_its_claim_is_refused_and_claimed_again(
     assert "a.csv" in source.files
     assert len(_scan(rt, memory, clock)) == 1
     assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+
+
+def test_a_file_written_again_while_its_job_runs_is_left_for_a_job_of_its_own(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """The sender replaces the file after the job fetched it: the job applies what it
+    read, and settling it leaves the new file in place (it is not carried off to
+    processed/ unread); the next scans claim the new file, whose job applies it."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    _scan(rt, memory, clock)
+    fetch = source.fetch
+
+    def fetch_then_replace(*args: Any) -> Any:
+        spooled = fetch(*args)
+        source.put("a.csv", _people("a@example.com", "b@example.com"), mtime=150.0)
+        return spooled
+
+    source.fetch = fetch_then_replace  # type: ignore[method-assign]
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+    source.fetch = fetch  # type: ignore[method-assign]
+    assert source.processed == {}
+    assert len(_scan(rt, memory, clock)) == 1
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+    [settled] = source.processed.values()
+    assert b"b@example.com" in settled
+    with rt.engine.connect() as conn:
+        assert [j.counts.created for j in store.list_jobs(conn)] == [1, 1]
 
 
 def test_a_source_that_is_down_leaves_its_job_queued_for_later(
