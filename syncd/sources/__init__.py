@@ -87,15 +87,35 @@ def is_candidate(name: str, pattern: str) -> bool:
     return fnmatch.fnmatch(name.lower(), pattern.lower())
 
 
+#: The longest settled name, in bytes. Filesystems take 255 (and a sender's name may
+#: have used them all); a settled name adds the job ID, and a replacement is written
+#: under `.NAME.tmp` first.
+SETTLED_NAME_BYTES = 240
+
+
 def settled_name(name: str, job_id: str) -> str:
     """`people.csv` settled by job 7K3M9-QX2AB: `people.7K3M9-QX2AB.csv`. Path separators
-    and control characters of a sender's name never reach a path."""
+    and control characters of a sender's name never reach a path, and a name too long to
+    take the job ID is shortened (SETTLED_NAME_BYTES), keeping its end."""
     safe = "".join("_" if ch in "/\\" or ord(ch) < 32 or ch == "\x7f" else ch for ch in name)
     safe = safe.lstrip(".") or "file"
     stem, dot, suffix = safe.rpartition(".")
     if dot and stem and suffix.isascii() and suffix.isalnum() and len(suffix) <= 10:
-        return f"{stem}.{job_id}.{suffix}"
-    return f"{safe}.{job_id}"
+        end = f".{job_id}.{suffix}"
+    else:
+        stem, end = safe, f".{job_id}"
+    return _shortened(stem, SETTLED_NAME_BYTES - len(end.encode("utf-8"))) + end
+
+
+def _shortened(text: str, room: int) -> str:
+    """`text` cut, between characters, to at most `room` bytes of UTF-8 (a character a
+    name that is not UTF-8 left as a lone surrogate counted as three)."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += len(ch.encode("utf-8", "surrogatepass"))
+        if used > room:
+            return text[:i]
+    return text
 
 
 def open_source(config: SourceConfig, env: Mapping[str, str], cap: int) -> Source:

@@ -119,9 +119,10 @@ class LocalSource:
                     _write_private(path, replacement)
                     source.unlink()
                 target = str(path)
-            marker = self.path / f"{name}.done"
-            if marker.exists():
-                marker.unlink()
+            if self.markers:
+                # (Without markers there is none to look for, and a name of 251 bytes or
+                # more cannot even have one: looking would fail.)
+                (self.path / f"{name}.done").unlink(missing_ok=True)
         except OSError as exc:
             raise SourceError(f"cannot settle {name}: {exc.strerror}") from exc
         self._tracker.forget(name)

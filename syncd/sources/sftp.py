@@ -232,8 +232,9 @@ class SftpSource:
                         out.write(replacement)
                     self._rename(sftp, temporary, target)
                     sftp.remove(source)
-            with suppress(FileNotFoundError):
-                sftp.remove(f"{source}.done")
+            if self.markers:  # (a name too long to have one is refused outright)
+                with suppress(FileNotFoundError):
+                    sftp.remove(f"{source}.done")
         self._tracker.forget(file.name)
         return target
 

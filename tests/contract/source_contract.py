@@ -152,3 +152,16 @@ class SourceContract:
         assert harness.settled("processed") == {}
         [listed] = harness.complete(100.0)
         assert (listed.name, listed.size) == ("again.csv", len(b"second, and longer"))
+
+    def test_a_name_as_long_as_the_filesystem_takes_is_settled(self, harness: Harness) -> None:
+        """A 254-byte name (most filesystems take 255) still settles: shortened, with its
+        job ID and suffix."""
+        name = "ü" * 125 + ".csv"
+        harness.put(name, b"long")
+        [file] = harness.complete()
+        harness.source.settle(file, "AAAAA-00007", False)
+        [(settled, content)] = harness.settled("failed").items()
+        assert content == b"long"
+        assert settled.startswith("üü")
+        assert settled.endswith(".AAAAA-00007.csv")
+        assert harness.complete(100.0) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from syncd.sources import RemoteFile, settled_name
+from syncd.sources import SETTLED_NAME_BYTES, RemoteFile, settled_name
 from syncd.sources.local import LocalSource
 from syncd.sources.memory import MemorySource
 from syncd.sources.settling import SettleTracker
@@ -73,6 +73,19 @@ def test_a_senders_name_never_becomes_a_path(name: str, settled: str) -> None:
     """Separators, control characters and leading dots are neutralised in settled names."""
     assert settled_name(name, "J1") == settled
     assert "/" not in settled_name(name, "J1")
+
+
+@pytest.mark.parametrize(
+    "name", ["x" * 251 + ".csv", "é" * 125 + ".csv", "ü" * 127 + "x", "a." + "b" * 252]
+)
+def test_a_name_as_long_as_a_filesystem_takes_still_settles_under_its_job_id(name: str) -> None:
+    """A sender's name of 255 bytes leaves no room for the job ID: the settled name is
+    shortened to SETTLED_NAME_BYTES, between characters, keeping the job ID and suffix."""
+    settled = settled_name(name, "0HZQ2-M6ZW0")
+    assert len(settled.encode("utf-8")) <= SETTLED_NAME_BYTES
+    assert ".0HZQ2-M6ZW0" in settled
+    assert settled.endswith(".csv") == name.endswith(".csv")
+    assert name.startswith(settled.partition(".0HZQ2")[0])
 
 
 def test_the_spool_keeps_nothing_of_a_stream_that_breaks(tmp_path: Path) -> None:
