@@ -47,7 +47,7 @@ def rt(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Runtime]:
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n[database]\nurl = "{db_url}"\n'
         '[[sources]]\nname = "mem"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
-        'mode = "partial"\n',
+        'mode = "partial"\nnotify = ["it@example.com"]\n',
         encoding="utf-8",
     )
     runtime = replace(open_runtime(load_config(config)), clock=clock)
@@ -110,8 +110,34 @@ def test_a_file_that_changed_after_its_claim_is_refused_and_claimed_again(
     source.put("a.csv", _people("a@example.com", "b@example.com"), mtime=150.0)
     assert _run_all(rt, memory, tmp_path) == ["a.csv:rejected"]
     assert "a.csv" in source.files
+    _assert_reported(rt, "changed")
     assert len(_scan(rt, memory, clock)) == 1
     assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+
+
+def _assert_reported(rt: Runtime, words: str) -> None:
+    """The last job ended with a report to the source's notify list that says `words`."""
+    with rt.engine.connect() as conn:
+        job = store.list_jobs(conn)[0]
+        [message] = store.list_messages(conn, job_id=job.id)
+    assert message.recipients == ("it@example.com",)
+    body = message.parsed().get_body(("plain",))
+    assert body is not None
+    assert words in body.get_content()
+
+
+def test_a_file_that_vanished_after_its_claim_is_refused_with_a_report(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """Gone before its job could fetch it: the job is rejected, saying so, and like every
+    job that ends, it queues a report (the sender may not know the file never arrived)."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    _scan(rt, memory, clock)
+    del source.files["a.csv"]
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:rejected"]
+    _assert_reported(rt, "vanished")
 
 
 def test_a_file_written_again_while_its_job_runs_is_left_for_a_job_of_its_own(
