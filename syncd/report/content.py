@@ -213,6 +213,9 @@ def received_values(
     delimiter = first[-len(ERRORS_HEADER) - 1] if first.endswith(ERRORS_HEADER) else ","
     if len(first) <= len(ERRORS_HEADER) or delimiter not in DELIMITER_NAMES:
         delimiter = ","
+    # A cell may be longer than csv's default limit (128 KiB): reading allows up to
+    # max_cell_chars and flags the rest, which still come back here as received.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 2))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, [])
     values: dict[int, dict[str, str]] = {}

@@ -3,6 +3,7 @@ read, validated and planned as a job does it."""
 
 from __future__ import annotations
 
+import csv
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -347,6 +348,27 @@ def test_values_as_received_are_read_from_an_errors_csv_of_any_delimiter(delimit
         7: {"Email": "bad", "Name": f"a{d}b"},
         12: {"Email": "x@y", "Name": "=1+1"},
     }
+
+
+def test_a_cell_past_the_csv_modules_field_limit_is_read_and_shown_cut() -> None:
+    """A 10 MB cell (a row error of its own) is read back from the errors CSV whatever
+    limit an earlier file left Python's csv module with, and shown cut short."""
+    cell = "x" * 10_000_000
+    data = (
+        f"Employee ID,Primary Email,Last Name\r\nE1,a@example.com,{cell}\r\n"
+        "E2,b@example.com,Ødegård\r\n"
+    ).encode()
+    before = csv.field_size_limit(131_072)  # the module's default
+    try:
+        message = parsed(job_report(data, profile="hr_full"))
+    finally:
+        csv.field_size_limit(before)
+    text, html, attached = parts(message)
+    assert "more than the 1,000,000 allowed" in text
+    assert "xxxx…" in html
+    assert cell not in text + html
+    assert "syncd jobs errors 0HZMJ-MWQ42" in text  # past attach_max_bytes: not attached
+    assert "0HZMJ-MWQ42.csv" not in attached
 
 
 @pytest.mark.parametrize(
