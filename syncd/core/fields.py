@@ -141,8 +141,9 @@ class EmailRule:
     def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         return cell, fast_accepts(cell) | cell.is_null()
 
-    def explain(self, cell: str) -> str:
-        problem = check_email(cell).problem or "it could not be read"
+    def explain(self, cell: str, problem: str | None = None) -> str:
+        """`problem`: email-validator's reason, when validation has it already."""
+        problem = problem or check_email(cell).problem or "it could not be read"
         return f"{quoted(cell)} is not a valid email address: {problem}"
 
 

@@ -802,3 +802,31 @@ def test_a_row_with_a_cell_too_many_has_no_readable_key_and_echoes_no_cell() -> 
     assert [e.row for e in v.errors] == [2]
     assert "ter22" not in v.errors[0].message
     assert "row has 4 cells" in v.errors[0].message
+
+
+def test_email_validator_is_asked_once_about_each_refused_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file of bad addresses (a column shifted, names where emails belong) costs one
+    question to email-validator per address: the reason it gave when deciding is the
+    one each row's error says, not asked again."""
+    import syncd.core.emails as emails
+
+    asked: list[str] = []
+    ask = emails.validate_email
+
+    def counted(address: str, **options: object) -> object:
+        asked.append(address)
+        return ask(address, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(emails, "validate_email", counted)
+    bad = [f"not an email {n}" for n in range(50)] + ["two words@example.com", "zoë@"]
+    validated = validate(
+        table(["employee_id", "email"], [[f"E{n}", a] for n, a in enumerate(bad)]),
+        profile(Column("email", "email", type="email")),
+        RULES,
+    )
+    assert sorted(asked) == sorted(bad)
+    assert [e.message for e in validated.errors] == [
+        f"{quoted(a)} is not a valid email address: {emails.check_email(a).problem}" for a in bad
+    ]
