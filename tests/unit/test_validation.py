@@ -481,6 +481,21 @@ def test_a_string_with_a_line_break_is_refused() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "column", [Column("first_name", "First Name"), Column("bio", "Bio", type="text")]
+)
+def test_a_control_character_in_a_name_or_text_is_refused(column: Column) -> None:
+    """ESC and its kin would reach a support person's terminal (`syncd users list`) and
+    rewrite what it shows: refused in names and text, which keep tabs, accents and
+    emoji; the message does not quote the cell."""
+    cells = ("Ev\x1b[2Jil", "Bell\x07", "nul\x00", "C1\x9b31m", "Tab\tbed", "Zoë 👩\u200d💻")
+    v = check(column, *cells)
+    problem = "holds an invisible control character (such as ESC), which no name or text has"
+    assert [m.split(": ", 1) for m in messages(v)] == [
+        [f"{row} {column.header}", f"{problem}; type the cell again"] for row in (2, 3, 4, 5)
+    ]
+
+
 def test_text_may_span_lines_up_to_64_kib() -> None:
     """Text fields take line breaks; over 64 KiB is refused."""
     column = Column("bio", "Bio", type="text")
