@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from syncd.core.printable import printable
 from syncd.core.status import STATUS_WORDS
 from syncd.outcome import JobOutcome
 
@@ -30,10 +31,10 @@ _DRY_RUN_WORDS = {
 def _heading(outcome: JobOutcome) -> str:
     if outcome.dry_run:
         words = _DRY_RUN_WORDS.get(outcome.status, outcome.status)
-        return f"Dry run of {outcome.file}: {words} (nothing was written)"
+        return f"Dry run of {printable(outcome.file)}: {words} (nothing was written)"
     words = _STATUS_WORDS.get(outcome.status, outcome.status)
     if outcome.job_id is None:  # `syncd validate`: nothing is stored
-        return f"Check of {outcome.file}: {words}"
+        return f"Check of {printable(outcome.file)}: {words}"
     return f"Job {outcome.job_id}: {words}"
 
 
@@ -52,7 +53,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
     c = outcome.counts
     lines = [
         _heading(outcome),
-        f"  source {outcome.source} ({outcome.mode}), file {outcome.file}"
+        f"  source {outcome.source} ({outcome.mode}), file {printable(outcome.file)}"
         + (f", read as {outcome.encoding}" if outcome.encoding else ""),
     ]
     if outcome.created_at and verbose:
@@ -69,7 +70,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
             f"  created {c.created}, updated {c.updated} ({c.email_changed} email changes), "
             f"unchanged {c.unchanged}, archived {c.archived}, reactivated {c.reactivated}"
         )
-    lines += [f"  ! {message}" for message in outcome.messages]
+    lines += [f"  ! {printable(message)}" for message in outcome.messages]
     step = next_step(outcome)
     if step:
         lines.append(f"  Next: {step}")
@@ -83,7 +84,7 @@ def job_text(outcome: JobOutcome, *, verbose: bool = False) -> str:
             )
             + ":"
         )
-        lines += [f"    row {e.row}: {e.render()}" for e in outcome.row_errors]
+        lines += [f"    row {e.row}: {printable(e.render())}" for e in outcome.row_errors]
     if outcome.errors_csv:
         lines.append(
             f"  Errors CSV: {outcome.errors_csv} (fix the rows there and upload "
@@ -160,6 +161,7 @@ def user_text(user: dict[str, Any]) -> str:
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

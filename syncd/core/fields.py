@@ -21,6 +21,7 @@ import polars as pl
 
 from syncd.core.emails import check_email, fast_accepts
 from syncd.core.phones import e164_column, phone_numbers, problem
+from syncd.core.printable import printable
 from syncd.core.profile import (
     FIXED_FIELD_TYPES,
     FIXED_LIST_SEPARATORS,
@@ -37,7 +38,7 @@ _SHOWN_MAX = 60
 
 def quoted(value: str) -> str:
     """A cell value as a message shows it: in quotes, on one line, cut when long."""
-    text = " ".join(value.splitlines())
+    text = printable(" ".join(value.splitlines()))
     if len(text) > _SHOWN_MAX:
         text = text[: _SHOWN_MAX - 3] + "..."
     return f"'{text}'"

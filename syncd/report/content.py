@@ -27,6 +27,7 @@ from syncd.config import MailConfig, SourceConfig
 from syncd.core.changes import ARCHIVED_COLUMNS, render_archived_csv
 from syncd.core.counts import Counts
 from syncd.core.formula import neutralise, undo
+from syncd.core.printable import printable
 from syncd.core.table import ERRORS_HEADER, RowError
 from syncd.outcome import JobOutcome
 from syncd.store.outbox import Attachment
@@ -316,7 +317,7 @@ def report_context(
         "job": {
             "id": report.job_id,
             "source": outcome.source,
-            "file": outcome.file,
+            "file": printable(outcome.file),
             "mode": outcome.mode,
             "received": _when(outcome.created_at),
             "finished": _when(outcome.finished_at),
@@ -325,9 +326,14 @@ def report_context(
             "skipped_of": outcome.skipped_of or "",
         },
         "counts": _counts(kind, outcome.counts),
-        "messages": [m for m in outcome.messages if m not in thresholds],
+        "messages": [printable(m) for m in outcome.messages if m not in thresholds],
         "row_errors": [
-            {"row": e.row, "column": e.column, "value": _value(values, e), "message": e.message}
+            {
+                "row": e.row,
+                "column": printable(e.column),
+                "value": printable(_value(values, e)),
+                "message": printable(e.message),
+            }
             for e in shown
         ],
         "rows_failed": f"{outcome.counts.invalid:,}",

@@ -350,6 +350,18 @@ def test_values_as_received_are_read_from_an_errors_csv_of_any_delimiter(delimit
     }
 
 
+def test_a_file_name_with_line_breaks_and_escapes_is_shown_on_one_line_and_inert() -> None:
+    """A sender's name cannot start a line of its own in the report, nor carry ESC or a
+    direction override into it: those characters are shown escaped."""
+    data = b"Employee ID,Primary Email\r\nE1,a@example.com\r\nE2,\x1b[31mb\r\n"
+    name = "line\nbreak\rStatus: applied\x1b[2J\u202evsc.csv"
+    text, html, _ = parts(parsed(job_report(data, file=name)))
+    for part in (text, html):
+        assert not [ch for ch in part if ch in "\x1b\u202e"]
+    assert "File:       line\\nbreak\\rStatus: applied\\x1b[2J\\u202evsc.csv\r\n" in text
+    assert "'\\x1b[31mb' is not a valid email address" in text
+
+
 def test_a_cell_past_the_csv_modules_field_limit_is_read_and_shown_cut() -> None:
     """A 10 MB cell (a row error of its own) is read back from the errors CSV whatever
     limit an earlier file left Python's csv module with, and shown cut short."""
