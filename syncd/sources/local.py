@@ -6,12 +6,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+import structlog
+
 from syncd.errors import SourceError
 from syncd.sources import RemoteFile, Settling, is_candidate, settled_name
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 
 CHUNK = 1024 * 1024
+
+log = structlog.get_logger("syncd.sources.local")
 
 
 class LocalSource:
@@ -37,6 +41,7 @@ class LocalSource:
         self.settling: Settling = settling
         self.cap = cap
         self._tracker = SettleTracker(settle_seconds)
+        self._warned: set[str] = set()
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         try:
@@ -50,6 +55,9 @@ class LocalSource:
             try:
                 if not entry.is_file() or not is_candidate(entry.name, self.pattern):
                     continue
+                if not _utf8(entry.name):
+                    self._not_utf8(entry.name)
+                    continue
                 if self.markers and f"{entry.name}.done" not in names:
                     continue
                 stat = entry.stat()
@@ -59,6 +67,20 @@ class LocalSource:
         if self.markers:
             return sorted(listing.values(), key=lambda f: f.order)
         return self._tracker.complete(listing, now)
+
+    def _not_utf8(self, name: str) -> None:
+        """A name that is not UTF-8 cannot be stored with its job (nor shown as it is):
+        the file is left where it is, and said so once, while the others are taken."""
+        if name in self._warned:
+            return
+        self._warned.add(name)
+        shown = os.fsencode(name).decode("utf-8", errors="backslashreplace")
+        log.warning(
+            "file_name_not_utf8",
+            source=self.name,
+            file=shown,
+            hint="the file is not taken; rename it (its name is not UTF-8)",
+        )
 
     @property
     def waiting(self) -> bool:
@@ -130,6 +152,15 @@ class LocalSource:
 
     def close(self) -> None:
         return None
+
+
+def _utf8(name: str) -> bool:
+    """Whether a name read from the folder is UTF-8 (else it holds surrogate escapes)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _changed(name: str) -> str:
