@@ -184,7 +184,11 @@ class Export:
         return out
 
     def text(self) -> str:
-        return self.eol.join(self.lines()) + self.eol
+        if self.eol != "mixed":
+            return self.eol.join(self.lines()) + self.eol
+        # CRLF, LF and a bare CR in turn, as files pasted together from several systems
+        ends = ("\r\n", "\n", "\r")
+        return "".join(f"{text}{ends[i % 3]}" for i, text in enumerate(self.lines()))
 
 
 def text(content: str, encoding: str = "utf-8", bom: bytes = b"") -> Writer:
@@ -288,6 +292,7 @@ FORMULAS = {
     3: "-3+4",
     4: "@SUM(A1:A9)",
     5: "\t=1+1",
+    6: "=cmd|' /C calc'!A0",
 }
 SCRIPTS = {
     1: "<script>alert('first')</script>",
@@ -321,6 +326,10 @@ class Hostile:
     replacement: Writer | None = None
     #: False for names a source never takes (hidden, uploads in progress): no job
     taken: bool = True
+    #: whether an SFTP server can list this name (paramiko reads names as UTF-8 only)
+    sftp: bool = True
+    #: the file holds passwords: it is settled as a copy with them blanked
+    secrets: bool = False
 
     @property
     def settles(self) -> bool:
@@ -383,6 +392,7 @@ CORPUS: tuple[Hostile, ...] = (
     # The base export in other encodings, delimiters and line ends: every user unchanged.
     # (First, while the directory is exactly the base export.)
     _same("utf8-bom.csv", _base(), bom=codecs.BOM_UTF8),
+    _same("utf8-two-boms.csv", _base(), bom=codecs.BOM_UTF8 * 2),
     _same("utf16le-bom-tabs.csv", _base(delimiter="\t"), "utf-16-le", codecs.BOM_UTF16_LE),
     _same("utf16be-bom.csv", _base(), "utf-16-be", codecs.BOM_UTF16_BE),
     _same("utf16le-no-bom.csv", _base(), "utf-16-le"),
@@ -399,11 +409,29 @@ CORPUS: tuple[Hostile, ...] = (
         "headers-in-other-dress.csv",
         _base(header=("employee_id", "PRIMARY-EMAIL", "first name", "Last_Name", " Status ")),
     ),
+    _same("mixed-line-ends.csv", _base(eol="mixed")),
+    _same(
+        "trailing-empty-columns.csv",
+        _base(header=(*HR.header, "", ""), raw={n: _line(HR.person(n)) + ",," for n in BASE}),
+    ),
+    _case(
+        "hr-export-with-a-password-column.csv",
+        export(
+            _base(
+                header=(*HR.header, "Password"),
+                raw={n: _line(HR.person(n)) + f",{PASSWORDS[n - 1]}" for n in (1, 2, 3)},
+            )
+        ),
+        APPLIED,
+        words="ignored columns",
+        unchanged=True,
+        secrets=True,
+    ),
     _case("ten-million-blank-lines.csv", _split_base(10_000_000), APPLIED, unchanged=True),
     _case("the-base-export-again.csv", export(_base()), SKIPPED, words="identical"),
     # Not text at all.
     _case("random-binary.csv", binary(), REJECTED, words="NUL"),
-    _case("random-binary-without-nuls.csv", binary(7, nuls=False), REJECTED),
+    _case("random-binary-without-nuls.csv", binary(7, nuls=False), REJECTED, words="do not fit"),
     _case(
         "zip-renamed.csv",
         of(zipped({"users.csv": Export(HR, BASE).text().encode()})),
@@ -438,7 +466,7 @@ CORPUS: tuple[Hostile, ...] = (
         "utf16-missing-a-byte.csv",
         misaligned_utf16(Export(HR, BASE).text()),
         REJECTED,
-        words="a byte is missing",
+        words="cannot be read as utf-16-le",
     ),
     _case(
         "invalid-utf8-no-fallback-fits.csv",
@@ -514,7 +542,33 @@ CORPUS: tuple[Hostile, ...] = (
     ),
     # The wrong columns.
     _case("another-profiles-format.csv", text(CONTACTS_FORMAT), REJECTED, words="Employee ID"),
-    _case("agents-format-with-passwords.csv", text(AGENTS_FORMAT), REJECTED, words="Employee ID"),
+    _case(
+        "agents-format-with-passwords.csv",
+        text(AGENTS_FORMAT),
+        REJECTED,
+        words="Employee ID",
+        secrets=True,
+    ),
+    _case(
+        "user-directory-format.csv",
+        text(
+            "Current Status,Display Name,Primary Email,Role\r\nActive,Zoë,p1@example.com,User\r\n"
+        ),
+        REJECTED,
+        words="Employee ID",
+    ),
+    _case(
+        "two-columns-filling-email.csv",
+        export(_base(header=("Employee ID", "Primary Email", "Email", "Last Name", "Status"))),
+        REJECTED,
+        words="both fill email",
+    ),
+    _case(
+        "only-delimiters.csv",
+        joined(text(line(HR.header) + "\r\n"), repeated(b",,,,\r\n", 1000)),
+        REJECTED,
+        words="no data rows",
+    ),
     _case(
         "duplicate-headers.csv",
         export(_base(header=(*HR.header[:4], "Primary Email"))),
@@ -559,6 +613,12 @@ CORPUS: tuple[Hostile, ...] = (
         "cut-short-and-leavers.csv", _cut_short(Export(HR, STAYERS)), WITH_ERRORS, words="cut short"
     ),
     _case(
+        "line-breaks-in-names.csv",
+        export(_base(cells={n: {2: f"Zoë\r\n{n}"} for n in (60, 61)})),
+        WITH_ERRORS,
+        words="single line",
+    ),
+    _case(
         "unknown-status.csv",
         export(_base(cells={n: {4: "Terminated"} for n in (30, 31, 32)})),
         WITH_ERRORS,
@@ -598,6 +658,7 @@ CORPUS: tuple[Hostile, ...] = (
     _case("escape\x1b[31m-red.csv", _few(6), HELD),
     _case("x" * 240 + ".csv", _few(7), HELD),
     _case("UPPER CASE.CSV", _few(8), HELD),
+    _case("report\u202evsc.csv", _few(17), HELD),
     _case("-rf --no-preserve-root.csv", _few(9), HELD),
     _case("quote'double\"semi;comma,.csv", _few(10), HELD),
     # Names never taken: hidden, or uploads still in progress.
@@ -606,6 +667,7 @@ CORPUS: tuple[Hostile, ...] = (
     _case("upload.csv.part", _few(13), taken=False),
     _case("export.csv.tmp", _few(14), taken=False),
     _case("backup.csv~", _few(15), taken=False),
+    _case("latin1-r\udce9sum\udce9.csv", _few(16), taken=False, sftp=False),
     # Files that change under the daemon.
     _case("vanishes-before-fetch.csv", _few(20), REJECTED, words="vanished", then="vanish"),
     _case(
@@ -618,7 +680,7 @@ CORPUS: tuple[Hostile, ...] = (
     ),
     _case(
         "replaced-while-read.csv",
-        invalid_rows(HR, 200_000, 400_000),
+        invalid_rows(HR, 30_000, 400_000),
         REJECTED,
         then="replace_when_taken",
         replacement=_few(23, 5),
