@@ -374,81 +374,84 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
         try:
             plan, conflicts, changes = plan_against(conn, directory_id, validated, job.mode)
         except NothingValid as rejected:
-            errors = tuple(sorted((*errors, *rejected.row_errors), key=lambda e: e.row))
-            outcome = job.outcome(
-                "rejected",
-                validated,
-                counts=Counts(rows=validated.rows, valid=0, invalid=validated.rows),
-                errors=errors,
-                messages=(rejected.message, *rejected.problems, *notices),
-                errors_csv=job.write_errors_csv(validated.table, errors),
-            )
-            if not job.dry_run:
-                job.record(conn, outcome, errors)
-            return outcome
-        errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
-        messages = (
-            *plan.messages,
-            *((plan.archive_blocked,) if plan.archive_blocked else ()),
-            *notices,
-        )
-        last = store.last_full_file(conn, job.source.name)
-        limits = GuardLimits(
-            job.source.max_archive_percent,
-            job.source.max_archive_count,
-            job.source.min_rows_percent,
-        )
-        verdict = judge(plan, limits, Previous(*last) if last else None)
-        status: JobStatus = (
-            "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
-        )
-        frozen = None
-        if verdict.hold and not job.dry_run:
-            # Everything approval applies is kept now (see `syncd.held`).
-            frozen = held.freeze(replace(validated, table=job.cells_again()))
-        validated = replace(validated, records=validated.records.clear())
-        outcome = job.outcome(
-            status,
-            validated,
-            plan=plan,
-            errors=errors,
-            errors_csv=job.write_errors_csv(validated.table, errors),
-            messages=(*verdict.reasons, *messages),
-        )
-        if job.dry_run:
+            # Nothing was written: the directory's lock (on SQLite, the database's write
+            # lock) goes now, not after the errors CSV of every row is written.
             transaction.rollback()
-            return outcome
-        job_id = job.stored_id
-        if frozen is not None:
-            tags = plan_tags(plan)
-            hashes = plan_hashes(plan)
-            store.hold_plan(
-                conn,
-                job_id,
-                archive_digest(plan),
-                [(key, hashes[key], tags.get(key)) for key in hashes],
-            )
-            for name, content in frozen.items():
-                store.put_job_file(conn, job_id, name, content, expires_at=None)
+            refused = rejected
         else:
-            progress("applying")
-            store.apply_plan(
-                conn,
-                directory_id,
-                plan,
-                job_id=job_id,
-                now=job.started,
-                password_hashes=plan_hashes(plan),
+            errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
+            messages = (
+                *plan.messages,
+                *((plan.archive_blocked,) if plan.archive_blocked else ()),
+                *notices,
             )
-        job.record(
-            conn,
-            outcome,
-            errors,
-            changes=changes,
-            thresholds=verdict.reasons,
-            delimiter=validated.table.delimiter,
-        )
-    return outcome
+            last = store.last_full_file(conn, job.source.name)
+            limits = GuardLimits(
+                job.source.max_archive_percent,
+                job.source.max_archive_count,
+                job.source.min_rows_percent,
+            )
+            verdict = judge(plan, limits, Previous(*last) if last else None)
+            status: JobStatus = (
+                "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
+            )
+            frozen = None
+            if verdict.hold and not job.dry_run:
+                # Everything approval applies is kept now (see `syncd.held`).
+                frozen = held.freeze(replace(validated, table=job.cells_again()))
+            validated = replace(validated, records=validated.records.clear())
+            outcome = job.outcome(
+                status,
+                validated,
+                plan=plan,
+                errors=errors,
+                errors_csv=job.write_errors_csv(validated.table, errors),
+                messages=(*verdict.reasons, *messages),
+            )
+            if job.dry_run:
+                transaction.rollback()
+                return outcome
+            job_id = job.stored_id
+            if frozen is not None:
+                tags = plan_tags(plan)
+                hashes = plan_hashes(plan)
+                store.hold_plan(
+                    conn,
+                    job_id,
+                    archive_digest(plan),
+                    [(key, hashes[key], tags.get(key)) for key in hashes],
+                )
+                for name, content in frozen.items():
+                    store.put_job_file(conn, job_id, name, content, expires_at=None)
+            else:
+                progress("applying")
+                store.apply_plan(
+                    conn,
+                    directory_id,
+                    plan,
+                    job_id=job_id,
+                    now=job.started,
+                    password_hashes=plan_hashes(plan),
+                )
+            job.record(
+                conn,
+                outcome,
+                errors,
+                changes=changes,
+                thresholds=verdict.reasons,
+                delimiter=validated.table.delimiter,
+            )
+            return outcome
+    errors = tuple(sorted((*errors, *refused.row_errors), key=lambda e: e.row))
+    outcome = job.outcome(
+        "rejected",
+        validated,
+        counts=Counts(rows=validated.rows, valid=0, invalid=validated.rows),
+        errors=errors,
+        messages=(refused.message, *refused.problems, *notices),
+        errors_csv=job.write_errors_csv(validated.table, errors),
+    )
+    return _finish(job, outcome, errors)
 
 
 def finish(conn: Connection, outcome: JobOutcome) -> None:

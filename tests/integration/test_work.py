@@ -4,6 +4,7 @@ a file that changed or a source that went down loses nothing, a failed settle is
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -11,13 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from syncd import store
+from syncd import flow, store
 from syncd.config import load_config
+from syncd.intake import Drop
 from syncd.runtime import Runtime, open_runtime
 from syncd.scanning import scan
 from syncd.sources.memory import MemorySource
 from syncd.sources.spool import Spool
+from syncd.store.engine import sqlite_file
 from syncd.work import Opened, SourceDown, take_next
 
 START = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -219,3 +224,53 @@ def test_a_file_left_in_place_by_a_failed_settle_is_settled_by_a_later_scan(
     assert b"hunter22" not in content
     with rt.engine.connect() as conn:
         assert [j.status for j in store.list_jobs(conn)] == ["applied"]
+
+
+def _directory_is_free(rt: Runtime) -> bool:
+    """Whether another writer could take the directory now (on SQLite, the database's
+    write lock; on PostgreSQL, the directory's row), without waiting."""
+    path = sqlite_file(rt.config.database.url)
+    if path is not None:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+    with rt.engine.connect() as conn:
+        try:
+            conn.execute(text("SELECT id FROM directories FOR UPDATE NOWAIT")).all()
+            return True
+        except OperationalError:
+            return False
+        finally:
+            conn.rollback()
+
+
+def test_a_full_file_without_a_valid_row_writes_its_errors_csv_with_the_directory_free(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rejected whole (a full file of 2,000 bad addresses): nothing was written, so the
+    directory (on SQLite, the whole database) is let go before the errors CSV of every
+    row is made; holding it, a file of 100,000 bad rows kept scans and the outbox waiting
+    past their timeout."""
+    free_while_writing: list[bool] = []
+    write = flow._Job.write_errors_csv
+
+    def spied(job: Any, *args: Any) -> Any:
+        free_while_writing.append(_directory_is_free(rt))
+        return write(job, *args)
+
+    source = replace(rt.config.sources[0], mode="full")
+    good = flow.run_job(rt, source, Drop("good.csv", b"Email\r\na@example.com\r\n"))
+    assert good.status == "applied"  # (the directory exists, committed, to be locked)
+    monkeypatch.setattr(flow._Job, "write_errors_csv", spied)
+    bad = ("\r\n".join(["Email", *(f"not an address {n}" for n in range(2000))]) + "\r\n").encode()
+    outcome = flow.run_job(rt, source, Drop("bad.csv", bad))
+    assert (outcome.status, outcome.counts.invalid) == ("rejected", 2000)
+    assert free_while_writing == [True]
+    with rt.engine.connect() as conn:
+        assert store.get_job(conn, outcome.job_id or "") is not None
