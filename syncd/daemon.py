@@ -114,6 +114,7 @@ class Daemon:
         self._resting: dict[str, float] = {}
         self._scan_locks: dict[str, threading.Lock] = {}
         self._scan_again: dict[str, threading.Event] = {}
+        self._send_again = threading.Event()
         self._sources: dict[str, Opened] = {}
         self._watches: list[_Watch] = []
         self._scheduler: Any = None
@@ -179,18 +180,27 @@ class Daemon:
 
     def _send(self) -> None:
         """Deliver the reports that are due (another daemon's included: the outbox is
-        shared, each message claimed by one sender)."""
+        shared, each message claimed by one sender); again at once if a job ended
+        meanwhile (a round already running takes no second one, and the report of that
+        job would wait for the next round, half a minute later)."""
         from syncd.report import deliver_pending
 
-        try:
-            done = deliver_pending(self.rt.engine, self.rt.config.mail, os.environ, self.rt.clock())
-        except Exception:  # the database or the mail server: the next round tries again
-            log.exception("outbox_failed")
-            return
-        if done.sent or done.failed:
-            log.info("outbox_sent", sent=done.sent, failed=done.failed, waiting=done.waiting)
+        while True:
+            self._send_again.clear()
+            try:
+                done = deliver_pending(
+                    self.rt.engine, self.rt.config.mail, os.environ, self.rt.clock()
+                )
+            except Exception:  # the database or the mail server: the next round tries again
+                log.exception("outbox_failed")
+                return
+            if done.sent or done.failed:
+                log.info("outbox_sent", sent=done.sent, failed=done.failed, waiting=done.waiting)
+            if not self._send_again.is_set() or self.stopping.is_set():
+                return
 
     def _send_soon(self) -> None:
+        self._send_again.set()
         if self._scheduler is not None:
             self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
 

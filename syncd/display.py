@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from syncd.core.printable import printable
 from syncd.core.status import STATUS_WORDS
 from syncd.outcome import JobOutcome
 
@@ -30,19 +30,6 @@ _DRY_RUN_WORDS = {
     "held": "would be held for approval",
     "rejected": "would be rejected",
 }
-
-
-def printable(text: str) -> str:
-    """What a sender chose (a file name, a cell a message quotes) as a terminal shows it
-    safely: control characters (a newline, an escape sequence that would recolour or
-    clear the screen) and invisible ones (a bidi override that reverses what follows)
-    written as escapes, `\\n`, `\\x1b`, `\\u202e`, so what is shown is what it is."""
-    return "".join(
-        ch.encode("unicode_escape").decode("ascii")
-        if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs")
-        else ch
-        for ch in text
-    )
 
 
 def _heading(outcome: JobOutcome) -> str:
@@ -178,6 +165,7 @@ def user_text(user: dict[str, Any]) -> str:
 
 
 def _columns(rows: Sequence[Sequence[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows

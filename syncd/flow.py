@@ -332,7 +332,7 @@ def run_job(
                 # Same bytes, same mode as a file this source already applied or holds:
                 # nothing to do, and the job says which earlier job to look at.
                 skipped = job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
-                _report(conn, rt, skipped)
+                report_ended(conn, rt, skipped)
                 return skipped
     try:
         with nullcontext() if dry_run else Lease(rt.engine, job.stored_id, rt.clock):
@@ -362,7 +362,7 @@ def run_job(
                 # Kept as for any job: support can look at it, and a file holding
                 # passwords is settled as this copy with them blanked.
                 job.retain(conn, retained)
-                _report(conn, rt, crashed)
+                report_ended(conn, rt, crashed)
         raise
     return outcome
 
@@ -410,86 +410,89 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
         try:
             plan, conflicts, changes = plan_against(conn, directory_id, validated, job.mode)
         except NothingValid as rejected:
-            errors = tuple(sorted((*errors, *rejected.row_errors), key=lambda e: e.row))
-            outcome = job.outcome(
-                "rejected",
-                validated,
-                counts=Counts(rows=validated.rows, valid=0, invalid=validated.rows),
-                errors=errors,
-                messages=(rejected.message, *rejected.problems, *notices),
-                errors_csv=job.write_errors_csv(validated.table, errors),
-            )
-            if not job.dry_run:
-                job.record(conn, outcome, errors)
-            return outcome
-        if job.check_plan is not None:
-            job.check_plan(conn, job.source.directory, plan, changes)
-        errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
-        messages = (
-            *plan.messages,
-            *((plan.archive_blocked,) if plan.archive_blocked else ()),
-            *notices,
-        )
-        last = store.last_full_file(conn, job.source.name)
-        limits = GuardLimits(
-            job.source.max_archive_percent,
-            job.source.max_archive_count,
-            job.source.min_rows_percent,
-        )
-        verdict = judge(plan, limits, Previous(*last) if last else None)
-        status: JobStatus = (
-            "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
-        )
-        frozen = None
-        if verdict.hold and not job.dry_run:
-            # Everything approval applies is kept now (see `syncd.held`).
-            frozen = held.freeze(replace(validated, table=job.cells_again()))
-        validated = replace(validated, records=validated.records.clear())
-        outcome = job.outcome(
-            status,
-            validated,
-            plan=plan,
-            errors=errors,
-            errors_csv=job.write_errors_csv(validated.table, errors),
-            messages=(*verdict.reasons, *messages),
-        )
-        if job.dry_run:
+            # Nothing was written: the directory's lock (on SQLite, the database's write
+            # lock) goes now, not after the errors CSV of every row is written.
             transaction.rollback()
-            return outcome
-        job_id = job.stored_id
-        if frozen is not None:
-            tags = plan_tags(plan)
-            hashes = plan_hashes(plan)
-            store.hold_plan(
-                conn,
-                job_id,
-                archive_digest(plan),
-                [(key, hashes[key], tags.get(key)) for key in hashes],
-            )
-            for name, content in frozen.items():
-                store.put_job_file(conn, job_id, name, content, expires_at=None)
-            store.put_job_file(
-                conn, job_id, held.THRESHOLDS, held.thresholds(verdict.reasons), expires_at=None
-            )
+            refused = rejected
         else:
-            progress("applying")
-            store.apply_plan(
-                conn,
-                directory_id,
-                plan,
-                job_id=job_id,
-                now=job.started,
-                password_hashes=plan_hashes(plan),
+            if job.check_plan is not None:
+                job.check_plan(conn, job.source.directory, plan, changes)
+            errors = tuple(sorted((*errors, *conflicts), key=lambda e: e.row))
+            messages = (
+                *plan.messages,
+                *((plan.archive_blocked,) if plan.archive_blocked else ()),
+                *notices,
             )
-        job.record(
-            conn,
-            outcome,
-            errors,
-            changes=changes,
-            thresholds=verdict.reasons,
-            delimiter=validated.table.delimiter,
-        )
-    return outcome
+            last = store.last_full_file(conn, job.source.name)
+            limits = GuardLimits(
+                job.source.max_archive_percent,
+                job.source.max_archive_count,
+                job.source.min_rows_percent,
+            )
+            verdict = judge(plan, limits, Previous(*last) if last else None)
+            status: JobStatus = (
+                "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
+            )
+            frozen = None
+            if verdict.hold and not job.dry_run:
+                # Everything approval applies is kept now (see `syncd.held`).
+                frozen = held.freeze(replace(validated, table=job.cells_again()))
+            validated = replace(validated, records=validated.records.clear())
+            outcome = job.outcome(
+                status,
+                validated,
+                plan=plan,
+                errors=errors,
+                errors_csv=job.write_errors_csv(validated.table, errors),
+                messages=(*verdict.reasons, *messages),
+            )
+            if job.dry_run:
+                transaction.rollback()
+                return outcome
+            job_id = job.stored_id
+            if frozen is not None:
+                tags = plan_tags(plan)
+                hashes = plan_hashes(plan)
+                store.hold_plan(
+                    conn,
+                    job_id,
+                    archive_digest(plan),
+                    [(key, hashes[key], tags.get(key)) for key in hashes],
+                )
+                for name, content in frozen.items():
+                    store.put_job_file(conn, job_id, name, content, expires_at=None)
+                store.put_job_file(
+                    conn, job_id, held.THRESHOLDS, held.thresholds(verdict.reasons), expires_at=None
+                )
+            else:
+                progress("applying")
+                store.apply_plan(
+                    conn,
+                    directory_id,
+                    plan,
+                    job_id=job_id,
+                    now=job.started,
+                    password_hashes=plan_hashes(plan),
+                )
+            job.record(
+                conn,
+                outcome,
+                errors,
+                changes=changes,
+                thresholds=verdict.reasons,
+                delimiter=validated.table.delimiter,
+            )
+            return outcome
+    errors = tuple(sorted((*errors, *refused.row_errors), key=lambda e: e.row))
+    outcome = job.outcome(
+        "rejected",
+        validated,
+        counts=Counts(rows=validated.rows, valid=0, invalid=validated.rows),
+        errors=errors,
+        messages=(refused.message, *refused.problems, *notices),
+        errors_csv=job.write_errors_csv(validated.table, errors),
+    )
+    return _finish(job, outcome, errors)
 
 
 def finish(conn: Connection, outcome: JobOutcome) -> None:
@@ -508,8 +511,9 @@ def finish(conn: Connection, outcome: JobOutcome) -> None:
     )
 
 
-def _report(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
-    """Queue the report of a job that ended without a plan (skipped, crashed)."""
+def report_ended(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
+    """Queue the report of a job that ended without a plan (skipped, crashed, or its
+    file could not be taken at all), in the caller's transaction."""
     kind = report_kind(outcome)
     if kind is not None:
         report = JobReport(outcome=outcome, kind=kind)

@@ -22,7 +22,7 @@ from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.flow import finish, run_job
+from syncd.flow import finish, report_ended, run_job
 from syncd.intake import Drop, Progress, quiet
 from syncd.lease import LEASE, owner_alive, this_owner
 from syncd.outcome import JobOutcome
@@ -139,6 +139,7 @@ def _refused(rt: Runtime, job: store.Job, rejected: FileRejected) -> JobOutcome:
     )
     with rt.engine.begin() as conn:
         finish(conn, outcome)
+        report_ended(conn, rt, outcome)
     reason = "file_too_large" if isinstance(rejected, FileTooLarge) else "file_changed"
     log.warning(reason, job_id=job.id, source=job.source, reason=rejected.message)
     return outcome
@@ -160,8 +161,12 @@ def settle(
     try:
         with opened.lock:
             where = opened.source.settle(file, job_id, status in PROCESSED, replacement)
-    except FileChanged:
-        log.info("file_already_settled", job_id=job_id, source=opened.config.name)
+    except FileChanged as changed:
+        # Settled by another daemon already, or written again since its job took it (the
+        # new file is listed and claimed as a file of its own).
+        log.info(
+            "file_not_settled", job_id=job_id, source=opened.config.name, reason=changed.message
+        )
         return None
     except SourceError as error:
         log.error("settle_failed", job_id=job_id, source=opened.config.name, error=str(error))

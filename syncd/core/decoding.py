@@ -58,9 +58,12 @@ def lost_bytes_in(cell: str) -> list[int]:
     return [ord(ch) - LOST_BYTE_BASE for ch in cell if ord(ch) >= LOST_BYTE_BASE + 0x80]
 
 
+_LOST_BYTE = re.compile("[\U0010ff80-\U0010ffff]")
+
+
 def shown_lost(cell: str) -> str:
     """A cell as a person is shown it: each lost byte as U+FFFD."""
-    return re.sub("[\U0010ff80-\U0010ffff]", "\ufffd", cell)
+    return _LOST_BYTE.sub("\ufffd", cell)
 
 
 @dataclass(frozen=True, slots=True)

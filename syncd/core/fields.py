@@ -12,6 +12,7 @@ phone numbers by a fast path and then phonenumbers, see `syncd.core.phones`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import ClassVar, Protocol
@@ -20,6 +21,7 @@ import polars as pl
 
 from syncd.core.emails import check_email, fast_accepts
 from syncd.core.phones import e164_column, phone_numbers, problem
+from syncd.core.printable import printable
 from syncd.core.profile import (
     FIXED_FIELD_TYPES,
     FIXED_LIST_SEPARATORS,
@@ -36,7 +38,7 @@ _SHOWN_MAX = 60
 
 def quoted(value: str) -> str:
     """A cell value as a message shows it: in quotes, on one line, cut when long."""
-    text = " ".join(value.splitlines())
+    text = printable(" ".join(value.splitlines()))
     if len(text) > _SHOWN_MAX:
         text = text[: _SHOWN_MAX - 3] + "..."
     return f"'{text}'"
@@ -72,9 +74,17 @@ class CellRule(Protocol):
         ...
 
 
+#: Control characters no name or text holds (tab and line ends aside, which have rules
+#: of their own): ESC and its kin would reach a support person's terminal from
+#: `syncd users list`, and recolour or rewrite what it shows.
+CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+_CONTROL = re.compile(CONTROL_CHARACTERS)
+
+
 @dataclass(frozen=True, slots=True)
 class TextRule:
-    """Strings (one line, at most 255 characters), text (up to 64 KiB) and passwords.
+    """Strings (one line, at most 255 characters), text (up to 64 KiB) and passwords;
+    none holds a control character.
 
     Messages never quote the cell: a password must not reach a report.
     """
@@ -85,9 +95,12 @@ class TextRule:
     max_bytes: int | None = None
     single_line: bool = True
     min_chars: int = 0
+    controls: bool = True  # whether cells are checked for control characters
 
     def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         ok = pl.lit(True)
+        if self.controls:
+            ok = ok & ~cell.str.contains(CONTROL_CHARACTERS)
         if self.single_line:
             ok = ok & ~cell.str.contains_any(["\n", "\r"])
         if self.max_chars is not None:
@@ -98,15 +111,23 @@ class TextRule:
             ok = ok & (cell.str.len_chars() >= self.min_chars)
         return cell, ok.fill_null(True)
 
-    def screens(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-        """Whole-column facts, one value each: any line break at all, the longest cell.
+    def screens(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
+        """Whole-column facts, one value each: any line break at all, the longest cell,
+        any control character at all.
 
         Checking a whole column at once is much cheaper than cell by cell, and in a
         typical file no cell comes near a limit, so `narrowed` can drop the cell checks.
         """
-        return cell.str.join("").str.contains_any(["\n", "\r"]), cell.str.len_bytes().max()
+        joined = cell.str.join("")
+        return (
+            joined.str.contains_any(["\n", "\r"]),
+            cell.str.len_bytes().max(),
+            joined.str.contains(CONTROL_CHARACTERS),
+        )
 
-    def narrowed(self, line_breaks: bool, longest_bytes: int | None) -> TextRule:
+    def narrowed(
+        self, line_breaks: bool, longest_bytes: int | None, controls: bool = True
+    ) -> TextRule:
         """This rule without the cell checks the whole column is known to pass."""
 
         def needed(limit: int | None) -> int | None:
@@ -116,6 +137,7 @@ class TextRule:
         return replace(
             self,
             single_line=self.single_line and line_breaks,
+            controls=self.controls and controls,
             max_chars=needed(self.max_chars),
             max_bytes=needed(self.max_bytes),
         )
@@ -125,6 +147,11 @@ class TextRule:
             return f"must be at least {self.min_chars} characters long"
         if self.single_line and ("\n" in cell or "\r" in cell):
             return "must be a single line; remove the line breaks"
+        if _CONTROL.search(cell):
+            return (
+                "holds an invisible control character (such as ESC), which no name or text "
+                "has; type the cell again"
+            )
         if self.max_chars is not None and len(cell) > self.max_chars:
             return f"is {len(cell)} characters long; at most {self.max_chars} are allowed"
         size = len(cell.encode("utf-8"))
@@ -141,8 +168,9 @@ class EmailRule:
     def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
         return cell, fast_accepts(cell) | cell.is_null()
 
-    def explain(self, cell: str) -> str:
-        problem = check_email(cell).problem or "it could not be read"
+    def explain(self, cell: str, problem: str | None = None) -> str:
+        """`problem`: email-validator's reason, when validation has it already."""
+        problem = problem or check_email(cell).problem or "it could not be read"
         return f"{quoted(cell)} is not a valid email address: {problem}"
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
+from syncd.core.decoding import shown_lost
 from syncd.core.profile import Column, Profile
 from syncd.core.table import ROW, RawTable, is_errors_header, normalise_header
 from syncd.errors import FileRejected
@@ -100,7 +101,8 @@ def _map_by_name(
         if len(found) > 1:
             where = " and ".join(position(i) for i in found)
             problems.append(
-                f"the header '{table.header[found[0]]}' appears more than once ({where}); "
+                f"the header '{shown_header(table.header[found[0]])}' appears more than once "
+                f"({where}); "
                 "keep one of these columns and remove or rename the others"
             )
     by_field: dict[str, list[MappedColumn]] = defaultdict(list)
@@ -121,9 +123,28 @@ def _map_by_position(table: RawTable, profile: Profile) -> tuple[list[MappedColu
     return mapped, list(range(len(profile.columns), width))
 
 
+#: A message names at most this many headers, each cut to HEADER_SHOWN characters: a
+#: file of a thousand columns, or a binary file read as one, must not make a message
+#: (stored with the job, sent in its report) of megabytes.
+HEADERS_SHOWN = 10
+HEADER_SHOWN = 40
+
+
+def shown_header(header: str) -> str:
+    """A header as a message quotes it: lost bytes as U+FFFD, a long one cut short."""
+    header = shown_lost(header.strip())
+    return header if len(header) <= HEADER_SHOWN else header[: HEADER_SHOWN - 1] + "…"
+
+
+def _listed(names: list[str]) -> str:
+    """`names` joined, past HEADERS_SHOWN counted instead."""
+    more = len(names) - HEADERS_SHOWN
+    return ", ".join(names[:HEADERS_SHOWN]) + (f" and {more:,} more" if more > 0 else "")
+
+
 def _found(table: RawTable) -> str:
-    found = [f"'{h}'" for h in table.header if h.strip()]
-    return ", ".join(found) if found else "none"
+    found = [f"'{shown_header(h)}'" for h in table.header if h.strip()]
+    return _listed(found) if found else "none"
 
 
 def _missing(table: RawTable, profile: Profile, column: Column, what: str) -> str:
@@ -143,9 +164,10 @@ def _missing(table: RawTable, profile: Profile, column: Column, what: str) -> st
 def _unknown_text(table: RawTable, unknown: list[int]) -> str:
     def name(i: int) -> str:
         header = table.header[i].strip() if table.has_header and i < len(table.header) else ""
-        return f"'{header}' ({position(i)})" if header else f"{position(i)} (no header)"
+        shown = shown_header(header)
+        return f"'{shown}' ({position(i)})" if header else f"{position(i)} (no header)"
 
-    return ", ".join(name(i) for i in unknown)
+    return _listed([name(i) for i in unknown])
 
 
 def map_header(table: RawTable, profile: Profile) -> ColumnMap:

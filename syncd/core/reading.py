@@ -121,13 +121,30 @@ def _read(
     delimiter = options.delimiter
     if delimiter == "auto":
         delimiter = detect_delimiter(sample, complete=complete, expected_columns=width)
-    for record in sample_records(sample, delimiter, complete=complete):
+    sampled = sample_records(sample, delimiter, complete=complete)
+    for record in sampled:
         _check_columns(_width(record), options, delimiter)
     eol = line_end(data)
-    records = None if eol is None else _parse_fast(data, delimiter, eol, verified=decoded.verified)
+    records = None
+    if eol is not None and not _mostly_blank(data, max(map(len, sampled), default=1)):
+        records = _parse_fast(data, delimiter, eol, verified=decoded.verified)
     if records is None:
         records = _parse_structural(data, delimiter, options)
     return _shape(records, decoded, delimiter, options, width, names)
+
+
+#: Polars holds every line as a row, blank ones too (16 bytes a cell), before they are
+#: dropped: 10 million blank lines (20 MB) took 840 MB. A file whose lines would cost
+#: it this much, and far more than the file's own size, goes to the structural pass,
+#: which keeps nothing of a blank line.
+_FAST_PATH_ROWS_BYTES = 256 * 1024 * 1024
+
+
+def _mostly_blank(data: bytes, columns: int) -> bool:
+    """Whether polars would spend far more on the file's lines than the file is big:
+    millions of blank lines (real rows cost about what their bytes do)."""
+    cost = data.count(b"\n") * (columns * 16 + 4)
+    return cost > max(_FAST_PATH_ROWS_BYTES, 8 * len(data))
 
 
 def _parse_fast(data: bytes, delimiter: str, eol: str, *, verified: bool) -> _Records | None:

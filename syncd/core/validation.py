@@ -89,7 +89,9 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
     key = next(s for s in specs if s.field == profile.key)
     email = next((s for s in specs if s.field == "email"), None)
 
-    frame = _checked(table, specs)
+    # email-validator's reasons for the addresses it refused, by column: asked once.
+    problems: dict[int, dict[str, str]] = {}
+    frame = _checked(table, specs, problems)
     untrusted = _untrusted_rows(table)
     trusted = pl.lit(True) if untrusted.is_empty() else ~pl.col(ROW).is_in(untrusted.implode())
     frame = frame.with_columns(_key_expr(key, frame, trusted).alias(_KEY))
@@ -115,7 +117,7 @@ def validate(table: RawTable, profile: Profile, rules: DirectoryRules) -> Valida
     any_bad = bool(frame[_BAD].any())
     errors = [*table.row_errors]
     if any_bad:
-        errors += _cell_errors(frame.filter(trusted), specs)
+        errors += _cell_errors(frame.filter(trusted), specs, problems)
     errors += _repeat_errors(frame, key, pl.col(_REPEATED_KEY), pl.col(_KEY), "user")
     if other_email is not None:
         repeated = pl.col(_REPEATED_EMAIL)
@@ -163,9 +165,12 @@ def _blank_is_null(cell: pl.Expr) -> pl.Expr:
     return pl.when(cell.str.len_bytes() > 0).then(cell)
 
 
-def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
+def _checked(
+    table: RawTable, specs: list[_Spec], problems: dict[int, dict[str, str]]
+) -> pl.DataFrame:
     """Run each column's rule over its cells; columns `s`, `v`, `k` (`l` for emails, `x`
-    for columns holding lost text).
+    for columns holding lost text). `problems` gets email-validator's reasons for the
+    addresses it refused, by column.
 
     Cells checked one by one are stripped first (`s`, null when blank) and put in NFC
     where they hold a character NFC could change. Columns checked by distinct value keep
@@ -204,7 +209,12 @@ def _checked(table: RawTable, specs: list[_Spec]) -> pl.DataFrame:
                 upper_in_local(s.col("s")).alias(f"u{s.n}"),
             ]
     frame = frame.with_columns(*checks, *_distinct_checks(frame, distinct))
-    emails = [e for s in direct if isinstance(s.rule, EmailRule) for e in _settled(frame, s)]
+    emails = [
+        e
+        for s in direct
+        if isinstance(s.rule, EmailRule)
+        for e in _settled(frame, s, problems.setdefault(s.n, {}))
+    ]
     phones = [e for s in direct if isinstance(s.rule, PhoneRule) for e in _phones(frame, s)]
     settled = [*emails, *phones]
     return frame.with_columns(settled) if settled else frame
@@ -232,7 +242,9 @@ def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> tuple[dict[int, CellRu
         *(any_suspect(s.col("s")).alias(f"u:{s.n}") for s in screened),
     ).row(0, named=True)
     for s, rule in texts:
-        rules[s.n] = rule.narrowed(bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"])
+        rules[s.n] = rule.narrowed(
+            bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"], bool(facts[f"2:{s.n}"])
+        )
     return rules, [s for s in screened if facts[f"u:{s.n}"]]
 
 
@@ -280,7 +292,7 @@ def _mapped(cell: pl.Expr, outcome: pl.DataFrame) -> pl.Expr:
     )
 
 
-def _settled(frame: pl.DataFrame, spec: _Spec) -> list[pl.Expr]:
+def _settled(frame: pl.DataFrame, spec: _Spec, problems: dict[str, str]) -> list[pl.Expr]:
     """An email column's final `v`, `k`, `l`: domains lower-cased, and the addresses the
     fast pattern left undecided decided by email-validator.
 
@@ -294,7 +306,7 @@ def _settled(frame: pl.DataFrame, spec: _Spec) -> list[pl.Expr]:
     asked = frame.filter(~pl.col(f"k{spec.n}") & pl.col(f"s{spec.n}").is_not_null())
     undecided = asked[f"s{spec.n}"].unique()
     if undecided.len():
-        answers = decide(undecided)
+        answers = decide(undecided, problems)
         decided = cell.replace_strict(
             undecided.to_list(), answers.to_list(), default=None, return_dtype=pl.String
         )
@@ -358,8 +370,11 @@ def _repeated(frame: pl.DataFrame, values: pl.Expr, readable: pl.Expr) -> pl.Exp
     return pl.col(ROW).is_in(rows.implode())
 
 
-def _cell_errors(frame: pl.DataFrame, specs: list[_Spec]) -> Iterator[RowError]:
-    """A RowError for every cell that failed its rule (or is required and blank)."""
+def _cell_errors(
+    frame: pl.DataFrame, specs: list[_Spec], problems: dict[int, dict[str, str]]
+) -> Iterator[RowError]:
+    """A RowError for every cell that failed its rule (or is required and blank);
+    `problems`: reasons email columns already have (see `_checked`)."""
     failing = frame.filter(~pl.all_horizontal([s.col("k") for s in specs])).select(
         pl.col(ROW), *(s.col("s") for s in specs), *(s.col("k") for s in specs)
     )
@@ -375,14 +390,24 @@ def _cell_errors(frame: pl.DataFrame, specs: list[_Spec]) -> Iterator[RowError]:
             elif (s.n, cell) in explained:
                 message = explained[(s.n, cell)]
             else:
-                message = _lost_text(cell, secret=s.field == "password") or s.rule.explain(cell)
+                message = _lost_text(cell, secret=s.field == "password") or _explain(
+                    s, cell, problems
+                )
                 explained[(s.n, cell)] = message
             yield RowError(record[ROW], s.mapped.header, message)
+
+
+def _explain(spec: _Spec, cell: str, problems: dict[int, dict[str, str]]) -> str:
+    if isinstance(spec.rule, EmailRule):
+        return spec.rule.explain(cell, problems.get(spec.n, {}).get(cell))
+    return spec.rule.explain(cell)
 
 
 def _lost_text(cell: str, *, secret: bool) -> str | None:
     """The message for a cell holding text lost to a wrong encoding, if it does; a
     password is neither quoted nor are its bytes named."""
+    if cell.isascii():  # lost bytes and U+FFFD are not ASCII; most failed cells are
+        return None
     lost = lost_bytes_in(cell)
     if not lost and "\ufffd" not in cell:
         return None

@@ -27,6 +27,7 @@ from syncd.config import MailConfig, SourceConfig
 from syncd.core.changes import ARCHIVED_COLUMNS, render_archived_csv
 from syncd.core.counts import Counts
 from syncd.core.formula import neutralise, undo
+from syncd.core.printable import printable
 from syncd.core.table import ERRORS_HEADER, RowError
 from syncd.outcome import JobOutcome
 from syncd.store.outbox import Attachment
@@ -223,6 +224,9 @@ def received_values(
     delimiter = first[-len(ERRORS_HEADER) - 1] if first.endswith(ERRORS_HEADER) else ","
     if len(first) <= len(ERRORS_HEADER) or delimiter not in DELIMITER_NAMES:
         delimiter = ","
+    # A cell may be longer than csv's default limit (128 KiB): reading allows up to
+    # max_cell_chars and flags the rest, which still come back here as received.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 2))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     header = next(reader, [])
     values: dict[int, dict[str, str]] = {}
@@ -329,7 +333,7 @@ def report_context(
         "job": {
             "id": report.job_id,
             "source": outcome.source,
-            "file": outcome.file,
+            "file": printable(outcome.file),
             "mode": outcome.mode,
             "received": when(outcome.created_at),
             "finished": when(outcome.finished_at),
@@ -338,13 +342,13 @@ def report_context(
             "skipped_of": outcome.skipped_of or "",
         },
         "counts": _counts(kind, outcome.counts),
-        "messages": [m for m in outcome.messages if m not in thresholds],
+        "messages": [printable(m) for m in outcome.messages if m not in thresholds],
         "row_errors": [
             {
                 "row": e.row,
-                "column": e.column,
-                "value": received_value(values, e),
-                "message": e.message,
+                "column": printable(e.column),
+                "value": printable(received_value(values, e)),
+                "message": printable(e.message),
             }
             for e in shown
         ],

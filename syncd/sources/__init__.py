@@ -70,7 +70,9 @@ class Source(Protocol):
         """Move `file` to processed/ (ok) or failed/ with `job_id` in its name, or write
         `replacement` there in its place (the file with its secret cells blanked), or
         delete it when the source says so; return where it went. FileChanged if the
-        file is no longer there (another daemon settled it first)."""
+        file is no longer there (another daemon settled it first), or is no longer the
+        file listed (written again since its job took it: it is left for a job of its
+        own)."""
         ...
 
     def close(self) -> None:

@@ -19,9 +19,9 @@ from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settl
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 
-log = structlog.get_logger("syncd.sources.local")
-
 CHUNK = 1024 * 1024
+
+log = structlog.get_logger("syncd.sources.local")
 
 
 class LocalSource:
@@ -58,11 +58,11 @@ class LocalSource:
         names = {e.name for e in entries}
         listing: dict[str, RemoteFile] = {}
         for entry in entries:
-            if not _utf8(entry.name):
-                self._skip_not_utf8(entry.name)
-                continue
             try:
                 if not entry.is_file() or not is_candidate(entry.name, self.pattern):
+                    continue
+                if not _utf8(entry.name):
+                    self._skip_not_utf8(entry.name)
                     continue
                 if self.markers and f"{entry.name}.done" not in names:
                     continue
@@ -120,8 +120,14 @@ class LocalSource:
     ) -> str:
         name = file.name
         source = self.path / name
-        if not source.exists():
-            raise FileChanged(f"{name} is no longer in {self.path}")
+        try:
+            now = source.stat()
+        except FileNotFoundError:
+            raise FileChanged(f"{name} is no longer in {self.path}") from None
+        except OSError as exc:
+            raise SourceError(f"cannot settle {name}: {exc.strerror}") from exc
+        if (now.st_size, now.st_mtime) != (file.size, file.mtime):
+            raise FileChanged(_written_again(name))
         try:
             if self.settling == "delete":
                 source.unlink(missing_ok=True)
@@ -137,7 +143,7 @@ class LocalSource:
                     write_private(path, replacement, temporary=f".{job_id}.tmp")
                     source.unlink()
                 target = str(path)
-            marker = marker_name(name)
+            marker = marker_name(name) if self.markers else None
             if marker is not None:
                 (self.path / marker).unlink(missing_ok=True)
         except OSError as exc:
@@ -163,4 +169,10 @@ def _changed(name: str) -> str:
     return (
         f"{name} changed while it was being read; nothing was applied, and it is taken "
         "again once it stays the same"
+    )
+
+
+def _written_again(name: str) -> str:
+    return (
+        f"{name} was written again after its job took it; the new file is left for a job of its own"
     )

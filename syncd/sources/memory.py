@@ -67,6 +67,9 @@ class MemorySource:
         self._up()
         if file.name not in self.files:
             raise FileChanged(f"{file.name} is no longer there")
+        data, mtime = self.files[file.name]
+        if (len(data), mtime) != (file.size, file.mtime):
+            raise FileChanged(f"{file.name} was written again after its job took it")
         data, _ = self.files.pop(file.name)
         target = self.processed if ok else self.failed
         name = settled_name(file.name, job_id)

@@ -201,9 +201,15 @@ class SftpSource:
         source = self._path(file.name)
         with self._remote(f"cannot settle {source}"):
             try:
-                sftp.stat(source)
+                now = sftp.stat(source)
             except FileNotFoundError:
                 raise FileChanged(f"{source} is no longer on the server") from None
+            if (now.st_size, float(now.st_mtime or 0)) != (file.size, file.mtime):
+                # Written again since its job took it: the new file is a job of its own.
+                raise FileChanged(
+                    f"{source} was written again after its job took it; the new file is "
+                    "left for a job of its own"
+                )
             if self.settling == "delete":
                 with suppress(FileNotFoundError):
                     sftp.remove(source)
@@ -228,7 +234,7 @@ class SftpSource:
                         out.write(replacement)
                     self._rename(sftp, temporary, target)
                     sftp.remove(source)
-            marker = marker_name(file.name)
+            marker = marker_name(file.name) if self.markers else None
             if marker is not None:
                 with suppress(FileNotFoundError):
                     sftp.remove(self._path(marker))

@@ -138,3 +138,30 @@ class SourceContract:
         with pytest.raises(FileChanged):
             harness.source.settle(file, "AAAAA-00005", True)
         assert harness.settled("processed") == {"twice.AAAAA-00004.csv": b"x"}
+
+    def test_a_file_written_again_since_listing_is_left_for_its_own_job(
+        self, harness: Harness
+    ) -> None:
+        """The sender replaced the file after its job took it: settling that job must not
+        carry the new file off unread. FileChanged; the new file stays and is listed."""
+        harness.put("again.csv", b"first")
+        [file] = harness.complete()
+        harness.put("again.csv", b"second, and longer")
+        with pytest.raises(FileChanged):
+            harness.source.settle(file, "AAAAA-00006", True)
+        assert harness.settled("processed") == {}
+        [listed] = harness.complete(100.0)
+        assert (listed.name, listed.size) == ("again.csv", len(b"second, and longer"))
+
+    def test_a_name_as_long_as_the_filesystem_takes_is_settled(self, harness: Harness) -> None:
+        """A 254-byte name (most filesystems take 255) still settles: shortened, with its
+        job ID and suffix."""
+        name = "ü" * 125 + ".csv"
+        harness.put(name, b"long")
+        [file] = harness.complete()
+        harness.source.settle(file, "AAAAA-00007", False)
+        [(settled, content)] = harness.settled("failed").items()
+        assert content == b"long"
+        assert settled.startswith("üü")
+        assert settled.endswith(".AAAAA-00007.csv")
+        assert harness.complete(100.0) == []

@@ -7,18 +7,15 @@ row errors (exit 1), or success (exit 0); never a traceback, and always in bound
 from __future__ import annotations
 
 import codecs
-import gzip
-import io
-import random
 import time
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests import hostile_corpus as corpus
 from tests.e2e.cli import syncd
+from tests.hostile_corpus import Writer
 
 #: Every case, the 10 MB cell and the 10,000 columns included, finishes well within this.
 TIME_LIMIT_SECONDS = 20
@@ -32,41 +29,17 @@ profile = "default"
 """
 
 
-def _binary() -> bytes:
-    noise = random.Random(20261122).randbytes(8192)
-    return noise[:100] + b"\x00\x00\x00" + noise[100:]
+def _huge_cell() -> Writer:
+    """A 10 MB first name, then a good row."""
+    return corpus.huge_cell(corpus.PEOPLE, (1, 2), 1, 1, 10_000_000)
 
 
-def _xlsx() -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as book:
-        book.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        book.writestr("xl/workbook.xml", "<workbook/>")
-        book.writestr("xl/worksheets/sheet1.xml", "<worksheet/>")
-    return out.getvalue()
+def _with_bom(bom: bytes, text: str, encoding: str) -> Writer:
+    return corpus.text(text, encoding, bom)
 
 
-def _huge_cell() -> bytes:
-    return (
-        b"Email,First Name\r\n"
-        + b"ana@example.com,"
-        + b"x" * 10_000_000
-        + b"\r\nbo@example.com,Bo\r\n"
-    )
-
-
-def _wide() -> bytes:
-    header = ",".join(["Email", *(f"Extra {i}" for i in range(1, 10_000))])
-    row = ",".join(["ana@example.com", *("v" for _ in range(1, 10_000))])
-    return f"{header}\n{row}\n".encode()
-
-
-def _text(text: str, encoding: str = "utf-8") -> Callable[[], bytes]:
-    return lambda: text.encode(encoding)
-
-
-def _with_bom(bom: bytes, text: str, encoding: str) -> Callable[[], bytes]:
-    return lambda: bom + text.encode(encoding)
+def _text(text: str, encoding: str = "utf-8") -> Writer:
+    return corpus.text(text, encoding)
 
 
 #: A good row and a broken one with non-ASCII names, to see them decoded in the errors CSV.
@@ -81,7 +54,7 @@ ACCENTED = (
 class Hostile:
     """A file, the exit code it must get, and words its messages or row errors must hold."""
 
-    data: Callable[[], bytes]
+    data: Writer
     code: int
     words: str
     encoding: str | None = None
@@ -90,14 +63,16 @@ class Hostile:
 
 
 CASES = {
-    "binary-with-nuls": Hostile(_binary, 2, "export the data as CSV"),
-    "xlsx-workbook": Hostile(_xlsx, 2, "Save As > CSV"),
-    "gzip-archive": Hostile(lambda: gzip.compress(b"Email\na@example.com\n"), 2, "decompress"),
+    "binary-with-nuls": Hostile(corpus.binary(), 2, "export the data as CSV"),
+    "xlsx-workbook": Hostile(corpus.of(corpus.xlsx()), 2, "Save As > CSV"),
+    "gzip-archive": Hostile(corpus.of(corpus.gzipped(b"Email\na@example.com\n")), 2, "decompress"),
     "nul-inside-csv": Hostile(_text("Email,First Name\nana@example.com,A\x00na\n"), 2, "NUL"),
     "ten-megabyte-cell": Hostile(
-        _huge_cell, 1, "10,000,000 characters, more than the 1,000,000 allowed", rows=2
+        _huge_cell(), 1, "10,000,000 characters, more than the 1,000,000 allowed", rows=2
     ),
-    "ten-thousand-columns": Hostile(_wide, 2, "check that the delimiter"),
+    "ten-thousand-columns": Hostile(
+        corpus.wide(corpus.PEOPLE, (1,), 10_000), 2, "check that the delimiter"
+    ),
     "unbalanced-quotes": Hostile(
         _text('Email,First Name\nana@example.com,"Ana\nbo@example.com,Bo\n'),
         2,
@@ -105,7 +80,7 @@ CASES = {
     ),
     "header-only": Hostile(_text("Email,First Name\r\n"), 2, "no data rows"),
     "empty": Hostile(_text(""), 2, "empty"),
-    "only-a-bom": Hostile(lambda: codecs.BOM_UTF8, 2, "byte order mark"),
+    "only-a-bom": Hostile(corpus.of(codecs.BOM_UTF8), 2, "byte order mark"),
     "duplicate-headers": Hostile(
         _text("Email,First Name,Email\nana@example.com,Ana,bo@example.com\n"),
         2,
@@ -144,7 +119,7 @@ CASES = {
         errors_csv_holds=("José", "Müller"),
     ),
     "neither-utf8-nor-cp1252": Hostile(
-        lambda: b"Email,First Name\nana@example.com,A\x81na\n", 2, "set the profile's encoding"
+        corpus.of(b"Email,First Name\nana@example.com,A\x81na\n"), 2, "set the profile's encoding"
     ),
     "semicolon-delimited": Hostile(
         _text("Email;First Name;Last Name\nana@example.com;Ana;Ñ\nbo@example.com;Bo;Ö\n"),
@@ -172,7 +147,7 @@ def test_a_hostile_file_gets_a_clear_outcome_and_never_a_traceback(
     config = tmp_path / "syncd.toml"
     config.write_text(CONFIG, encoding="utf-8")
     file = tmp_path / "upload.csv"
-    file.write_bytes(case.data())
+    corpus.write_file(file, case.data)
     errors_out = tmp_path / "errors.csv"
 
     started = time.monotonic()

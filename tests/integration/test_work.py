@@ -4,19 +4,25 @@ a file that changed or a source that went down loses nothing, a failed settle is
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
-from syncd import store
+from syncd import flow, store
 from syncd.config import load_config
+from syncd.intake import Drop
 from syncd.runtime import Runtime, open_runtime
 from syncd.scanning import scan
 from syncd.sources.memory import MemorySource
 from syncd.sources.spool import Spool
+from syncd.store.engine import sqlite_file
 from syncd.work import Opened, SourceDown, take_next
 
 START = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
@@ -46,7 +52,7 @@ def rt(tmp_path: Path, db_url: str, clock: Clock) -> Iterator[Runtime]:
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n[database]\nurl = "{db_url}"\n'
         '[[sources]]\nname = "mem"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
-        'mode = "partial"\n',
+        'mode = "partial"\nnotify = ["it@example.com"]\n',
         encoding="utf-8",
     )
     runtime = replace(open_runtime(load_config(config)), clock=clock)
@@ -109,8 +115,63 @@ def test_a_file_that_changed_after_its_claim_is_refused_and_claimed_again(
     source.put("a.csv", _people("a@example.com", "b@example.com"), mtime=150.0)
     assert _run_all(rt, memory, tmp_path) == ["a.csv:rejected"]
     assert "a.csv" in source.files
+    _assert_reported(rt, "changed")
     assert len(_scan(rt, memory, clock)) == 1
     assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+
+
+def _assert_reported(rt: Runtime, words: str) -> None:
+    """The last job ended with a report to the source's notify list that says `words`."""
+    with rt.engine.connect() as conn:
+        job = store.list_jobs(conn)[0]
+        [message] = store.list_messages(conn, job_id=job.id)
+    assert message.recipients == ("it@example.com",)
+    body = message.parsed().get_body(("plain",))
+    assert body is not None
+    assert words in body.get_content()
+
+
+def test_a_file_that_vanished_after_its_claim_is_refused_with_a_report(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """Gone before its job could fetch it: the job is rejected, saying so, and like every
+    job that ends, it queues a report (the sender may not know the file never arrived)."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    _scan(rt, memory, clock)
+    del source.files["a.csv"]
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:rejected"]
+    _assert_reported(rt, "vanished")
+
+
+def test_a_file_written_again_while_its_job_runs_is_left_for_a_job_of_its_own(
+    rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
+) -> None:
+    """The sender replaces the file after the job fetched it: the job applies what it
+    read, and settling it leaves the new file in place (it is not carried off to
+    processed/ unread); the next scans claim the new file, whose job applies it."""
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    _scan(rt, memory, clock)
+    fetch = source.fetch
+
+    def fetch_then_replace(*args: Any) -> Any:
+        spooled = fetch(*args)
+        source.put("a.csv", _people("a@example.com", "b@example.com"), mtime=150.0)
+        return spooled
+
+    source.fetch = fetch_then_replace  # type: ignore[method-assign]
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+    source.fetch = fetch  # type: ignore[method-assign]
+    assert source.processed == {}
+    assert len(_scan(rt, memory, clock)) == 1
+    assert _run_all(rt, memory, tmp_path) == ["a.csv:applied"]
+    [settled] = source.processed.values()
+    assert b"b@example.com" in settled
+    with rt.engine.connect() as conn:
+        assert [j.counts.created for j in store.list_jobs(conn)] == [1, 1]
 
 
 def test_a_source_that_is_down_leaves_its_job_queued_for_later(
@@ -163,3 +224,53 @@ def test_a_file_left_in_place_by_a_failed_settle_is_settled_by_a_later_scan(
     assert b"hunter22" not in content
     with rt.engine.connect() as conn:
         assert [j.status for j in store.list_jobs(conn)] == ["applied"]
+
+
+def _directory_is_free(rt: Runtime) -> bool:
+    """Whether another writer could take the directory now (on SQLite, the database's
+    write lock; on PostgreSQL, the directory's row), without waiting."""
+    path = sqlite_file(rt.config.database.url)
+    if path is not None:
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return True
+        except sqlite3.OperationalError:
+            return False
+        finally:
+            other.close()
+    with rt.engine.connect() as conn:
+        try:
+            conn.execute(text("SELECT id FROM directories FOR UPDATE NOWAIT")).all()
+            return True
+        except OperationalError:
+            return False
+        finally:
+            conn.rollback()
+
+
+def test_a_full_file_without_a_valid_row_writes_its_errors_csv_with_the_directory_free(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rejected whole (a full file of 2,000 bad addresses): nothing was written, so the
+    directory (on SQLite, the whole database) is let go before the errors CSV of every
+    row is made; holding it, a file of 100,000 bad rows kept scans and the outbox waiting
+    past their timeout."""
+    free_while_writing: list[bool] = []
+    write = flow._Job.write_errors_csv
+
+    def spied(job: Any, *args: Any) -> Any:
+        free_while_writing.append(_directory_is_free(rt))
+        return write(job, *args)
+
+    source = replace(rt.config.sources[0], mode="full")
+    good = flow.run_job(rt, source, Drop("good.csv", b"Email\r\na@example.com\r\n"))
+    assert good.status == "applied"  # (the directory exists, committed, to be locked)
+    monkeypatch.setattr(flow._Job, "write_errors_csv", spied)
+    bad = ("\r\n".join(["Email", *(f"not an address {n}" for n in range(2000))]) + "\r\n").encode()
+    outcome = flow.run_job(rt, source, Drop("bad.csv", bad))
+    assert (outcome.status, outcome.counts.invalid) == ("rejected", 2000)
+    assert free_while_writing == [True]
+    with rt.engine.connect() as conn:
+        assert store.get_job(conn, outcome.job_id or "") is not None

@@ -106,6 +106,22 @@ def test_a_missing_required_column_is_named_with_its_accepted_names_and_the_head
     ]
 
 
+def test_headers_found_are_named_briefly_however_many_and_long_they_are() -> None:
+    """A binary file read as text, or one of a thousand columns: ten headers at most,
+    each cut short, a lost byte shown as U+FFFD; and the unknown ones likewise."""
+    lost = "Na" + chr(0x10FF00 + 0xE9) + "me"
+    header = ("Email", "x" * 5000, lost, *(f"Extra {i}" for i in range(1, 28)))
+    [problem] = rejection(table(*header))
+    assert problem.endswith(
+        f"(headers found: 'Email', '{'x' * 39}…', 'Na\ufffdme', 'Extra 1', 'Extra 2', "
+        "'Extra 3', 'Extra 4', 'Extra 5', 'Extra 6', 'Extra 7' and 20 more)"
+    )
+    mapped = map_header(table("Employee ID", *header), PROFILE)
+    [notice] = mapped.notices
+    assert notice.endswith("'Extra 8' (column 12 (L)) and 19 more")
+    assert len(notice) < 400
+
+
 def test_a_missing_key_column_is_reported_once_as_the_key() -> None:
     """The key column is always needed; it is named as the key, not twice."""
     assert rejection(table("Email", "First Name")) == [

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import subprocess
+import sys
 import zipfile
 from typing import Literal
 
@@ -445,6 +447,35 @@ def test_an_old_xls_workbook_is_recognised() -> None:
 def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
     """NUL bytes outside UTF-16 are binary data, rejected with advice."""
     assert "not text" in _rejected(b"a,b\n1,\x00\x00\x002\n")
+
+
+#: Reads a file of 2 million blank lines between two rows, in a process of its own, and
+#: prints the rows read and how much the read added to the process's peak memory.
+_BLANK_LINES_READER = """
+import resource, sys
+from syncd.core.reading import ReadOptions, read_table
+header = ",".join(f"Column {i}" for i in range(12)).encode()
+data = header + b"\\r\\na@x.com" + b",x" * 11 + b"\\r\\n" * 2_000_001 + b"b@x.com,y\\r\\n"
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+table = read_table(data, ReadOptions())
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(table.cells["__row__"].to_list(), (after - before) // 1024)
+"""
+
+
+def test_millions_of_blank_lines_cost_no_memory_of_their_own() -> None:
+    """2 million blank lines (4 MB) between two rows: read with their row numbers
+    counted, without holding a row for each (polars would: 16 bytes a cell, some 400 MB
+    for twelve columns)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _BLANK_LINES_READER.replace("__row__", ROW)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows, grown_mib = done.stdout.rsplit(" ", 1)
+    assert rows == "[2, 2000003]"
+    assert int(grown_mib) < 100, done.stdout
 
 
 def test_unbalanced_quotes_are_rejected_naming_the_row_where_the_quote_opens() -> None:

@@ -3,6 +3,7 @@ read, validated and planned as a job does it."""
 
 from __future__ import annotations
 
+import csv
 import email.policy
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -347,6 +348,39 @@ def test_values_as_received_are_read_from_an_errors_csv_of_any_delimiter(delimit
         7: {"Email": "bad", "Name": f"a{d}b"},
         12: {"Email": "x@y", "Name": "=1+1"},
     }
+
+
+def test_a_file_name_with_line_breaks_and_escapes_is_shown_on_one_line_and_inert() -> None:
+    """A sender's name cannot start a line of its own in the report, nor carry ESC or a
+    direction override into it: those characters are shown escaped."""
+    data = b"Employee ID,Primary Email\r\nE1,a@example.com\r\nE2,\x1b[31mb\r\n"
+    name = "line\nbreak\rStatus: applied\x1b[2J\u202evsc.csv"
+    text, html, _ = parts(parsed(job_report(data, file=name)))
+    for part in (text, html):
+        assert not [ch for ch in part if ch in "\x1b\u202e"]
+    assert "File:       line\\nbreak\\rStatus: applied\\x1b[2J\\u202evsc.csv\r\n" in text
+    assert "'\\x1b[31mb' is not a valid email address" in text
+
+
+def test_a_cell_past_the_csv_modules_field_limit_is_read_and_shown_cut() -> None:
+    """A 10 MB cell (a row error of its own) is read back from the errors CSV whatever
+    limit an earlier file left Python's csv module with, and shown cut short."""
+    cell = "x" * 10_000_000
+    data = (
+        f"Employee ID,Primary Email,Last Name\r\nE1,a@example.com,{cell}\r\n"
+        "E2,b@example.com,Ødegård\r\n"
+    ).encode()
+    before = csv.field_size_limit(131_072)  # the module's default
+    try:
+        message = parsed(job_report(data, profile="hr_full"))
+    finally:
+        csv.field_size_limit(before)
+    text, html, attached = parts(message)
+    assert "more than the 1,000,000 allowed" in text
+    assert "xxxx…" in html
+    assert cell not in text + html
+    assert "syncd jobs errors 0HZMJ-MWQ42" in text  # past attach_max_bytes: not attached
+    assert "0HZMJ-MWQ42.csv" not in attached
 
 
 @pytest.mark.parametrize(

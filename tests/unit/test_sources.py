@@ -158,6 +158,42 @@ def test_the_spool_names_a_file_by_its_job_id(tmp_path: Path) -> None:
     assert (spooled.path.stat().st_mode & 0o777) == 0o600
 
 
+@pytest.mark.parametrize(
+    "name", ["x" * 251 + ".csv", "é" * 125 + ".csv", "ü" * 127 + "x", "a." + "b" * 252]
+)
+def test_a_name_as_long_as_a_filesystem_takes_still_settles_under_its_job_id(name: str) -> None:
+    """A sender's name of 255 bytes leaves no room for the job ID: the settled name is
+    shortened to NAME_MAX, between characters, keeping the job ID and suffix."""
+    settled = settled_name(name, "0HZQ2-M6ZW0")
+    assert len(settled.encode("utf-8")) <= NAME_MAX
+    assert ".0HZQ2-M6ZW0" in settled
+    assert settled.endswith(".csv") == name.endswith(".csv")
+    assert name.startswith(settled.partition(".0HZQ2")[0])
+
+
+def test_a_local_file_whose_name_is_not_utf8_is_left_and_the_others_are_taken(
+    tmp_path: Path,
+) -> None:
+    """A name in Latin-1 (`résumé.csv` from an old system) cannot be stored with a job:
+    that file stays where it is, and every other file is listed as usual (the scan
+    crashed on it, so no file of the folder was taken)."""
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / os.fsdecode(b"r\xe9sum\xe9.csv")).write_bytes(b"Email\na@x.com\n")
+    (drop / "people.csv").write_bytes(b"Email\nb@x.com\n")
+    source = LocalSource(
+        "drop",
+        drop,
+        pattern="*.csv",
+        processed_dir=drop / "processed",
+        failed_dir=drop / "failed",
+        settle_seconds=1,
+    )
+    source.list_complete(0.0)
+    assert [f.name for f in source.list_complete(2.0)] == ["people.csv"]
+    assert os.fsdecode(b"r\xe9sum\xe9.csv") in os.listdir(drop)
+
+
 def test_the_spool_keeps_nothing_of_a_stream_that_breaks(tmp_path: Path) -> None:
     """A stream that fails halfway leaves neither the file nor its temporary name."""
     spool = Spool(tmp_path / "spool")

@@ -481,6 +481,21 @@ def test_a_string_with_a_line_break_is_refused() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    "column", [Column("first_name", "First Name"), Column("bio", "Bio", type="text")]
+)
+def test_a_control_character_in_a_name_or_text_is_refused(column: Column) -> None:
+    """ESC and its kin would reach a support person's terminal (`syncd users list`) and
+    rewrite what it shows: refused in names and text, which keep tabs, accents and
+    emoji; the message does not quote the cell."""
+    cells = ("Ev\x1b[2Jil", "Bell\x07", "nul\x00", "C1\x9b31m", "Tab\tbed", "Zoë 👩\u200d💻")
+    v = check(column, *cells)
+    problem = "holds an invisible control character (such as ESC), which no name or text has"
+    assert [m.split(": ", 1) for m in messages(v)] == [
+        [f"{row} {column.header}", f"{problem}; type the cell again"] for row in (2, 3, 4, 5)
+    ]
+
+
 def test_text_may_span_lines_up_to_64_kib() -> None:
     """Text fields take line breaks; over 64 KiB is refused."""
     column = Column("bio", "Bio", type="text")
@@ -802,3 +817,31 @@ def test_a_row_with_a_cell_too_many_has_no_readable_key_and_echoes_no_cell() -> 
     assert [e.row for e in v.errors] == [2]
     assert "ter22" not in v.errors[0].message
     assert "row has 4 cells" in v.errors[0].message
+
+
+def test_email_validator_is_asked_once_about_each_refused_address(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A file of bad addresses (a column shifted, names where emails belong) costs one
+    question to email-validator per address: the reason it gave when deciding is the
+    one each row's error says, not asked again."""
+    import syncd.core.emails as emails
+
+    asked: list[str] = []
+    ask = emails.validate_email
+
+    def counted(address: str, **options: object) -> object:
+        asked.append(address)
+        return ask(address, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(emails, "validate_email", counted)
+    bad = [f"not an email {n}" for n in range(50)] + ["two words@example.com", "zoë@"]
+    validated = validate(
+        table(["employee_id", "email"], [[f"E{n}", a] for n, a in enumerate(bad)]),
+        profile(Column("email", "email", type="email")),
+        RULES,
+    )
+    assert sorted(asked) == sorted(bad)
+    assert [e.message for e in validated.errors] == [
+        f"{quoted(a)} is not a valid email address: {emails.check_email(a).problem}" for a in bad
+    ]
