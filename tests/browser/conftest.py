@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from tests.e2e.cli import spawn, syncd
 from tests.servers import free_port
+from tests.web.conftest import people as people
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -64,13 +65,6 @@ profile = "default"
 mode = "partial"
 settle_seconds = 0.5
 """
-
-
-def people(count: int, start: int = 0, header: str = "Email,First Name,Last Name") -> str:
-    rows = [header] + [
-        f"person{i:03d}@example.com,First{i},Last{i}" for i in range(start, start + count)
-    ]
-    return "\r\n".join(rows) + "\r\n"
 
 
 @dataclass
