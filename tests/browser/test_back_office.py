@@ -169,7 +169,7 @@ def _upload(page: Page, office: BackOffice, text: str, name: str) -> None:
     page.select_option("#source", "uploads")
     page.set_input_files("#file", str(path))
     page.get_by_role("button", name="Upload").click()
-    page.wait_for_url(re.compile(r".*/uploads/[A-Za-z0-9_-]{16}$"))
+    page.wait_for_url(re.compile(r".*/uploads/[0-9a-f]{24}$"))
 
 
 def test_an_upload_with_an_unknown_header_is_mapped_previewed_and_applied(
@@ -249,7 +249,7 @@ def test_the_upload_flow_works_with_the_keyboard_alone(
     _choose_file_by_keyboard(page, path)
     _tab_to(page, "form.upload button")
     page.keyboard.press("Enter")
-    page.wait_for_url(re.compile(r".*/uploads/[A-Za-z0-9_-]{16}$"))
+    page.wait_for_url(re.compile(r".*/uploads/[0-9a-f]{24}$"))
     _tab_to(page, "#map-1")
     page.keyboard.type("first")
     expect(page.locator("#map-1")).to_have_value("first_name")

@@ -178,7 +178,9 @@ def _statuses(root: Path, config: Path) -> dict[str, str]:
 
 
 def _events(log: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines() if line]
+    """The log's complete lines (the daemon may be half way through writing the last)."""
+    lines = log.read_text(encoding="utf-8").split("\n")[:-1]
+    return [json.loads(line) for line in lines if line]
 
 
 def _reports(outbox: Path) -> dict[str, EmailMessage]:
