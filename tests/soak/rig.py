@@ -125,8 +125,9 @@ def timeline(drops: list[Drop], seconds: float) -> list[Event]:
     return sorted(events, key=lambda e: e[0])
 
 
-def play(rig: Rig, events: list[Event], clock: Callable[[], float], check: Callable[[], None]
-         ) -> None:  # fmt: skip
+def play(
+    rig: Rig, events: list[Event], clock: Callable[[], float], check: Callable[[], None]
+) -> None:
     """Run the timeline on `clock` (seconds, events' times counted from its current
     reading), calling `check` before each event. Files for `hr` wait while its server
     is down and go once it is back, as an HR system retries."""

@@ -218,14 +218,13 @@ def _stop_mid_job(engine: Engine, rig: Rig, big: Drop, daemons: dict[str, Runnin
     deadline = time.monotonic() + 300
     while True:
         _alive(daemons)
-        [job] = _query(engine, "SELECT status, lease_owner FROM jobs WHERE source = 'bulk'") or [
-            {"status": "not yet", "lease_owner": None}
-        ]
-        if job["status"] == "running":
+        found = _query(engine, "SELECT status, lease_owner FROM jobs WHERE source = 'bulk'")
+        if found and found[0]["status"] == "running":
             break
-        assert job["status"] in ("queued", "not yet"), f"it ended before it could be stopped: {job}"
+        assert not found or found[0]["status"] == "queued", f"it ended unstopped: {found}"
         assert time.monotonic() < deadline, "the 1,000,000-row file was not taken"
         time.sleep(0.2)
+    job = found[0]
     pid = int(job["lease_owner"].split(":")[-2])
     [name] = [n for n, d in daemons.items() if d.process.pid == pid]
     time.sleep(1.0)  # into its work, not at its first step
@@ -276,8 +275,7 @@ def _check_settled(rig: Rig, jobs: list[dict[str, Any]], every: list[Drop]) -> N
     assert rig.left() == []
 
 
-def _check_reports(jobs: list[dict[str, Any]], messages: list[Any], outbox: dict[str, int]
-                   ) -> None:  # fmt: skip
+def _check_reports(jobs: list[dict[str, Any]], messages: list[Any], outbox: dict[str, int]) -> None:
     """Every job's report reached the relay once, of the job's outcome, each Message-ID
     once; the outbox holds nothing but sent messages."""
     parsed = [m.parsed() for m in messages]
