@@ -308,7 +308,7 @@ def run_job(
                 # Same bytes, same mode as a file this source already applied or holds:
                 # nothing to do, and the job says which earlier job to look at.
                 skipped = job.outcome("skipped", None, skipped_of=earlier, messages=skipped_message)
-                _report(conn, rt, skipped)
+                report_unplanned(conn, rt, skipped)
                 return skipped
     try:
         with nullcontext() if dry_run else Lease(rt.engine, job.stored_id, rt.clock):
@@ -326,7 +326,7 @@ def run_job(
             )
             with rt.engine.begin() as conn:
                 finish(conn, crashed)
-                _report(conn, rt, crashed)
+                report_unplanned(conn, rt, crashed)
         raise
     return outcome
 
@@ -467,8 +467,9 @@ def finish(conn: Connection, outcome: JobOutcome) -> None:
     )
 
 
-def _report(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
-    """Queue the report of a job that ended without a plan (skipped, crashed)."""
+def report_unplanned(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
+    """Queue the report of a job that ended without a plan (skipped, crashed, or its
+    file refused before it was read), in the transaction that ends it."""
     kind = report_kind(outcome)
     if kind is not None:
         report = JobReport(outcome=outcome, kind=kind)

@@ -22,7 +22,7 @@ from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.flow import finish, run_job
+from syncd.flow import finish, report_unplanned, run_job
 from syncd.intake import Drop, Progress, quiet
 from syncd.lease import LEASE, owner_alive, this_owner
 from syncd.outcome import JobOutcome
@@ -136,6 +136,7 @@ def _refused(rt: Runtime, job: store.Job, rejected: FileRejected) -> JobOutcome:
     )
     with rt.engine.begin() as conn:
         finish(conn, outcome)
+        report_unplanned(conn, rt, outcome)
     reason = "file_too_large" if isinstance(rejected, FileTooLarge) else "file_changed"
     log.warning(reason, job_id=job.id, source=job.source, reason=rejected.message)
     return outcome
