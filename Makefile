@@ -2,7 +2,7 @@
 # GNU make; works on a fresh Debian machine as root or as a user with sudo.
 
 .DEFAULT_GOAL := test
-.PHONY: test lint run bench system-deps clean distclean
+.PHONY: test lint run bench soak system-deps clean distclean
 
 VENV := .venv
 BIN := $(VENV)/bin
@@ -68,6 +68,11 @@ WEB_LISTEN := 127.0.0.1:8080
 run: $(VENV)/.installed
 	@echo "The back office: http://$(WEB_LISTEN)/ (first account: $(BIN)/syncd web user add NAME --role admin)"
 	$(BIN)/syncd run --web $(WEB_LISTEN)
+
+# The load run (tests/soak): two daemons, three sources, 500 files, outages; about half
+# an hour. SYNCD_SOAK_FILES=30 for a quick one. Figures go to var/soak/.
+soak: $(VENV)/.installed system-deps
+	$(BIN)/pytest -m soak -s tests/soak
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -e '.[test,bench]'

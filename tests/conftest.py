@@ -1,7 +1,8 @@
 """Test-wide fixtures: the throwaway real servers, and markers that follow their use.
 
 A test that asks for a server fixture gets that server's marker on its own, so
-`pytest -m "not postgres"` leaves out exactly the tests that need PostgreSQL.
+`pytest -m "not postgres"` leaves out exactly the tests that need PostgreSQL. The soak
+(`tests/soak`, half an hour) runs only when `-m` names it, as `make soak` does.
 """
 
 from __future__ import annotations
@@ -32,9 +33,15 @@ MARKER_BY_FIXTURE = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the servers it uses (db_url marks its postgresql case itself)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test with the servers it uses (db_url marks its postgresql case itself),
+    and leave the soak out unless the marker expression names it."""
     for item in items:
         fixturenames: list[str] = getattr(item, "fixturenames", [])
         for marker in sorted({MARKER_BY_FIXTURE.get(name, "") for name in fixturenames} - {""}):
             item.add_marker(marker)
+    if "soak" not in (config.option.markexpr or ""):
+        soak = [item for item in items if item.get_closest_marker("soak")]
+        if soak:
+            config.hook.pytest_deselected(items=soak)
+            items[:] = [item for item in items if not item.get_closest_marker("soak")]

@@ -253,6 +253,38 @@ def test_syncd_scan_takes_what_is_complete_runs_it_and_settles_it(root: Path) ->
     ]
 
 
+def test_a_file_past_the_byte_cap_is_rejected_into_failed_with_its_report(root: Path) -> None:
+    """A file claimed but never fetched, being past its profile's max_bytes, ends as a
+    rejected job, settled into failed/, and its report is queued like any job's."""
+    db_url = f"sqlite:///{root / 'syncd.db'}"
+    config = _config(root, db_url, mode="partial", profile="capped", notify=["it@example.com"])
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '[profiles.capped]\nkey = "email"\nmax_bytes = 100\n'
+        + 'columns = [{ field = "email", header = "Email", type = "email", required = true }]\n',
+        encoding="utf-8",
+    )
+    _export(root / "drop" / "big.csv", 20)
+    os.utime(root / "drop" / "big.csv", (time.time() - 5, time.time() - 5))
+    done = subprocess.run(
+        [str(Path(os.sys.executable).with_name("syncd")), "--config", str(config), "scan"],
+        cwd=root, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stdout + done.stderr
+    [job] = _jobs(db_url)
+    assert job["status"] == "rejected"
+    assert [p.name for p in (root / "drop" / "failed").iterdir()] == [f"big.{job['id']}.csv"]
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            reports = conn.execute(text("SELECT job_id, kind, recipients FROM outbox")).all()
+    finally:
+        engine.dispose()
+    assert [(r.job_id, r.kind, json.loads(r.recipients)) for r in reports] == [
+        (job["id"], "rejected", ["it@example.com"])
+    ]
+
+
 def test_two_daemons_on_one_postgresql_apply_a_hundred_files_once_in_file_order(
     tmp_path: Path, postgres_url: str, sshd_server: SshdServer
 ) -> None:
