@@ -8,10 +8,17 @@ A test that asks for a server fixture gets that server's marker on its own, so
 from __future__ import annotations
 
 import pytest
+from hypothesis import settings
 
 from tests.servers.postgres import db_url, postgres_server, postgres_url
 from tests.servers.smtp import smtp_server, smtp_server_requiring_login
 from tests.servers.sshd import sshd_factory, sshd_server
+
+# Property tests check behaviour, never speed: on a busy two-core machine one example of
+# a reading test took 386 ms against Hypothesis' default 200 ms deadline, and failed a run
+# it had nothing to do with. Speed is measured by `make bench`.
+settings.register_profile("syncd", deadline=None)
+settings.load_profile("syncd")
 
 __all__ = [
     "db_url",
