@@ -7,7 +7,7 @@ Frames the store hands in:
 
 `snapshot` (every user of the directory, active or archived):
   `user_id` (Int64), `key` (String, normalised like `records.key`), `email_lc` (String),
-  `status` (String: active|archived), `fingerprint` (String, nullable).
+  `status` (String: active|archived), `fingerprint` (Int64, nullable: see `fingerprint`).
 
 `details` (only the users `candidates()` names): `user_id` (Int64) and, for every
 directory field, the stored value in the records' representation (see
@@ -37,9 +37,10 @@ from syncd.core.row_kinds import KIND, WRITES, with_kind
 from syncd.core.table import ROW, RowError
 from syncd.errors import FileRejected
 
-#: Prefix of every fingerprint: polars' hash is stable only within one polars version, so
-#: a new version (or a new algorithm here) makes stored fingerprints stale, never wrong.
-FINGERPRINT_VERSION = f"f1-{pl.__version__}"
+#: Folded into the seed of every fingerprint: polars' hash is stable only within one
+#: polars version, so a new version (or a new algorithm here: bump the `f2`) makes stored
+#: fingerprints stale, never wrong.
+FINGERPRINT_VERSION = f"f2-{pl.__version__}"
 _SEED = 0x5EED_C0DE
 _MIX = 0x9E37_79B9_7F4A_7C15  # odd, so multiplying never loses a bit
 _NULL_LIST = 0x2545_F491_4F6C_DD1D
@@ -98,17 +99,24 @@ def _field_hash(name: str, dtype: pl.DataType) -> pl.Expr:
     return col.cast(pl.String).hash(_SEED)  # null and "" hash apart
 
 
-def fingerprint(records: pl.DataFrame, fields: Sequence[str]) -> pl.Series:
+def fingerprint(
+    records: pl.DataFrame, fields: Sequence[str], *, version: str = FINGERPRINT_VERSION
+) -> pl.Series:
     """A deterministic 64-bit hash of each record's values of `fields` (status and
-    password left out: they are compared apart). Equal fingerprints mean equal values
-    (lists in any order); null, "" and an empty list all differ."""
+    password left out: they are compared apart), as Int64 (the database's BIGINT).
+    Equal fingerprints mean equal values (lists in any order); null, "" and an empty list
+    all differ. `version` is for tests: another version's fingerprints are stale."""
     names = _compared_fields(records, fields)
-    # The names seed the chain, so equal values under other fields hash differently.
-    start = hashlib.blake2b("\x1f".join(names).encode(), digest_size=8).digest()
+    # The version and the names seed the chain. For given values each step below is a
+    # bijection of the state, so different seeds never meet: another version's
+    # fingerprint never equals this one's, and equal values under other fields differ.
+    seed = "\x1f".join([version, *names]).encode()
+    start = hashlib.blake2b(seed, digest_size=8).digest()
     acc = pl.lit(int.from_bytes(start, "big"), pl.UInt64)
     for name in names:  # xor then odd multiply: each step is a bijection of the state
         acc = (acc ^ _field_hash(name, records.schema[name])) * pl.lit(_MIX, pl.UInt64)
-    expr = pl.concat_str(pl.lit(FINGERPRINT_VERSION + ":"), acc.cast(pl.String))
+    # The same 64 bits, signed: what a BIGINT column holds.
+    expr = acc.reinterpret(signed=True)
     return records.with_columns(expr.alias("fingerprint"))["fingerprint"]
 
 

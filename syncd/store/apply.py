@@ -28,7 +28,6 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import (
     Connection,
-    String,
     Table,
     Text,
     case,
@@ -98,7 +97,7 @@ def apply_plan(
     _create(conn, directory_id, plan.creates, job_id, now, hashes, group_ids)
     if plan.refresh.height:
         stage_rows = plan.refresh.select(pl.col("user_id").alias("id"), "fingerprint")
-        with staged(conn, stage_rows, {"fingerprint": String()}) as stage:
+        with staged(conn, stage_rows, {"fingerprint": users.c.fingerprint.type}) as stage:
             conn.execute(
                 update(users).where(*_staged_users(stage)).values(fingerprint=stage.c.fingerprint)
             )

@@ -60,7 +60,7 @@ SNAPSHOT_SCHEMA = pl.Schema(
         "key": pl.String,
         "email_lc": pl.String,
         "status": pl.String,
-        "fingerprint": pl.String,
+        "fingerprint": pl.Int64,
     }
 )
 _CHILD_SCHEMA = pl.Schema({"user_id": pl.Int64, "value": pl.String, "position": pl.Int64})

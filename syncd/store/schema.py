@@ -117,7 +117,9 @@ users = Table(
     Column("company_id", String),
     Column("password_hash", String),
     Column("password_tag", String),
-    Column("fingerprint", String),
+    # `syncd.core.plan.fingerprint`: 64 bits as a signed integer, read into every
+    # snapshot. NULL: compare the user in full (migration 0006 says why some are).
+    Column("fingerprint", BigInteger),
     # Custom field values as one JSON object of strings, name -> value, without the
     # blank ones (NULL when there are none): one column written with the user instead of
     # a row per value (4 million rows for a million users with four custom fields). Text

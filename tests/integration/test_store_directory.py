@@ -38,6 +38,14 @@ UPDATE_COLUMNS: dict[str, pl.DataType] = {
 }
 
 
+# Fingerprints are any signed 64-bit integer: the first rows get both ends of the range.
+FINGERPRINTS = (-(2**63), 2**63 - 1)
+
+
+def _fingerprint(i: int) -> int:
+    return FINGERPRINTS[i] if i < len(FINGERPRINTS) else i
+
+
 def records(rows: list[dict[str, Any]], **dtypes: pl.DataType) -> pl.DataFrame:
     """A records frame (as validation makes it) with a fingerprint, from plain dicts."""
     schema: dict[str, pl.DataType] = {
@@ -52,9 +60,10 @@ def records(rows: list[dict[str, Any]], **dtypes: pl.DataType) -> pl.DataFrame:
                     pl.List(pl.String) if isinstance(value, list) else pl.String()
                 )
     filled = [
-        {"_row": i + 2, "status": "active", "fingerprint": f"fp{i}"} | r for i, r in enumerate(rows)
+        {"_row": i + 2, "status": "active", "fingerprint": _fingerprint(i)} | r
+        for i, r in enumerate(rows)
     ]
-    return pl.DataFrame(filled, schema={**schema, "fingerprint": pl.String()})
+    return pl.DataFrame(filled, schema={**schema, "fingerprint": pl.Int64()})
 
 
 def make_plan(
@@ -75,7 +84,7 @@ def make_plan(
         ),
         refresh=refresh
         if refresh is not None
-        else pl.DataFrame(schema={"user_id": pl.Int64, "fingerprint": pl.String}),
+        else pl.DataFrame(schema={"user_id": pl.Int64, "fingerprint": pl.Int64}),
         archives=archives
         if archives is not None
         else pl.DataFrame(schema={"user_id": pl.Int64, "key": pl.String, "reason": pl.String}),
@@ -149,8 +158,8 @@ def test_created_users_read_back_with_every_field_type(conn: Connection) -> None
     )
     snap = snapshot(conn, hr).sort("key")
     assert snap.select("key", "email_lc", "status", "fingerprint").rows() == [
-        ("e1", "ann.lee@example.com", "active", "fp0"),
-        ("e2", "bob@example.com", "archived", "fp1"),
+        ("e1", "ann.lee@example.com", "active", -(2**63)),
+        ("e2", "bob@example.com", "archived", 2**63 - 1),
     ]
     got = details(conn, hr, snap["user_id"]).sort("user_id").to_dicts()
     ann = {k: v for k, v in ANN.items() if k not in ("key", "password")}
@@ -303,11 +312,11 @@ def test_a_refresh_writes_only_the_fingerprint(conn: Connection) -> None:
     """A stale fingerprint is replaced without touching updated_at or last_job_id."""
     hr = directory_id(conn, "hr")
     apply_plan(conn, hr, make_plan(creates=records([ANN])), job_id="J1", now=T0)
-    refresh = snapshot(conn, hr).select("user_id", fingerprint=pl.lit("fp-new"))
+    refresh = snapshot(conn, hr).select("user_id", fingerprint=pl.lit(-42, pl.Int64))
     apply_plan(conn, hr, make_plan(refresh=refresh), job_id="J2", now=T1)
     stored = row_of(conn, "e1")
     assert (stored["fingerprint"], stored["updated_at"], stored["last_job_id"]) == (
-        "fp-new",
+        -42,
         T0,
         "J1",
     )

@@ -116,7 +116,7 @@ EMPTY = pl.DataFrame(
         "user_id": pl.Int64,
         "key": pl.String,
         "status": pl.String,
-        "fingerprint": pl.String,
+        "fingerprint": pl.Int64,
         "employee_id": pl.String,
         "email": pl.String,
         "first_name": pl.String,

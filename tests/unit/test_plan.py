@@ -105,7 +105,7 @@ def snapshot(users: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
             "key": pl.String(),
             "email_lc": pl.String(),
             "status": pl.String(),
-            "fingerprint": pl.String(),
+            "fingerprint": pl.Int64(),
         },
     )
 
@@ -138,12 +138,31 @@ def one(frame: pl.DataFrame) -> dict[str, Any]:
 # fingerprint
 
 
-def test_fingerprint_is_the_same_for_the_same_values_and_tagged_with_its_version() -> None:
-    """Equal values (lists in any order) give equal fingerprints, prefixed by the algorithm."""
+def test_fingerprint_is_the_same_for_the_same_values_and_a_signed_64_bit_integer() -> None:
+    """Equal values (lists in any order) give equal fingerprints, as Int64 (a BIGINT)."""
     a = records([{"key": "E1", "email": "a@x.com", "groups": ["S", "E"]}])
     b = records([{"key": "E1", "email": "a@x.com", "groups": ["E", "S"]}])
     assert fingerprint(a, FIELDS)[0] == fingerprint(b, FIELDS)[0]
-    assert fingerprint(a, FIELDS)[0].startswith(FINGERPRINT_VERSION + ":")
+    assert fingerprint(a, FIELDS).dtype == pl.Int64
+
+
+def test_fingerprint_of_another_version_never_equals_this_ones() -> None:
+    """The version seeds the hash: the same values under another version (an older
+    algorithm, another polars) give another fingerprint, for every row, so what an older
+    syncd stored is stale, never taken for equal. The version is part of it too."""
+    rows = [
+        {"key": f"E{i}", "email": f"u{i}@x.com", "first_name": name, "groups": groups}
+        for i, (name, groups) in enumerate(
+            [(n, g) for n in (None, "", "Ann", "Bo") for g in (None, [], ["A"], ["B", "A"])]
+        )
+    ]
+    frame = records(rows)
+    ours = fingerprint(frame, FIELDS)
+    assert FINGERPRINT_VERSION.endswith(pl.__version__)
+    for version in ("f1-" + pl.__version__, "f2-0.20.31", FINGERPRINT_VERSION + "x", ""):
+        theirs = fingerprint(frame, FIELDS, version=version)
+        assert theirs.n_unique() == ours.n_unique() == frame.height
+        assert not (theirs == ours).any(), version
 
 
 def test_fingerprint_tells_a_blank_cell_from_an_empty_string() -> None:
@@ -241,10 +260,11 @@ def test_candidates_name_matched_users_whose_row_carries_a_password() -> None:
 
 def test_an_unknown_key_is_created() -> None:
     """A row without a stored user becomes a create with its fingerprint."""
-    plan, errors = plan_for(validated([{"key": "E1", "email": "a@x.com"}]), [])
+    v = validated([{"key": "E1", "email": "a@x.com"}])
+    plan, errors = plan_for(v, [])
     assert errors == ()
     assert one(plan.creates)["email"] == "a@x.com"
-    assert one(plan.creates)["fingerprint"].startswith(FINGERPRINT_VERSION)
+    assert one(plan.creates)["fingerprint"] == fingerprint(v.records, FIELDS)[0]
     assert (plan.counts.created, plan.counts.archived, plan.counts.valid) == (1, 0, 1)
 
 
@@ -387,7 +407,7 @@ def test_source_usernames_add_even_in_full_mode() -> None:
 
 def test_a_blank_list_cell_leaves_the_stored_list() -> None:
     """Only `none` empties a list; a blank cell says nothing."""
-    users = [user(1, "E1", groups=["A"], fingerprint="old")]
+    users = [user(1, "E1", groups=["A"], fingerprint=-1)]  # stale
     plan, _ = plan_for(validated([{"key": "E1", "email": "e1@example.com"}]), users)
     assert plan.updates.height == 0
     assert plan.counts.unchanged == 1
@@ -436,8 +456,9 @@ def test_a_change_of_case_is_an_update_but_not_an_email_change() -> None:
 
 def test_a_stale_fingerprint_without_changes_is_only_refreshed() -> None:
     """An old-algorithm fingerprint is rewritten, without an update."""
-    users = [user(1, "E1", first_name="Ann", fingerprint="f0:old")]
     v = validated([{"key": "E1", "email": "e1@example.com", "first_name": "Ann"}])
+    old = fingerprint(v.records, FIELDS, version="f1-1.0.0")[0]
+    users = [user(1, "E1", first_name="Ann", fingerprint=old)]
     plan, _ = plan_for(v, users)
     assert plan.updates.height == 0
     assert one(plan.refresh)["fingerprint"] == fingerprint(v.records, FIELDS)[0]

@@ -13,6 +13,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syncd.core.plan import FINGERPRINT_VERSION as VERSION
 from syncd.core.plan import Plan, build_plan, candidates, fingerprint
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
@@ -54,8 +55,9 @@ def directories(draw: st.DrawFn) -> State:
         stored = {"user_id": user_id, "key": key, **values}
         stored["status"] = draw(st.sampled_from(["active", "archived"]))
         # As written by a record with these values, by an older algorithm, or by nobody.
-        fp = fingerprint(records([{"key": key, **values}]), FIELDS)[0]
-        stored["fingerprint"] = draw(st.sampled_from([fp, None, "f0:old"]))
+        frame = records([{"key": key, **values}])
+        fp, old = (fingerprint(frame, FIELDS, version=v)[0] for v in (VERSION, "f1-1.0.0"))
+        stored["fingerprint"] = draw(st.sampled_from([fp, None, old]))
         state[key] = stored
     return state
 
@@ -277,3 +279,27 @@ def test_partial_mode_archives_nobody_absent(case: tuple[State, File]) -> None:
             assert end[key]["groups"] in ([], stored["groups"])  # cleared, or a row refused
         else:  # lists only ever gain items
             assert set(stored["groups"] or ()) <= set(end[key]["groups"] or ())
+
+
+@props
+@given(
+    st.lists(
+        st.fixed_dictionaries(
+            {"key": st.sampled_from(KEYS), "email": st.sampled_from([None, "", *EMAILS])}
+            | {"first_name": names, "groups": groups}
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.text(max_size=12).filter(lambda v: v != VERSION),
+)
+def test_a_fingerprint_of_another_version_never_equals_this_ones(
+    rows: list[dict[str, Any]], version: str
+) -> None:
+    """Whatever the values, a fingerprint made under another version (an older syncd,
+    another polars) differs from this version's: what an older syncd stored is stale,
+    never taken for equal."""
+    frame = records(rows)
+    ours = fingerprint(frame, FIELDS)
+    theirs = fingerprint(frame, FIELDS, version=version)
+    assert not (ours == theirs).any()

@@ -89,7 +89,7 @@ def _directory(users: list[dict[str, Any]], validated: Validated) -> tuple[pl.Da
             "fingerprint": [None] * len(users),
         },
         schema={"user_id": pl.Int64, "key": pl.String, "email_lc": pl.String,
-                "status": pl.String, "fingerprint": pl.String},
+                "status": pl.String, "fingerprint": pl.Int64},
     )  # fmt: skip
     columns: dict[str, Any] = {"user_id": snapshot["user_id"]}
     for name in fields:
