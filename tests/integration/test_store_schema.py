@@ -224,3 +224,51 @@ def test_upgrading_from_0001_puts_stored_text_in_nfc_and_allows_interrupted_jobs
             ),
             {"now": "2026-11-01 00:00:00"},
         )
+
+
+def test_upgrading_from_0005_clears_string_fingerprints_into_a_bigint_column(
+    engine: Engine,
+) -> None:
+    """Fingerprints stored as strings cannot become integers: they are set to NULL (those
+    users are compared in full next time) and the column holds any signed 64-bit value;
+    the users' other values, unique indexes and status check survive the change."""
+    from alembic import command
+    from sqlalchemy.exc import IntegrityError
+
+    from syncd.store.engine import _alembic_config
+
+    insert = text(
+        "INSERT INTO users (id, directory_id, key, email, email_lc, status, fingerprint,"
+        " created_at, updated_at) VALUES (:id, 1, :key, :email, :email, :status, :fp,"
+        " :now, :now)"
+    )
+    now = "2026-11-01 00:00:00"
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0005")
+        conn.execute(text("INSERT INTO directories (id, name) VALUES (1, 'main')"))
+        old = ((1, "f1-1.31.0:12345"), (2, None), (3, "f1-1.31.0:18446744073709551615"))
+        for user_id, fp in old:
+            values = {"id": user_id, "key": f"E{user_id}", "email": f"e{user_id}@x.com"}
+            conn.execute(insert, values | {"status": "active", "fp": fp, "now": now})
+    upgrade(engine)
+    assert schema_state(engine).at_head
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT id, key, email, fingerprint FROM users ORDER BY id"))
+        assert [tuple(r) for r in stored] == [
+            (1, "E1", "e1@x.com", None),
+            (2, "E2", "e2@x.com", None),
+            (3, "E3", "e3@x.com", None),
+        ]
+        column = next(c for c in inspect(conn).get_columns("users") if c["name"] == "fingerprint")
+        assert str(column["type"]) == "BIGINT"
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE users SET fingerprint = :fp WHERE id = 1"), {"fp": -(2**63)})
+        conn.execute(text("UPDATE users SET fingerprint = :fp WHERE id = 3"), {"fp": 2**63 - 1})
+        fps = conn.execute(text("SELECT fingerprint FROM users ORDER BY id")).scalars().all()
+        assert fps == [-(2**63), None, 2**63 - 1]
+    for clash in ({"key": "E1", "email": "new@x.com"}, {"key": "E9", "email": "e1@x.com"}):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(insert, {"id": 9, **clash, "status": "active", "fp": 1, "now": now})
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(insert, {"id": 9, "key": "E9", "email": "e9@x.com", "status": "gone",
+                              "fp": 1, "now": now})  # fmt: skip
