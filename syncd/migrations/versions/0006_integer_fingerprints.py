@@ -6,11 +6,13 @@ Create Date: 2026-12-03
 
 `users.fingerprint` becomes a BIGINT: the fingerprint (`syncd.core.plan.fingerprint`) is
 now 64 bits as a signed integer, its version folded into the hash, instead of a string
-`f1-<polars version>:<decimal>`. A million users' snapshot holds 8 bytes a fingerprint
-instead of a string's view and text.
+`f1-<polars version>:<decimal>`. Measured on 1,019,941 users (SQLite): the snapshot frame
+75.3 MB -> 55.5 MB (its fingerprints 27.6 MB -> 7.8 MB), and the peak memory of a
+no-change re-import 1089 MiB -> 981 MiB (one run each on the same generated files).
 
-The stored string fingerprints cannot be turned into the new ones (those are hashes of the
-user's values, which the old string does not hold), so every one is set to NULL. That
+The stored string fingerprints cannot be turned into the new ones (the new seed starts
+the hash chain, so only the user's values, which the string does not hold, give the new
+fingerprint), so every one is set to NULL. That
 loses nothing: a fingerprint is only a cache of "this user's values are as the file
 says". A user without one is compared in full on the next import, like any user whose
 fingerprint is stale, and gets a fresh fingerprint (the plan's `refresh`) without counting
