@@ -5,9 +5,10 @@ code, output and peak resident memory (the kernel's exact `ru_maxrss` of the com
 not a sample). A failing or hanging command is a result like any other, never an exception,
 so one broken scenario cannot stop the rest of a benchmark run.
 
-`generate` builds the input files, `scenarios` runs syncd on them against SQLite and
-PostgreSQL, `compare` times other validators on the same file; `python -m bench` runs it
-all.
+`generate` builds the input files, `anchors` times the plainest reading and loading of
+them, `scenarios` runs syncd on them against SQLite and PostgreSQL, `targets` judges
+syncd's times as ratios to the anchors, `plot` draws how they scale, `compare` times
+other validators on the same file; `python -m bench` runs it all.
 """
 
 from __future__ import annotations

@@ -1,9 +1,12 @@
-"""`python -m bench`: run the scenarios and the comparison, print and save the tables.
+"""`python -m bench`: anchors and scenarios per size, the verdicts, the tables and the plot.
 
-Defaults: N = 100,000 and 1,000,000 on SQLite and PostgreSQL, then the comparison on
-1,000,000 rows. `--quick` is a smoke run at N = 10,000. Progress goes to stderr, tables
-to stdout, and the results to `bench/out/results.{json,md}`. The exit code is 0 unless
-`--strict` is given and a target was missed.
+Defaults: N = 100,000, 1,000,000 and 5,000,000 on SQLite and PostgreSQL, three runs of
+everything (each figure is the median), then the comparison on 1,000,000 rows.
+`--quick` is a smoke run at N = 10,000, one run. Each run measures the anchors on the
+first export, then runs the scenarios on each database, so a machine that slows down
+during the benchmark slows anchors and syncd alike. Progress goes to stderr, tables to
+stdout, and the results to `bench/out/results.{json,md}` and `bench/out/scaling.png`.
+The exit code is 0 unless `--strict` is given and a verdict is "no".
 """
 
 from __future__ import annotations
@@ -17,26 +20,48 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psycopg
+
 from bench import say
+from bench.anchors import AnchorFigures, AnchorRun, run_anchor, summarize
 from bench.compare import Comparison, compare, expected_flags, ratios
 from bench.generate import dirty, first_export
 from bench.scenarios import (
     DIRTY_RATE,
-    RSS_TARGET_MIB,
     Cluster,
+    Generated,
     PostgresUnavailable,
-    Result,
-    failed,
     make_nights,
     postgres_cluster,
     run_scenarios,
 )
+from bench.tables import (
+    Table,
+    anchor_rows,
+    comparison_rows,
+    generated_rows,
+    markdown_table,
+    text_table,
+    verdict_rows,
+)
+from bench.targets import (
+    CSV_READER,
+    POSTGRES_FLOOR,
+    SCENARIOS,
+    SQLITE_FLOOR,
+    Sample,
+    Verdict,
+    judge,
+)
 
 DATABASES = ("sqlite", "postgresql")
 OUT = Path(__file__).with_name("out")
+DEFAULT_SIZES = [100_000, 1_000_000, 5_000_000]
+# One name each, dropped and made again for every run: only one run's data at a time.
+SCENARIO_DATABASE, FLOOR_DATABASE = "syncd_bench", "syncd_bench_floor"
 
 
 def _sizes(text: str) -> list[int]:
@@ -49,6 +74,16 @@ def _sizes(text: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise argparse.ArgumentTypeError("sizes must be positive row counts")
     return sizes
+
+
+def _runs(text: str) -> int:
+    try:
+        runs = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of runs") from None
+    if runs < 1:
+        raise argparse.ArgumentTypeError("runs must be at least 1")
+    return runs
 
 
 def _databases(text: str) -> list[str]:
@@ -64,8 +99,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sizes",
         type=_sizes,
-        default=[100_000, 1_000_000],
-        help="row counts, comma-separated (default 100000,1000000)",
+        default=DEFAULT_SIZES,
+        help="row counts, comma-separated (default 100000,1000000,5000000)",
     )
     parser.add_argument(
         "--databases",
@@ -74,7 +109,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="sqlite, postgresql or both (default both)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run: N=10,000 only, comparison on 10,000 rows"
+        "--runs",
+        type=_runs,
+        default=None,
+        help="runs of every anchor and scenario; figures are their medians (default 3)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: N=10,000 only, one run unless --runs, comparison on 10,000 rows",
     )
     parser.add_argument(
         "--compare-rows",
@@ -91,104 +134,110 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-scenarios", action="store_true", help="comparison only")
     parser.add_argument("--out", type=Path, default=OUT, help="where results go (bench/out)")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a verdict is no")
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes = [10_000]
         args.compare_rows = args.compare_rows or 10_000
+        args.runs = args.runs or 1
+    args.runs = args.runs or 3
     args.compare_rows = args.compare_rows or 1_000_000
     return args
 
 
-def run_all_scenarios(args: argparse.Namespace, work: Path) -> list[Result]:
-    """Every size on every database, each on a fresh database; one PostgreSQL cluster."""
-    results: list[Result] = []
+@dataclass(slots=True)
+class Measured:
+    """Everything the scenarios part of a benchmark run found, size by size."""
+
+    generated: list[Generated] = field(default_factory=list)
+    anchors: list[AnchorFigures] = field(default_factory=list)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+
+def _anchors_wanted(databases: list[str]) -> list[str]:
+    """csv.reader always; each database's floor when its first load runs."""
+    floors = {"sqlite": SQLITE_FLOOR, "postgresql": POSTGRES_FLOOR}
+    return [CSV_READER, *(floors[d] for d in databases)]
+
+
+def measure_size(
+    n: int, args: argparse.Namespace, work: Path, cluster: Cluster | str | None
+) -> Measured:
+    """One size: its nights once, then per run the anchors and every database's scenarios.
+
+    `cluster` is the PostgreSQL cluster, or why it did not start.
+    """
+    nights, generated = make_nights(n, work / f"n{n}")
+    anchor_runs: dict[str, list[AnchorRun]] = {a: [] for a in _anchors_wanted(args.databases)}
+    samples: dict[tuple[str, str], list[Sample]] = {}
+    for number in range(1, args.runs + 1):
+        say(f"run {number} of {args.runs} at N={n:,}")
+        rundir = work / f"n{n}-run{number}"
+        for anchor, runs in anchor_runs.items():
+            target = str(rundir / "anchors" / "floor.db")  # the SQLite floor's database
+            if anchor == POSTGRES_FLOOR:
+                url, problem = _fresh(cluster, FLOOR_DATABASE)
+                if url is None or not isinstance(cluster, Cluster):
+                    runs.append(AnchorRun(anchor, n, None, None, None, problem))
+                    continue
+                target = cluster.conninfo(FLOOR_DATABASE)
+            runs.append(run_anchor(anchor, nights.first, n, rundir / "anchors", target))
+        for database in args.databases:
+            url, problem = (
+                ("sqlite:///var/syncd.db", "")
+                if database == "sqlite"
+                else _fresh(cluster, SCENARIO_DATABASE)
+            )
+            if url is None:
+                for scenario in SCENARIOS:
+                    samples.setdefault((scenario, database), []).append(
+                        Sample(None, None, (problem,))
+                    )
+                continue
+            got = run_scenarios(nights, database, url, rundir / database)
+            for scenario, sample in got.items():
+                samples.setdefault((scenario, database), []).append(sample)
+        if not args.keep:
+            # A run's databases and errors CSVs go before the next; at 5M, gigabytes.
+            shutil.rmtree(rundir, ignore_errors=True)
+    if not args.keep:
+        shutil.rmtree(work / f"n{n}", ignore_errors=True)
+    anchors = [summarize(a, n, runs) for a, runs in anchor_runs.items()]
+    medians = {a.anchor: a.seconds for a in anchors}
+    verdicts = [
+        judge(scenario, n, database, samples.get((scenario, database), []), medians)
+        for database in args.databases
+        for scenario in SCENARIOS
+    ]
+    return Measured(generated, anchors, verdicts)
+
+
+def _fresh(cluster: Cluster | str | None, name: str) -> tuple[str | None, str]:
+    """A fresh PostgreSQL database `name`: its URL, or None and why there is none."""
+    if not isinstance(cluster, Cluster):
+        return None, str(cluster)
+    try:
+        return cluster.fresh_database(name), ""
+    except psycopg.Error as exc:
+        return None, f"PostgreSQL: {exc}"
+
+
+def measure_all(args: argparse.Namespace, work: Path) -> Measured:
+    """Every size in turn; one PostgreSQL cluster for all of them."""
+    measured = Measured()
     with contextlib.ExitStack() as stack:
         cluster: Cluster | str | None = None
+        if "postgresql" in args.databases:
+            try:
+                cluster = stack.enter_context(postgres_cluster())
+            except (PostgresUnavailable, OSError, KeyError) as exc:
+                cluster = f"PostgreSQL did not start: {exc}"
         for n in args.sizes:
-            nights, timings = make_nights(n, work / f"n{n}")
-            results.extend(timings)
-            for database in args.databases:
-                if database == "sqlite":
-                    url = "sqlite:///var/syncd.db"
-                else:
-                    if cluster is None:
-                        try:
-                            cluster = stack.enter_context(postgres_cluster())
-                        except (PostgresUnavailable, OSError, KeyError) as exc:
-                            cluster = f"PostgreSQL did not start: {exc}"
-                    if isinstance(cluster, str):
-                        results.append(failed("all scenarios", n, database, cluster))
-                        continue
-                    url = cluster.fresh_database(f"syncd_bench_{n}")
-                results.extend(run_scenarios(nights, database, url, work / f"n{n}-{database}"))
-            shutil.rmtree(work / f"n{n}", ignore_errors=True)
-    return results
-
-
-def _cell(value: object, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "NO"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return str(value)
-
-
-def scenario_rows(results: list[Result]) -> tuple[list[str], list[list[str]]]:
-    header = ["scenario", "N", "database", "wall s", "peak RSS MiB", "target", "met?", "note"]
-    rows = []
-    for r in results:
-        target = "" if r.target_seconds is None else f"<= {r.target_seconds:g} s, "
-        target = f"{target}<= {RSS_TARGET_MIB:g} MiB" if r.peak_rss_mib is not None else "-"
-        rows.append(
-            [
-                r.scenario,
-                _cell(r.n),
-                r.database,
-                _cell(r.wall_seconds),
-                _cell(r.peak_rss_mib, 0),
-                target,
-                _cell(r.met),
-                r.note,
-            ]
-        )
-    return header, rows
-
-
-def comparison_rows(comparisons: list[Comparison]) -> tuple[list[str], list[list[str]]]:
-    header = ["tool", "validation s", "process wall s", "peak RSS MiB", "rows flagged", "note"]
-    return header, [
-        [
-            c.tool,
-            _cell(c.seconds),
-            _cell(c.wall_seconds),
-            _cell(c.peak_rss_mib, 0),
-            _cell(c.flagged_rows),
-            c.note,
-        ]
-        for c in comparisons
-    ]
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(line[i]) for line in [header, *rows]) for i in range(len(header))]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
-        for line in [header, *rows]
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(header), line(["---"] * len(header)), *map(line, rows)])
+            size = measure_size(n, args, work, cluster)
+            measured.generated += size.generated
+            measured.anchors += size.anchors
+            measured.verdicts += size.verdicts
+    return measured
 
 
 def machine() -> dict[str, object]:
@@ -203,16 +252,50 @@ def machine() -> dict[str, object]:
     }
 
 
+def sections(
+    args: argparse.Namespace, measured: Measured, comparisons: list[Comparison]
+) -> list[tuple[str, Table]]:
+    """The tables of a run, titled, in the order they are printed."""
+    runs = _median_of(args.runs)
+    out: list[tuple[str, Table]] = []
+    if measured.generated:
+        out.append(("Generated files", generated_rows(measured.generated)))
+    if measured.anchors:
+        out.append((f"Anchors ({runs})", anchor_rows(measured.anchors)))
+    if measured.verdicts:
+        out.append((f"Scenarios ({runs}; syncd's whole process)", verdict_rows(measured.verdicts)))
+    if comparisons:
+        title = f"Validation of the same {args.compare_rows:,}-row file"
+        out.append((title, comparison_rows(comparisons)))
+    return out
+
+
+def _median_of(runs: int) -> str:
+    return f"median of {runs} run{'s' if runs > 1 else ''}"
+
+
+def draw(measured: Measured, out: Path, title: str) -> str:
+    """The scaling plot's file name in `out`, or why there is none."""
+    if not measured.verdicts:
+        return ""
+    try:
+        from bench.plot import scaling_plot
+    except ImportError:  # matplotlib is in the bench extra; `make bench` installs it
+        return "no plot: matplotlib is not installed (pip install -e '.[bench]')"
+    path = scaling_plot(measured.verdicts, measured.anchors, out / "scaling.png", title)
+    return path.name
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     info = machine()
     work = Path(tempfile.mkdtemp(prefix="syncd-bench-"))
     say(f"working in {work}")
-    results: list[Result] = []
+    measured = Measured()
     comparisons: list[Comparison] = []
     try:
         if not args.skip_scenarios:
-            results = run_all_scenarios(args, work)
+            measured = measure_all(args, work)
         if not args.skip_compare:
             say(
                 f"generating the comparison file: {args.compare_rows:,} rows, "
@@ -226,30 +309,36 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    sections: list[tuple[str, tuple[list[str], list[list[str]]]]] = []
-    if results:
-        sections.append(("Scenarios", scenario_rows(results)))
-    if comparisons:
-        sections.append(
-            (f"Validation of the same {args.compare_rows:,}-row file", comparison_rows(comparisons))
-        )
+    tables = sections(args, measured, comparisons)
     notes = (
         [*ratios(comparisons), f"planted: {expected_flags(args.compare_rows, DIRTY_RATE)}"]
         if comparisons
         else []
     )
-    for title, (header, rows) in sections:
-        print(f"\n{title}\n\n{text_table(header, rows)}")
-    print("\n" + "\n".join(notes))
+    for title, table in tables:
+        print(f"\n{title}\n\n{text_table(table)}")
+    if notes:
+        print("\n" + "\n".join(notes))
 
     args.out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    plot = draw(
+        measured,
+        args.out,
+        f"syncd, {stamp}: {_median_of(args.runs)}, {info['cpus']} CPUs",
+    )
+    if plot:
+        say(f"plot: {args.out / plot}" if plot.endswith(".png") else plot)
     (args.out / "results.json").write_text(
         json.dumps(
             {
                 "when": stamp,
                 "machine": info,
-                "scenarios": [asdict(r) for r in results],
+                "runs": args.runs,
+                "generated": [asdict(g) for g in measured.generated],
+                "anchors": [asdict(a) for a in measured.anchors],
+                "scenarios": [asdict(v) for v in measured.verdicts],
+                "plot": plot,
                 "comparison": {
                     "rows": args.compare_rows,
                     "tools": [asdict(c) for c in comparisons],
@@ -262,12 +351,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     described = ", ".join(f"{key} {value}" for key, value in info.items())
     markdown = [f"# syncd benchmark, {stamp}", "", f"Machine: {described}", ""]
-    for title, (header, rows) in sections:
-        markdown += [f"## {title}", "", markdown_table(header, rows), ""]
+    for title, table in tables:
+        markdown += [f"## {title}", "", markdown_table(table), ""]
+    if plot.endswith(".png"):
+        markdown += [f"![Wall time and peak memory against users]({plot})", ""]
     markdown += [f"- {note}" for note in notes]
     (args.out / "results.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
     say(f"results written to {args.out}/results.json and results.md")
-    missed = [r for r in results if r.met is False]
+    missed = [v for v in measured.verdicts if not v.met]
     return 1 if args.strict and missed else 0
 
 
