@@ -124,7 +124,7 @@ def approve(
         changes_csv = render_changes_csv(changes)
         expires = job.created_at + timedelta(days=rt.config.retention_days)
         store.put_job_file(
-            conn, job.id, CHANGES_CSV, gzip.compress(changes_csv), expires_at=expires
+            conn, job.id, CHANGES_CSV, gzip.compress(changes_csv, 1), expires_at=expires
         )
         report = JobReport(
             outcome=outcome,

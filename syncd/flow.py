@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +85,26 @@ _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="syncd-retain
 
 def mint_job_id(rt: Runtime) -> str:
     return new_job_id(int(rt.clock().timestamp() * 1000), rt.entropy(2))
+
+
+@dataclass(frozen=True, slots=True)
+class _Changes:
+    """A job's changes CSV, rendered before anything is applied so that the changes frame
+    (a first load's holds every user) is let go of first; compressed on the second core
+    while the job applies."""
+
+    csv: bytes
+    compressed: Future[bytes]
+    archived: pl.DataFrame | None  # the users a held job would archive, for its report
+
+    @classmethod
+    def of(cls, changes: pl.DataFrame, *, held: bool) -> _Changes:
+        csv = render_changes_csv(changes)
+        return cls(
+            csv=csv,
+            compressed=_BACKGROUND.submit(gzip.compress, csv, 1),
+            archived=archived_users(changes) if held else None,
+        )
 
 
 class _Job:
@@ -215,7 +235,7 @@ class _Job:
         outcome: JobOutcome,
         errors: tuple[RowError, ...],
         *,
-        changes: pl.DataFrame | None = None,
+        changes: _Changes | None = None,
         thresholds: tuple[str, ...] = (),
         delimiter: str | None = None,
     ) -> None:
@@ -226,27 +246,25 @@ class _Job:
         finish(conn, outcome)
         store.add_row_errors(conn, job_id, errors)
         expires = self.started + timedelta(days=self.rt.config.retention_days)
-        changes_csv = None if changes is None else render_changes_csv(changes)
-        if changes_csv is not None:
+        if changes is not None:
             store.put_job_file(
-                conn, job_id, CHANGES_CSV, gzip.compress(changes_csv), expires_at=expires
+                conn, job_id, CHANGES_CSV, changes.compressed.result(), expires_at=expires
             )
         kind = report_kind(outcome)
         if kind is not None:
-            held = kind == "held" and changes is not None
             report = JobReport(
                 outcome=outcome,
                 kind=kind,
                 errors_csv=self.errors_csv,
-                changes_csv=changes_csv,
-                archived=archived_users(changes) if held and changes is not None else None,
+                changes_csv=None if changes is None else changes.csv,
+                archived=changes.archived if changes is not None and kind == "held" else None,
                 thresholds=thresholds,
                 delimiter=delimiter,
             )
             queue_report(conn, self.rt.config, report, now=outcome.finished_at or self.started)
         if self.errors_csv is not None:
             store.put_job_file(
-                conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv), expires_at=expires
+                conn, job_id, ERRORS_CSV, gzip.compress(self.errors_csv, 1), expires_at=expires
             )
         self.retain(conn, self.retained())
         store.purge_expired(conn, now=self.started)
@@ -433,6 +451,8 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
             status: JobStatus = (
                 "held" if verdict.hold else ("applied_with_errors" if errors else "applied")
             )
+            rendered = None if job.dry_run else _Changes.of(changes, held=verdict.hold)
+            del changes  # a first load's is a million rows: not kept while applying
             frozen = None
             if verdict.hold and not job.dry_run:
                 # Everything approval applies is kept now (see `syncd.held`).
@@ -478,7 +498,7 @@ def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcom
                 conn,
                 outcome,
                 errors,
-                changes=changes,
+                changes=rendered,
                 thresholds=verdict.reasons,
                 delimiter=validated.table.delimiter,
             )

@@ -20,7 +20,6 @@ from typing import ClassVar, Protocol
 import polars as pl
 
 from syncd.core.emails import check_email, fast_accepts
-from syncd.core.phones import e164_column, phone_numbers, problem
 from syncd.core.printable import printable
 from syncd.core.profile import (
     FIXED_FIELD_TYPES,
@@ -79,6 +78,8 @@ class CellRule(Protocol):
 #: `syncd users list`, and recolour or rewrite what it shows.
 CONTROL_CHARACTERS = "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 _CONTROL = re.compile(CONTROL_CHARACTERS)
+#: Any C0 or C1 control character, line breaks included.
+_CONTROL_OR_BREAK = "[\x00-\x1f\x7f-\x9f]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +112,20 @@ class TextRule:
             ok = ok & (cell.str.len_chars() >= self.min_chars)
         return cell, ok.fill_null(True)
 
-    def screens(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-        """Whole-column facts, one value each: any line break at all, the longest cell,
-        any control character at all.
+    def screens(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        """Whole-column facts, one value each: any line break or control character at
+        all (one regex pass over the column joined: a line break is rare enough that
+        telling the two apart is left to the cell checks), and the longest cell.
 
         Checking a whole column at once is much cheaper than cell by cell, and in a
         typical file no cell comes near a limit, so `narrowed` can drop the cell checks.
         """
-        joined = cell.str.join("")
         return (
-            joined.str.contains_any(["\n", "\r"]),
+            cell.str.join("").str.contains(_CONTROL_OR_BREAK),
             cell.str.len_bytes().max(),
-            joined.str.contains(CONTROL_CHARACTERS),
         )
 
-    def narrowed(
-        self, line_breaks: bool, longest_bytes: int | None, controls: bool = True
-    ) -> TextRule:
+    def narrowed(self, controls_or_breaks: bool, longest_bytes: int | None) -> TextRule:
         """This rule without the cell checks the whole column is known to pass."""
 
         def needed(limit: int | None) -> int | None:
@@ -136,8 +134,8 @@ class TextRule:
 
         return replace(
             self,
-            single_line=self.single_line and line_breaks,
-            controls=self.controls and controls,
+            single_line=self.single_line and controls_or_breaks,
+            controls=self.controls and controls_or_breaks,
             max_chars=needed(self.max_chars),
             max_bytes=needed(self.max_bytes),
         )
@@ -185,13 +183,19 @@ class PhoneRule:
     region: str | None = None
 
     def check(self, cell: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+        from syncd.core.phones import phone_numbers
+
         return phone_numbers(cell, self.region)
 
     def check_column(self, cells: pl.Series) -> tuple[pl.Series, pl.Series]:
         """`check`'s answers for a whole column of stripped cells, in one pass."""
+        from syncd.core.phones import e164_column
+
         return e164_column(cells, self.region)
 
     def explain(self, cell: str) -> str:
+        from syncd.core.phones import problem
+
         return f"{quoted(cell)} {problem(cell, self.region)}"
 
 

@@ -43,9 +43,12 @@ def any_suspect(cells: pl.Expr) -> pl.Expr:
     """One boolean for a whole column: does any cell hold a SUSPECT character?
 
     One regex pass over the column joined into one string is far cheaper than a pass
-    cell by cell, and almost every column of every file answers no.
+    cell by cell, and almost every column of every file answers no. Every SUSPECT
+    character is outside ASCII, so only the cells that are not ASCII (more bytes than
+    characters) are joined: a third of the time on a column of names.
     """
-    return cells.str.join("").str.contains(SUSPECT).fill_null(False)
+    ascii_only = cells.str.len_bytes() == cells.str.len_chars()
+    return cells.filter(~ascii_only).str.join("").str.contains(SUSPECT).fill_null(False)
 
 
 def nfc(cells: pl.Expr) -> pl.Expr:

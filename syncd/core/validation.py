@@ -242,9 +242,7 @@ def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> tuple[dict[int, CellRu
         *(any_suspect(s.col("s")).alias(f"u:{s.n}") for s in screened),
     ).row(0, named=True)
     for s, rule in texts:
-        rules[s.n] = rule.narrowed(
-            bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"], bool(facts[f"2:{s.n}"])
-        )
+        rules[s.n] = rule.narrowed(bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"])
     return rules, [s for s in screened if facts[f"u:{s.n}"]]
 
 
