@@ -23,11 +23,13 @@ and every hour (`syncd.cleanup`).
 from __future__ import annotations
 
 import faulthandler
+import functools
 import os
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -124,6 +126,10 @@ class Daemon:
         self._office: Any = None
         #: per source: when its last scan ended (wall clock) and its error, if any
         self._scanned: dict[str, tuple[datetime, str | None]] = {}
+        #: scheduled runs going on now; once closed (stopping), none starts
+        self._runs = 0
+        self._runs_closed = False
+        self._runs_changed = threading.Condition()
 
     # --- sources and schedules ------------------------------------------------------
 
@@ -133,6 +139,8 @@ class Daemon:
         from apscheduler.triggers.interval import IntervalTrigger
 
         self._sources = open_sources(self.rt.config)
+        with self._runs_changed:
+            self._runs_closed = False  # (a reload stopped the schedules it starts again)
         self._scheduler = BackgroundScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -149,32 +157,62 @@ class Daemon:
             )
             # A full scan at start, then on the schedule.
             self._scheduler.add_job(
-                self._scan, trigger, args=[name], id=f"scan:{name}", next_run_time=now
+                self._tracked(self._scan),
+                trigger,
+                args=[name],
+                id=f"scan:{name}",
+                next_run_time=now,
             )
             if cfg.kind == "local":
                 self._watches.append(_Watch(self, cfg))
         self._scheduler.add_job(
-            self._send, IntervalTrigger(seconds=SEND_EVERY_SECONDS, timezone=UTC),
+            self._tracked(self._send), IntervalTrigger(seconds=SEND_EVERY_SECONDS, timezone=UTC),
             id="outbox", next_run_time=now,
         )  # fmt: skip
         if watched(self.rt.config.sources):
             self._scheduler.add_job(
-                self._check_lateness, IntervalTrigger(seconds=LATENESS_EVERY_SECONDS,
+                self._tracked(self._check_lateness), IntervalTrigger(seconds=LATENESS_EVERY_SECONDS,
                 timezone=UTC), id="lateness", next_run_time=now,
             )  # fmt: skip
         self._scheduler.add_job(
-            self._clean, IntervalTrigger(seconds=CLEAN_EVERY_SECONDS, timezone=UTC),
+            self._tracked(self._clean), IntervalTrigger(seconds=CLEAN_EVERY_SECONDS, timezone=UTC),
             id="cleanup", next_run_time=now,
         )  # fmt: skip
         self._scheduler.start()
+
+    def _tracked(self, run: Callable[..., None]) -> Callable[..., None]:
+        """`run` as the scheduler calls it: counted while it runs, so that stopping waits
+        for it, and never started once stopping began (its source may be closed)."""
+
+        @functools.wraps(run)
+        def tracked(*args: Any) -> None:
+            with self._runs_changed:
+                if self._runs_closed:
+                    return
+                self._runs += 1
+            try:
+                run(*args)
+            finally:
+                with self._runs_changed:
+                    self._runs -= 1
+                    self._runs_changed.notify_all()
+
+        return tracked
 
     def _uninstall(self) -> None:
         for watch in self._watches:
             watch.stop()
         self._watches = []
-        if self._scheduler is not None:
-            self._scheduler.shutdown(wait=True)
-            self._scheduler = None
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None:
+            # Not `shutdown(wait=True)`: that waits holding the scheduler's job store lock,
+            # which a run that ends by asking the scheduler something (a follow-up scan,
+            # the lateness check) waits for in turn, and the daemon never stops.
+            with self._runs_changed:
+                self._runs_closed = True
+            scheduler.shutdown(wait=False)
+            with self._runs_changed:
+                self._runs_changed.wait_for(lambda: self._runs == 0)
         for opened in self._sources.values():
             opened.source.close()
 
@@ -201,8 +239,9 @@ class Daemon:
 
     def _send_soon(self) -> None:
         self._send_again.set()
-        if self._scheduler is not None:
-            self._scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.modify_job("outbox", next_run_time=datetime.now(UTC))
 
     def _check_lateness(self) -> None:
         """Alert about sources whose files are late, or came again (`syncd.staleness`),
@@ -219,8 +258,8 @@ class Daemon:
         scheduler = self._scheduler
         if checked.next_due is not None and scheduler is not None:
             scheduler.add_job(
-                self._check_lateness, "date", run_date=checked.next_due, id="lateness:due",
-                replace_existing=True,
+                self._tracked(self._check_lateness), "date", run_date=checked.next_due,
+                id="lateness:due", replace_existing=True,
             )  # fmt: skip
 
     def _check_lateness_soon(self) -> None:
@@ -241,7 +280,11 @@ class Daemon:
         scheduler = self._scheduler
         if scheduler is not None:
             scheduler.add_job(
-                self._scan, "date", args=[name], id=f"now:{name}", replace_existing=True
+                self._tracked(self._scan),
+                "date",
+                args=[name],
+                id=f"now:{name}",
+                replace_existing=True,
             )
 
     def _scan(self, name: str) -> None:
@@ -278,13 +321,14 @@ class Daemon:
         if scanned.queued:
             self.wake.set()
         self._check_lateness_soon()
-        if scanned.waiting and self._scheduler is not None:
+        scheduler = self._scheduler
+        if scanned.waiting and scheduler is not None:
             # A file is still settling: look again as soon as it may have.
             when = datetime.now(UTC) + timedelta(
                 seconds=opened.config.settle_seconds + FOLLOW_UP_SLACK
             )
-            self._scheduler.add_job(
-                self._scan, "date", run_date=when, args=[name], id=f"again:{name}",
+            scheduler.add_job(
+                self._tracked(self._scan), "date", run_date=when, args=[name], id=f"again:{name}",
                 replace_existing=True,
             )  # fmt: skip
 
