@@ -53,11 +53,12 @@ system-deps:
 	  $(call apt_install,$$missing); \
 	fi
 
-# Four workers on two cores: much of the suite waits on servers and subprocesses. A
-# module's tests stay on one worker (its module-wide fixtures run once).
+# Four workers on two cores: much of the suite waits on servers and subprocesses. Tests
+# go to whichever worker is free, except those sharing a module- or class-wide fixture
+# (tests/conftest.py groups them on one worker, which sets it up once).
 test: $(VENV)/.installed system-deps
 	$(lint_steps)
-	$(BIN)/pytest -n 4 --dist loadscope
+	$(BIN)/pytest -n 4 --dist loadgroup
 
 lint: $(VENV)/.installed
 	$(lint_steps)

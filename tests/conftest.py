@@ -47,8 +47,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixturenames: list[str] = getattr(item, "fixturenames", [])
         for marker in sorted({MARKER_BY_FIXTURE.get(name, "") for name in fixturenames} - {""}):
             item.add_marker(marker)
+        group = _shared_fixture_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
     if "soak" not in (config.option.markexpr or ""):
         soak = [item for item in items if item.get_closest_marker("soak")]
         if soak:
             config.hook.pytest_deselected(items=soak)
             items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+def _shared_fixture_group(item: pytest.Item) -> str | None:
+    """The module (or class) whose tests share a fixture set up once for them all (a
+    daemon run over a corpus, a back office with its accounts): under `--dist loadgroup`
+    they stay on one worker, which sets it up once, while every other test goes to
+    whichever worker is free (a module of slow tests no longer runs on one worker alone).
+    """
+    info = getattr(item, "_fixtureinfo", None)
+    scopes = {defs[-1].scope for defs in (info.name2fixturedefs.values() if info else ()) if defs}
+    module, _, rest = item.nodeid.partition("::")
+    if "module" in scopes or "package" in scopes:
+        return module
+    if "class" in scopes and "::" in rest:
+        return f"{module}::{rest.split('::')[0]}"
+    return None
