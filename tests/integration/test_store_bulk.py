@@ -46,7 +46,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 THINGS = Table(
     "things",
-    MetaData(),
+    MetaData(naming_convention={"pk": "pk_%(table_name)s"}),
     Column("id", Id, primary_key=True),
     Column("name", String),
     Column("note", String),
@@ -166,3 +166,25 @@ def test_shared_values_are_defaults_only_for_the_load(conn: Connection) -> None:
         constants_as_defaults(conn, defaulted, {"kind": "y"}),
     ):
         pass
+
+
+def test_a_primary_key_dropped_for_a_load_is_built_again(conn: Connection) -> None:
+    """A primary key left out of a load (PostgreSQL drops it, SQLite keeps it) is there
+    after the block and refuses a duplicate."""
+    with without_indexes(conn, [THINGS.primary_key]):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 2], "name": ["a", "b"]}))
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [2], "name": ["c"]}))
+
+
+def test_a_duplicate_key_loaded_without_its_primary_key_fails_the_load(engine: Engine) -> None:
+    """Rows sharing a primary key fail the load (on PostgreSQL when the key is built again)
+    and nothing of them stays."""
+    with (
+        pytest.raises(IntegrityError),
+        engine.begin() as conn,
+        without_indexes(conn, [THINGS.primary_key]),
+    ):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 1], "name": ["a", "b"]}))
+    with engine.begin() as conn:
+        assert things(conn).height == 0
