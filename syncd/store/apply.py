@@ -315,7 +315,7 @@ def _create(
     # into are built after the rows.
     keys: list[Index | PrimaryKeyConstraint] = [*USER_INDEXES]
     keys += [table.primary_key for table in (users, *children)]
-    ids = new_ids(conn, users, creates.height)
+    ids = new_ids(conn, users, creates.height, alone=alone)
     with (
         without_indexes(conn, keys if alone else ()),
         constants_as_defaults(conn, users, constants) if alone else nullcontext(constants) as sent,
