@@ -14,12 +14,14 @@ plan its caller holds.
 
 A first load into empty tables takes them alone (when no other job is using them): the
 unique indexes are built after the rows (`bulk.without_indexes`) and, on PostgreSQL, so
-are the primary keys of the users and of the list tables written, and the values every
-new user shares become column defaults for the load (`bulk.constants_as_defaults`).
-Measured on a million users: SQLite 16.5 s -> 7.5 s, PostgreSQL 22.6 s -> 10 s for the
-whole apply. Building PostgreSQL's primary keys after the rows too, and sending the users
-in binary (`bulk.insert_frame`), took its apply from 28 s to 16 s on another day, on a
-busier machine (the whole `syncd import` from 35.5 s to 28 s, medians of three runs).
+are the primary keys of the users and of the list tables written, the users' ids are
+reserved in one step (`bulk.new_ids`), and the values every new user shares become
+column defaults for the load (`bulk.constants_as_defaults`). Measured on a million
+users: SQLite 16.5 s -> 7.5 s, PostgreSQL 22.6 s -> 10 s for the whole apply. On another
+day, on a busier machine, PostgreSQL's apply took 28-30 s with its primary keys kept
+during the load, ids drawn one by one and users sent as CSV, and 16-22 s without them and
+the users in binary (`bulk.insert_frame`); the whole `syncd import` 36.4 s against 28.1 s
+(medians of three runs, taken in turns).
 
 The users' memberships are written on the job's own connection, after each slice of
 users, not on a second connection while the users' COPY runs: that would have to be a

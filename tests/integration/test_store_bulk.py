@@ -19,7 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from syncd.store import bulk
+from syncd.store import bulk, pgcopy
 from syncd.store.bulk import (
     constants_as_defaults,
     insert_frame,
@@ -89,7 +89,7 @@ def test_every_row_is_inserted_with_the_constants_in_slices(
     constants reach every row; a column that is all null is left to its default."""
     monkeypatch.setattr(bulk, "_SQLITE_BATCH_ROWS", 7)
     monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", 3)
-    monkeypatch.setattr(bulk, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(pgcopy, "_BATCH_ROWS", 7)
     frame = pl.DataFrame(
         {"id": range(1, 24), "name": [f"n{i}" for i in range(1, 24)], "note": [None] * 23},
         schema=SCHEMA,

@@ -1,4 +1,4 @@
-"""PostgreSQL's COPY in both formats (`syncd.store.bulk`): binary for rows that carry
+"""PostgreSQL's COPY in both formats (`syncd.store.pgcopy`): binary for rows that carry
 text, CSV for narrow rows of numbers, and every kind of value stored exactly either way;
 two nights applied leave on PostgreSQL the directory they leave on SQLite.
 
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DataError
 
-from syncd.store import apply, bulk, ensure_schema, make_engine
+from syncd.store import apply, bulk, ensure_schema, make_engine, pgcopy
 from syncd.store.apply import apply_plan
 from syncd.store.bulk import insert_frame
 from syncd.store.directory import directory_id, list_users, snapshot
@@ -85,14 +85,14 @@ def conn(postgres_url: str) -> Iterator[Connection]:
 def formats(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The format of every COPY ... FROM STDIN sent, in order."""
     sent: list[str] = []
-    real = bulk._copy
+    real = pgcopy._copy
 
     def recording(conn: Connection, statement: str, params: object = None) -> object:
         if "FROM STDIN" in statement:
             sent.append(statement.rsplit("FORMAT ", 1)[1].rstrip(")"))
         return real(conn, statement, params)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(bulk, "_copy", recording)
+    monkeypatch.setattr(pgcopy, "_copy", recording)
     return sent
 
 
@@ -109,7 +109,7 @@ def test_every_kind_of_value_is_stored_exactly_in_either_format(
     """Text (non-ASCII, quotes, newlines, backslashes, empty apart from null), integers
     at the edges of their types, booleans, nulls and timestamps (to the microsecond,
     given in any zone) come back as they went in, in rows sent as `chosen`."""
-    monkeypatch.setattr(bulk, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
+    monkeypatch.setattr(pgcopy, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
     insert_frame(conn, KINDS, pl.DataFrame(ROWS, schema=SCALARS, orient="row"))
     assert formats == [chosen]
     assert stored(conn, *SCALARS) == ROWS
@@ -120,11 +120,26 @@ def test_a_constant_timestamp_is_stored_exactly_in_either_format(
 ) -> None:
     """A timestamp given as a constant (as `db_time` gives it) reaches every row exactly."""
     for chosen, ids in (("binary", [1, 2]), ("csv", [3])):
-        monkeypatch.setattr(bulk, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
+        monkeypatch.setattr(pgcopy, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
         frame = pl.DataFrame({"id": ids, "name": ["n"] * len(ids)})
         insert_frame(conn, KINDS, frame, {"at": bulk.db_time(conn, KINDS.c.at, AT)})
     assert formats == ["binary", "csv"]
     assert stored(conn, "id", "at") == [(1, AT), (2, AT), (3, AT)]
+
+
+@pytest.mark.parametrize("chosen", ["binary", "csv"])
+def test_rows_sent_in_batches_all_arrive_with_their_constants(
+    conn: Connection, formats: list[str], monkeypatch: pytest.MonkeyPatch, chosen: str
+) -> None:
+    """Rows sent a few at a time, the last batch short, all arrive, each with the
+    constants, in one COPY of the chosen format."""
+    monkeypatch.setattr(pgcopy, "_BATCH_ROWS", 3)
+    monkeypatch.setattr(pgcopy, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
+    frame = pl.DataFrame({"id": range(1, 11), "name": [f"Zoë {i}" for i in range(1, 11)]})
+    insert_frame(conn, KINDS, frame, {"note": "shared", "small": 7})
+    assert formats == [chosen]
+    expected = [(i, f"Zoë {i}", "shared", 7) for i in range(1, 11)]
+    assert stored(conn, "id", "name", "note", "small") == expected
 
 
 def test_lists_are_stored_as_arrays(conn: Connection, formats: list[str]) -> None:
@@ -264,7 +279,7 @@ def test_two_nights_leave_on_postgresql_the_directory_they_leave_on_sqlite(
     monkeypatch.setattr(apply, "_SLICE", 2)
     expected = two_nights(f"sqlite:///{tmp_path / 'syncd.db'}")
     assert formats == []
-    monkeypatch.setattr(bulk, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
+    monkeypatch.setattr(pgcopy, "_BINARY_FROM_TEXT_BYTES", 0 if chosen == "binary" else 10**9)
     got = two_nights(postgres_url)
     assert got == expected
     # Rows without text (memberships, staged ids) go in CSV whatever the choice.
