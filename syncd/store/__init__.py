@@ -6,6 +6,7 @@
 - `jobs`: job records and row errors; `queue`: the daemon's claims, file order and leases;
   `job_files`: retained inputs, errors CSVs and held state; `outbox`: report mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
+  `pgcopy`: PostgreSQL's COPY of frames, binary or CSV.
 - `totals`: how many users and jobs a listing leaves out.
 
 Every function takes a `Connection` and leaves the transaction to the caller. The names

@@ -12,11 +12,24 @@ emails: archives, then updates (old addresses released first), then creates.
 Memory: creates are written `_SLICE` users at a time, so apply holds little beside the
 plan its caller holds.
 
-A first load into an empty table takes the table alone (when no other job is using it):
-the unique indexes are built after the rows (`bulk.without_indexes`) and, on PostgreSQL,
-the values every new user shares become column defaults for the load
-(`bulk.constants_as_defaults`). Measured on a million users: SQLite 16.5 s -> 7.5 s,
-PostgreSQL 22.6 s -> 10 s for the whole apply.
+A first load into empty tables takes them alone (when no other job is using them): the
+unique indexes are built after the rows (`bulk.without_indexes`) and, on PostgreSQL, so
+are the primary keys of the users and of the list tables written, the users' ids are
+reserved in one step (`bulk.new_ids`), and the values every new user shares become
+column defaults for the load (`bulk.constants_as_defaults`). Measured on a million
+users: SQLite 16.5 s -> 7.5 s, PostgreSQL 22.6 s -> 10 s for the whole apply. On another
+day, on a busier machine, PostgreSQL's apply took 28-30 s with its primary keys kept
+during the load, ids drawn one by one and users sent as CSV, and 16-22 s without them and
+the users in binary (`bulk.insert_frame`); the whole `syncd import` 36.4 s against 28.1 s
+(medians of three runs, taken in turns).
+
+The users' memberships are written on the job's own connection, after each slice of
+users, not on a second connection while the users' COPY runs: that would have to be a
+transaction of its own, committed before the job's, and none of the ways to make the
+two one outcome paid (measured on a million users, two cores: a staging table moved by
+`INSERT ... SELECT` took 12.4-13.5 s against 7.6-8.2 s on one connection; a table
+swapped in by rename 6.9-8.8 s, no gain, and it would lose the table's grants; two-phase
+commit is off in a default PostgreSQL, `max_prepared_transactions = 0`).
 """
 
 from __future__ import annotations
@@ -28,6 +41,8 @@ from datetime import datetime
 import polars as pl
 from sqlalchemy import (
     Connection,
+    Index,
+    PrimaryKeyConstraint,
     Table,
     Text,
     case,
@@ -295,10 +310,15 @@ def _create(
         "updated_at": stamp,
         "last_job_id": job_id,
     }
-    alone = creates.height >= _LOAD_ALONE_FROM and _users_empty(conn) and lock_alone(conn, users)
-    ids = new_ids(conn, users, creates.height)
+    children = list(dict.fromkeys(_child_table(field) for field in lists))
+    alone = creates.height >= _LOAD_ALONE_FROM and _load_alone(conn, [users, *children])
+    # Loading alone, the users' unique indexes and every primary key the load writes
+    # into are built after the rows.
+    keys: list[Index | PrimaryKeyConstraint] = [*USER_INDEXES]
+    keys += [table.primary_key for table in (users, *children)]
+    ids = new_ids(conn, users, creates.height, alone=alone)
     with (
-        without_indexes(conn, USER_INDEXES if alone else ()),
+        without_indexes(conn, keys if alone else ()),
         constants_as_defaults(conn, users, constants) if alone else nullcontext(constants) as sent,
     ):
         for offset in range(0, creates.height, _SLICE):
@@ -311,8 +331,18 @@ def _create(
                 _insert_children(conn, field, part, group_ids)
 
 
-def _users_empty(conn: Connection) -> bool:
-    return conn.execute(select(users.c.id).limit(1)).first() is None
+def _load_alone(conn: Connection, tables: list[Table]) -> bool:
+    """Whether `tables` are empty and now this transaction's alone (`lock_alone`)."""
+    return all(_empty(conn, table) and lock_alone(conn, table) for table in tables)
+
+
+def _empty(conn: Connection, table: Table) -> bool:
+    return conn.execute(select(literal(1)).select_from(table).limit(1)).first() is None
+
+
+def _child_table(field: str) -> Table:
+    """The table holding list `field`'s items."""
+    return {"groups": memberships, "source_usernames": source_usernames}.get(field, labels)
 
 
 def _items(rows: pl.DataFrame, field: str) -> pl.DataFrame:
@@ -348,7 +378,7 @@ def _insert_children(
 
 
 def _delete_children(conn: Connection, field: str, rows: pl.DataFrame) -> None:
-    child = {"groups": memberships, "source_usernames": source_usernames}.get(field, labels)
+    child = _child_table(field)
     with staged(conn, rows.select(pl.col("user_id").alias("id")), {}) as stage:
         statement = delete(child).where(child.c.user_id.in_(select(stage.c.id)))
         if child is labels:

@@ -17,9 +17,9 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from syncd.store import bulk
+from syncd.store import bulk, pgcopy
 from syncd.store.bulk import (
     constants_as_defaults,
     insert_frame,
@@ -46,7 +46,7 @@ def engine(db_url: str) -> Iterator[Engine]:
 
 THINGS = Table(
     "things",
-    MetaData(),
+    MetaData(naming_convention={"pk": "pk_%(table_name)s"}),
     Column("id", Id, primary_key=True),
     Column("name", String),
     Column("note", String),
@@ -89,7 +89,7 @@ def test_every_row_is_inserted_with_the_constants_in_slices(
     constants reach every row; a column that is all null is left to its default."""
     monkeypatch.setattr(bulk, "_SQLITE_BATCH_ROWS", 7)
     monkeypatch.setattr(bulk, "_SQLITE_ROWS_PER_STATEMENT", 3)
-    monkeypatch.setattr(bulk, "_BATCH_ROWS", 7)
+    monkeypatch.setattr(pgcopy, "_BATCH_ROWS", 7)
     frame = pl.DataFrame(
         {"id": range(1, 24), "name": [f"n{i}" for i in range(1, 24)], "note": [None] * 23},
         schema=SCHEMA,
@@ -113,6 +113,49 @@ def test_new_ids_are_unused_and_taken_by_the_rows_given_them(conn: Connection) -
     second = new_ids(conn, THINGS, 2)
     assert set(second.to_list()).isdisjoint({old, *first.to_list()})
     assert new_ids(conn, THINGS, 0).len() == 0
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_ids_reserved_alone_are_unused_and_the_ones_after_follow_them(
+    engine: Engine, count: int
+) -> None:
+    """Ids reserved for a table this transaction has alone clash with no row there is,
+    and rows added after it (drawn ids, or the column's default) clash with none of
+    them."""
+    with engine.begin() as conn:
+        insert_frame(conn, THINGS, pl.DataFrame({"name": ["old"]}))
+    with engine.begin() as conn:
+        assert lock_alone(conn, THINGS)
+        ids = new_ids(conn, THINGS, count, alone=True)
+        assert ids.n_unique() == count
+        names = [f"new{i}" for i in range(count)]
+        insert_frame(conn, THINGS, pl.DataFrame({"id": ids, "name": names}))
+    with engine.begin() as conn:
+        later = new_ids(conn, THINGS, 2)
+        insert_frame(conn, THINGS, pl.DataFrame({"id": later, "name": ["a", "b"]}))
+        insert_frame(conn, THINGS, pl.DataFrame({"name": ["by default"]}))
+        assert things(conn)["id"].n_unique() == count + 4
+
+
+@pytest.mark.postgres
+def test_nobody_draws_an_id_while_ids_are_reserved(postgres_url: str) -> None:
+    """While a transaction holds ids it reserved alone, another that would take one
+    waits (here: gives up after its lock timeout) instead of drawing inside them; once
+    the first ends, it gets one after them."""
+    engine = make_engine(postgres_url)
+    with engine.begin() as conn:
+        THINGS.metadata.create_all(conn)
+    with engine.begin() as conn, engine.connect() as other:
+        assert lock_alone(conn, THINGS)
+        ids = new_ids(conn, THINGS, 1000, alone=True)
+        other.exec_driver_sql("SET lock_timeout = '200ms'")
+        other.commit()
+        with pytest.raises(OperationalError, match="lock timeout"), other.begin():
+            new_ids(other, THINGS, 1)
+    with engine.begin() as conn:
+        (after,) = new_ids(conn, THINGS, 1).to_list()
+    assert after > ids.max()  # type: ignore[operator]
+    engine.dispose()
 
 
 def test_indexes_dropped_for_a_load_are_built_again(conn: Connection) -> None:
@@ -166,3 +209,25 @@ def test_shared_values_are_defaults_only_for_the_load(conn: Connection) -> None:
         constants_as_defaults(conn, defaulted, {"kind": "y"}),
     ):
         pass
+
+
+def test_a_primary_key_dropped_for_a_load_is_built_again(conn: Connection) -> None:
+    """A primary key left out of a load (PostgreSQL drops it, SQLite keeps it) is there
+    after the block and refuses a duplicate."""
+    with without_indexes(conn, [THINGS.primary_key]):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 2], "name": ["a", "b"]}))
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [2], "name": ["c"]}))
+
+
+def test_a_duplicate_key_loaded_without_its_primary_key_fails_the_load(engine: Engine) -> None:
+    """Rows sharing a primary key fail the load (on PostgreSQL when the key is built again)
+    and nothing of them stays."""
+    with (
+        pytest.raises(IntegrityError),
+        engine.begin() as conn,
+        without_indexes(conn, [THINGS.primary_key]),
+    ):
+        insert_frame(conn, THINGS, pl.DataFrame({"id": [1, 1], "name": ["a", "b"]}))
+    with engine.begin() as conn:
+        assert things(conn).height == 0

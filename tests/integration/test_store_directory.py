@@ -404,9 +404,10 @@ def test_changing_some_custom_fields_keeps_the_others(conn: Connection) -> None:
 def test_a_first_load_into_an_empty_directory_keeps_every_constraint(
     conn: Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Creates loaded with the table alone (in slices, unique indexes built after the
-    rows, shared values as defaults) read back with their lists, custom fields and
-    shared values; the indexes are back and refuse duplicates, the defaults are gone."""
+    """Creates loaded with the tables alone (in slices, unique indexes and primary keys
+    built after the rows, shared values as defaults) read back with their lists, custom
+    fields and shared values; the indexes and keys are back and refuse duplicates, the
+    defaults are gone."""
     monkeypatch.setattr(apply_module, "_LOAD_ALONE_FROM", 1)
     monkeypatch.setattr(apply_module, "_SLICE", 2)
     hr = directory_id(conn, "hr")
@@ -435,6 +436,13 @@ def test_a_first_load_into_an_empty_directory_keeps_every_constraint(
     no_created_at = {k: v for k, v in row.items() if k != "created_at"} | {"key": "new"}
     with pytest.raises(IntegrityError), conn.begin_nested():
         conn.execute(insert(users).values(no_created_at))
+    first = stored["id"]
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        conn.execute(insert(users).values(row | {"id": first, "key": "new"}))
+    member = conn.execute(select(memberships).where(memberships.c.user_id == first)).first()
+    assert member is not None
+    with pytest.raises(IntegrityError), conn.begin_nested():
+        conn.execute(insert(memberships).values(member._asdict() | {"position": 9}))
 
 
 def test_a_snapshot_read_in_ranges_has_the_directory_and_only_it(
