@@ -247,7 +247,9 @@ def two_nights(url: str) -> list[dict[str, Any]]:
         )
         ids = snapshot(conn, hr).select("user_id", "key")
         archives = ids.filter(pl.col("key") == "e4").with_columns(reason=pl.lit("missing"))
-        refresh = ids.filter(pl.col("key") == "e5").select("user_id", fingerprint=pl.lit("fp-new"))
+        refresh = ids.filter(pl.col("key") == "e5").select(
+            "user_id", fingerprint=pl.lit(-(2**63), pl.Int64)
+        )
         plan = make_plan(
             creates=records(LATER), updates=updates, archives=archives, refresh=refresh
         )
