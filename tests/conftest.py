@@ -47,14 +47,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         fixturenames: list[str] = getattr(item, "fixturenames", [])
         for marker in sorted({MARKER_BY_FIXTURE.get(name, "") for name in fixturenames} - {""}):
             item.add_marker(marker)
-        group = _shared_fixture_group(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
     if "soak" not in (config.option.markexpr or ""):
         soak = [item for item in items if item.get_closest_marker("soak")]
         if soak:
             config.hook.pytest_deselected(items=soak)
             items[:] = [item for item in items if not item.get_closest_marker("soak")]
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Group the tests that share a fixture (see below) as each is collected: xdist reads
+    the groups off the marks before any `pytest_collection_modifyitems` here runs."""
+    group = _shared_fixture_group(item)
+    if group is not None:
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _shared_fixture_group(item: pytest.Item) -> str | None:
