@@ -389,14 +389,17 @@ def _process(job: _Job, progress: Progress) -> JobOutcome:
     rt = job.rt
     checked = check(rt.config, job.profile, Drop(job.name, job.take_data()), progress)
     job.keep(checked)
-    validated, problems = checked.validated, checked.problems
-    del checked  # `validated` alone holds the cells, so letting go of them frees them
+    if checked.validated is None:
+        return _finish(job, job.outcome("rejected", None, messages=checked.problems), ())
+    return _validated(job, checked, progress)
+
+
+def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
+    # Taken over (not passed): no caller's frame keeps the cells or the records alive
+    # after this lets go of them.
+    validated = checked.take()
     if validated is None:
-        return _finish(job, job.outcome("rejected", None, messages=problems), ())
-    return _validated(job, validated, progress)
-
-
-def _validated(job: _Job, validated: Validated, progress: Progress) -> JobOutcome:
+        raise RuntimeError("the validated file was taken already")
     rt, profile = job.rt, job.profile
     errors = validated.errors
     notices = validated.notices

@@ -70,13 +70,17 @@ class Drop:
         return data
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Checked:
     """A file read and validated, or the reason it was rejected whole.
 
     `table` is the file as read, when it could be read (its secret columns set);
     `header` its header as far as it could be made out, for a file that could not be
     read (None when not even that).
+
+    A job takes the validated file over (`take`), as it takes a drop's bytes: it lets go
+    of the cells and then the records as soon as it is done with each (hundreds of MiB
+    at a million rows), which it could not while this still held them.
     """
 
     validated: Validated | None
@@ -84,6 +88,11 @@ class Checked:
     header: tuple[str, ...] | None = None
     problems: tuple[str, ...] = ()
     rejection: str = ""
+
+    def take(self) -> Validated | None:
+        """The validated file, which this no longer holds (nor its table)."""
+        validated, self.validated, self.table = self.validated, None, None
+        return validated
 
 
 def read_options(profile: Profile) -> ReadOptions:
