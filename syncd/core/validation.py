@@ -166,35 +166,6 @@ def _blank_is_null(cell: pl.Expr) -> pl.Expr:
     return pl.when(cell.str.len_bytes() > 0).then(cell)
 
 
-def _tidied(cells: pl.DataFrame, columns: dict[int, str]) -> list[pl.Expr]:
-    """Each of `columns` (n -> its name in `cells`) stripped, null when blank, as `s{n}`.
-
-    One look at every column first: a column without a cell to strip or a blank one is
-    taken as it is, sharing the table's memory (a stripped copy of a million cells is
-    16 MB of views per column, whether or not one cell changed).
-    """
-    if not columns:
-        return []
-    facts = cells.select(
-        *(
-            (pl.col(c).str.strip_chars().str.len_bytes() != pl.col(c).str.len_bytes())
-            .any()
-            .alias(f"t{n}")
-            for n, c in columns.items()
-        ),
-        *((pl.col(c).str.len_bytes() == 0).any().alias(f"b{n}") for n, c in columns.items()),
-    ).row(0, named=True)
-    tidied = []
-    for n, c in columns.items():
-        cell = pl.col(c)
-        if facts[f"t{n}"]:
-            cell = _blank_is_null(cell.str.strip_chars())
-        elif facts[f"b{n}"]:
-            cell = _blank_is_null(cell)
-        tidied.append(cell.alias(f"s{n}"))
-    return tidied
-
-
 def _checked(
     table: RawTable, specs: list[_Spec], problems: dict[int, dict[str, str]]
 ) -> pl.DataFrame:
@@ -209,12 +180,16 @@ def _checked(
     direct = [s for s in specs if not s.rule.by_distinct]
     distinct = [s for s in specs if s.rule.by_distinct]
     cells = _in_parts(table.cells)
+    raw = {s.n: pl.col(table.column_name(s.mapped.index)) for s in specs}
+    rules, suspect, untidy, blank = _screened(cells, direct, raw)
     frame = cells.select(
         pl.col(ROW),
-        *_tidied(cells, {s.n: table.column_name(s.mapped.index) for s in direct}),
-        *(pl.col(table.column_name(s.mapped.index)).alias(f"s{s.n}") for s in distinct),
+        *(
+            _tidied(raw[s.n], untidy=s.n in untidy, blank=s.n in blank).alias(f"s{s.n}")
+            for s in direct
+        ),
+        *(raw[s.n].alias(f"s{s.n}") for s in distinct),
     )
-    rules, suspect = _screened(frame, direct)
     if suspect:
         frame = frame.with_columns(
             *(nfc(s.col("s")).alias(f"s{s.n}") for s in suspect),
@@ -247,30 +222,57 @@ def _checked(
     return frame.with_columns(settled) if settled else frame
 
 
-def _screened(frame: pl.DataFrame, specs: list[_Spec]) -> tuple[dict[int, CellRule], list[_Spec]]:
-    """Each column's rule, text rules narrowed by what one look at the column shows; and
-    the columns holding a character NFC could change or lost text.
+def _tidied(cell: pl.Expr, *, untidy: bool, blank: bool) -> pl.Expr:
+    """A column's cells stripped, null when blank; as read when the screen found no cell
+    to strip (`untidy`) and no blank one, sharing the table's memory (a stripped copy of
+    a million cells is 16 MB of views, whether or not one cell changed)."""
+    if untidy:
+        return _blank_is_null(cell.str.strip_chars())
+    return _blank_is_null(cell) if blank else cell
 
+
+def _screened(
+    cells: pl.DataFrame, specs: list[_Spec], raw: dict[int, pl.Expr]
+) -> tuple[dict[int, CellRule], list[_Spec], set[int], set[int]]:
+    """What one look at each column's cells as read shows: each column's rule, text
+    rules narrowed; the columns holding a character NFC could change or lost text; the
+    columns with a cell to strip; the columns with a blank cell.
+
+    The cells are looked at as read, before they are stripped: a stripped cell holds
+    less, so each answer is one a stripped cell could only make less needed (a rule
+    narrowed a little less, NFC run on a column that turns out not to need it).
     Email and phone columns are not screened: their fast paths take ASCII only, and what
     they leave is normalised where it is decided (`syncd.core.emails.decide`,
     `syncd.core.phones`); a lost byte in either fails its cell all the same.
     """
     rules: dict[int, CellRule] = {s.n: s.rule for s in specs}
+    if not specs:
+        return rules, [], set(), set()
     texts = [(s, s.rule) for s in specs if isinstance(s.rule, TextRule)]
     screened = [s for s in specs if not isinstance(s.rule, EmailRule | PhoneRule)]
-    if not screened:
-        return rules, []
-    facts = frame.select(
+    facts = cells.select(
         *(
             expr.alias(f"{i}:{s.n}")
             for s, rule in texts
-            for i, expr in enumerate(rule.screens(s.col("s")))
+            for i, expr in enumerate(rule.screens(raw[s.n]))
         ),
-        *(any_suspect(s.col("s")).alias(f"u:{s.n}") for s in screened),
+        *(any_suspect(raw[s.n]).alias(f"u:{s.n}") for s in screened),
+        *(
+            (raw[s.n].str.strip_chars().str.len_bytes() != raw[s.n].str.len_bytes())
+            .any()
+            .alias(f"t:{s.n}")
+            for s in specs
+        ),
+        *((raw[s.n].str.len_bytes() == 0).any().alias(f"b:{s.n}") for s in specs),
     ).row(0, named=True)
     for s, rule in texts:
         rules[s.n] = rule.narrowed(bool(facts[f"0:{s.n}"]), facts[f"1:{s.n}"])
-    return rules, [s for s in screened if facts[f"u:{s.n}"]]
+    return (
+        rules,
+        [s for s in screened if facts[f"u:{s.n}"]],
+        {s.n for s in specs if facts[f"t:{s.n}"]},
+        {s.n for s in specs if facts[f"b:{s.n}"]},
+    )
 
 
 def _distinct_checks(frame: pl.DataFrame, specs: list[_Spec]) -> list[pl.Expr]:
