@@ -9,8 +9,8 @@ phonenumbers takes tens of microseconds a number, far too long for a million of 
 Most exports write numbers internationally: `+`, the country calling code and the
 national number, with spaces, dots or hyphens between groups. For those phonenumbers'
 answer follows from a few facts that vectorised operations find (polars takes the
-separators out and reads the digits as a number; numpy does the arithmetic and one
-lookup in a table per cell):
+separators out, reads the digits as a number, does the arithmetic and one lookup in a
+table per cell):
 
 - the country calling code: codes are a prefix code, so the first four digits name it
   and the first digit of the national number;
@@ -33,12 +33,11 @@ commands which never read a phone column need not spend.
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
 from syncd.core.national_prefixes import national_prefix_starts
@@ -55,7 +54,6 @@ _FEWEST, _MOST = 4, 19
 _SPAN = _MOST - _FEWEST + 1
 _PREFIXES = 10_000
 _OUTSIDE = _PREFIXES * _SPAN  # the table's last entry: undecided, for cells it does not cover
-_POWERS_OF_TEN = np.array([10**i for i in range(_SPAN)], dtype=np.uint64)
 
 _SEPARATORS = r"[ .\-]"
 # What a message shows when neither the number nor the profile names a country.
@@ -89,9 +87,9 @@ def _aligned(values: pl.Series, cells: pl.Series) -> pl.Series:
     if values.chunk_lengths() == lengths:
         return values
     whole = values.rechunk()
-    starts = np.cumsum([0, *lengths[:-1]])
+    starts = itertools.accumulate(lengths[:-1], initial=0)
     return pl.concat(
-        [whole.slice(int(a), b) for a, b in zip(starts, lengths, strict=True)], rechunk=False
+        [whole.slice(a, b) for a, b in zip(starts, lengths, strict=True)], rechunk=False
     )
 
 
@@ -142,23 +140,30 @@ def _fast(read: pl.DataFrame) -> pl.DataFrame:
     """The fast path on what `_reading` gives: each cell's `e164` and `verdict`."""
     e164 = read["e164"]
     numbers = _numbers(e164)
-    number = numbers["number"].to_numpy()
-    digits = numbers["digits"].cast(pl.Int8).to_numpy()  # after the + (0: none)
-    retry = np.flatnonzero(numbers["retry"].to_numpy())
-    if retry.size:  # dots or hyphens, or no number at all
+    number, digits = numbers["number"], numbers["digits"]  # digits after the + (0: none)
+    retry = numbers["retry"].arg_true()
+    if retry.len():  # dots or hyphens, or no number at all
         again = read["cell"].gather(retry).str.replace_all(_SEPARATORS, "")
         numbers_again = _numbers(again)
-        number, digits = number.copy(), digits.copy()
-        number[retry] = numbers_again["number"].to_numpy()
-        digits[retry] = numbers_again["digits"].cast(pl.Int8).to_numpy()
+        number = number.scatter(retry, numbers_again["number"])
+        digits = digits.scatter(retry, numbers_again["digits"])
         e164 = e164.scatter(retry, again)
-    # Small types and work in place: on a whole column these arrays are a million long.
-    covered = (digits >= _FEWEST) & (digits <= _MOST)
-    shift = np.clip(digits - _FEWEST, 0, _SPAN - 1)
-    index = (number // _POWERS_OF_TEN[shift]).astype(np.int64)  # the first four digits
-    index *= _SPAN
-    index += shift
-    index[~covered] = _OUTSIDE
+    count = pl.col("digits")
+    shift = (count - _FEWEST).clip(0, _SPAN - 1)
+    power = shift.replace_strict(
+        list(range(_SPAN)), [10**i for i in range(_SPAN)], return_dtype=pl.UInt64
+    )
+    first_four = (pl.col("number") // power).cast(pl.Int64)
+    index = (
+        pl.DataFrame({"number": number, "digits": digits.cast(pl.Int64)})
+        .select(
+            pl.when(count.is_between(_FEWEST, _MOST))
+            .then(first_four * _SPAN + shift)
+            .otherwise(_OUTSIDE)
+            .alias("index")
+        )
+        .to_series()
+    )
     return pl.DataFrame({"e164": e164, "verdict": _table().verdicts(index)})
 
 
@@ -166,16 +171,16 @@ def _judged(read: pl.DataFrame, region: str | None) -> pl.DataFrame:
     """`value` and `ok` from what `_reading` gives: the fast path, then phonenumbers for
     the distinct cells it left undecided."""
     fast = _fast(read)
-    value, verdict = fast["e164"], fast["verdict"].to_numpy()
-    blank = read["cell"].is_null().to_numpy()
+    value, verdict = fast["e164"], fast["verdict"]
+    blank = read["cell"].is_null()
     ok = blank | (verdict == POSSIBLE)
-    undecided = np.flatnonzero((verdict == UNDECIDED) & ~blank)
-    if undecided.size:
+    undecided = ((verdict == UNDECIDED) & ~blank).arg_true()
+    if undecided.len():
         asked = read["cell"].gather(undecided).to_list()
         answers = {cell: e164_of(cell, region) for cell in set(asked)}
         slow = [answers[cell] for cell in asked]
         value = value.scatter(undecided, pl.Series(slow, dtype=pl.String))
-        ok[undecided] = [answer is not None for answer in slow]
+        ok = ok.scatter(undecided, pl.Series([answer is not None for answer in slow]))
     return pl.DataFrame({"value": value, "ok": ok})
 
 
@@ -185,40 +190,45 @@ class _Table:
     def __init__(self) -> None:
         import phonenumbers
 
-        prefixes = np.arange(_PREFIXES)
         # Each prefix's country calling code (0: none). A leading 0 is never a code:
         # phonenumbers then tries the default region's international prefix, so such
         # numbers stay undecided.
-        self.code = np.zeros(_PREFIXES, dtype=np.int64)
-        codes = list(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+        self.code = [0] * _PREFIXES
+        codes = set(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
         for width in (1, 2, 3):
-            head = prefixes // 10 ** (4 - width)
-            hit = np.isin(head, [c for c in codes if len(str(c)) == width]) & (self.code == 0)
-            self.code[hit] = head[hit]
-        self.table = np.full(_OUTSIDE + 1, UNDECIDED, dtype=np.uint8)
+            for prefix in range(_PREFIXES):
+                head = prefix // 10 ** (4 - width)
+                if not self.code[prefix] and head in codes and len(str(head)) == width:
+                    self.code[prefix] = head
+        self.table = bytearray([UNDECIDED]) * (_OUTSIDE + 1)
+        self.looked_up = pl.Series(self.table, dtype=pl.UInt8)
         self.filled: set[int] = set()
         self.lock = threading.Lock()
 
-    def verdicts(self, index: npt.NDArray[np.int64]) -> pl.Series:
+    def verdicts(self, index: pl.Series) -> pl.Series:
         """The verdicts at `index` (prefix x SPAN + digits - FEWEST), filling the table
         first for the countries it names."""
-        seen = np.flatnonzero(np.bincount(index // _SPAN, minlength=_PREFIXES + 1)[:_PREFIXES])
+        seen = (index // _SPAN).unique()
         with self.lock:
-            for code in set(self.code[seen].tolist()) - self.filled - {0}:
+            wanted = {self.code[p] for p in seen.to_list() if p < _PREFIXES}
+            fresh = wanted - self.filled - {0}
+            for code in fresh:
                 self._fill(code)
                 self.filled.add(code)
-            return pl.Series(self.table[index])
+            if fresh:
+                self.looked_up = pl.Series(self.table, dtype=pl.UInt8)
+            return self.looked_up.gather(index)
 
     def _fill(self, code: int) -> None:
         lengths, trunk_starts = _country(code)
-        rows = np.flatnonzero(self.code == code)
         width = len(str(code))
-        first = (rows // 10 ** (3 - width)) % 10  # the national number's first digit
-        national = np.arange(_FEWEST, _MOST + 1) - width
-        by_length = np.where(np.isin(national, lengths), POSSIBLE, IMPOSSIBLE)
-        block = np.tile(by_length.astype(np.uint8), (rows.size, 1))
-        block[np.isin(first, list(trunk_starts))] = UNDECIDED
-        self.table[rows[:, None] * _SPAN + np.arange(_SPAN)] = block
+        national = [count - width for count in range(_FEWEST, _MOST + 1)]
+        by_length = bytes(POSSIBLE if n in lengths else IMPOSSIBLE for n in national)
+        undecided = bytes([UNDECIDED]) * _SPAN
+        for row in (p for p, c in enumerate(self.code) if c == code):
+            first = (row // 10 ** (3 - width)) % 10  # the national number's first digit
+            block = undecided if first in trunk_starts else by_length
+            self.table[row * _SPAN : (row + 1) * _SPAN] = block
 
 
 @functools.cache

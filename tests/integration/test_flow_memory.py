@@ -1,0 +1,45 @@
+"""A job lets go of what it no longer needs before the next stage: at a million rows the
+file's cells are hundreds of MiB, and a stage that keeps them alive for nothing decides
+the job's peak memory."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Connection
+
+from syncd import flow
+from syncd.config import load_config
+from syncd.core.plan import Plan
+from syncd.core.table import RawTable
+from syncd.intake import Drop
+from syncd.runtime import open_runtime
+
+
+def test_the_cells_of_valid_rows_are_gone_before_the_job_plans(tmp_path: Path) -> None:
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n'
+        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
+        'mode = "full"\n',
+        encoding="utf-8",
+    )
+    rt = open_runtime(load_config(config))
+    rows = [f"user{i}@example.com,Ann" for i in range(500)] + ["not an address,Bob"]
+    data = ("Email,First Name\r\n" + "\r\n".join(rows) + "\r\n").encode()
+    tables: list[int] = []
+
+    def look(conn: Connection, directory: str, plan: Plan, changes: pl.DataFrame) -> None:
+        gc.collect()
+        tables.extend(o.cells.height for o in gc.get_objects() if isinstance(o, RawTable))
+
+    try:
+        outcome = flow.run_job(rt, rt.config.sources[0], Drop("hr.csv", data), check_plan=look)
+    finally:
+        rt.engine.dispose()
+    assert outcome.status == "applied_with_errors"
+    assert outcome.counts.created == 500
+    # Only the failed row's cells are still held (for the errors CSV).
+    assert tables == [1]
