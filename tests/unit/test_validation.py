@@ -85,6 +85,34 @@ def test_surrounding_whitespace_is_stripped_before_checking() -> None:
     assert values(v, "first_name") == ["Jane", "Li"]
 
 
+def _stripped_by_polars() -> list[str]:
+    """Every character polars' `strip_chars` strips, asked of polars itself."""
+    characters = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    cells = pl.Series([f"{c}x" for c in characters])
+    kept = cells.str.strip_chars().str.len_chars().to_list()
+    return [c for c, n in zip(characters, kept, strict=True) if n == 1]
+
+
+@pytest.mark.parametrize("character", _stripped_by_polars(), ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize(
+    ("column", "tidy", "cell"),
+    [
+        (Column("first_name", "First Name"), "Bob", "Ann"),
+        (Column("email", "Email", type="email"), "bob@example.com", "ann@example.com"),
+    ],
+    ids=["text", "email"],
+)
+def test_any_whitespace_at_either_end_of_one_cell_is_stripped(
+    character: str, column: Column, tidy: str, cell: str
+) -> None:
+    """A column is checked for cells to strip before it is (most need none); whichever
+    whitespace one cell has at its start or end, that cell is stored stripped."""
+    for untidy in (character + cell, cell + character):
+        v = check(column, tidy, untidy)
+        assert messages(v) == []
+        assert values(v, column.field) == [tidy, cell]
+
+
 def test_a_blank_cell_is_null_unless_the_column_is_required() -> None:
     """Blank and space-only cells become null; a required column needs a value."""
     blank = check(Column("first_name", "First Name"), "", "   ")
