@@ -398,8 +398,6 @@ def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
     # Taken over (not passed): no caller's frame keeps the cells or the records alive
     # after this lets go of them.
     validated = checked.take()
-    if validated is None:
-        raise RuntimeError("the validated file was taken already")
     rt, profile = job.rt, job.profile
     errors = validated.errors
     notices = validated.notices

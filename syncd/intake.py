@@ -89,9 +89,11 @@ class Checked:
     problems: tuple[str, ...] = ()
     rejection: str = ""
 
-    def take(self) -> Validated | None:
+    def take(self) -> Validated:
         """The validated file, which this no longer holds (nor its table)."""
         validated, self.validated, self.table = self.validated, None, None
+        if validated is None:
+            raise RuntimeError("nothing validated to take: rejected, or taken already")
         return validated
 
 

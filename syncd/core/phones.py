@@ -201,7 +201,6 @@ class _Table:
                 if not self.code[prefix] and head in codes and len(str(head)) == width:
                     self.code[prefix] = head
         self.table = bytearray([UNDECIDED]) * (_OUTSIDE + 1)
-        self.looked_up = pl.Series(self.table, dtype=pl.UInt8)
         self.filled: set[int] = set()
         self.lock = threading.Lock()
 
@@ -211,13 +210,10 @@ class _Table:
         seen = (index // _SPAN).unique()
         with self.lock:
             wanted = {self.code[p] for p in seen.to_list() if p < _PREFIXES}
-            fresh = wanted - self.filled - {0}
-            for code in fresh:
+            for code in wanted - self.filled - {0}:
                 self._fill(code)
                 self.filled.add(code)
-            if fresh:
-                self.looked_up = pl.Series(self.table, dtype=pl.UInt8)
-            return self.looked_up.gather(index)
+            return pl.Series(self.table, dtype=pl.UInt8).gather(index)
 
     def _fill(self, code: int) -> None:
         lengths, trunk_starts = _country(code)
