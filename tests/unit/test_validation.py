@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import replace
@@ -9,6 +10,8 @@ from dataclasses import replace
 import phonenumbers
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat
 
 from syncd.core.fields import quoted
@@ -111,6 +114,33 @@ def test_any_whitespace_at_either_end_of_one_cell_is_stripped(
         v = check(column, tidy, untidy)
         assert messages(v) == []
         assert values(v, column.field) == [tidy, cell]
+
+
+_STRIPPED = "".join(_stripped_by_polars())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet=_STRIPPED, max_size=2),
+            st.text(alphabet=string.ascii_letters + " ", max_size=6),
+            st.text(alphabet=_STRIPPED, max_size=2),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_every_cell_is_stored_stripped_whatever_else_its_column_holds(
+    parts: list[tuple[str, str, str]],
+) -> None:
+    """Tidy cells, cells with whitespace around them, blank and whitespace-only cells, in
+    any mix: each cell is stored stripped, null when nothing is left, whether or not its
+    column was found to need stripping at all."""
+    cells = ["".join(p) for p in parts]
+    v = check(Column("first_name", "First Name"), *cells)
+    assert messages(v) == []
+    assert values(v, "first_name") == [c.strip(_STRIPPED) or None for c in cells]
 
 
 def test_a_blank_cell_is_null_unless_the_column_is_required() -> None:
