@@ -11,12 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import structlog
+from sqlalchemy import Connection
 
 from syncd import store
+from syncd.config import SourceConfig
 from syncd.core.status import UNDER_WAY
 from syncd.flow import mint_job_id
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
+from syncd.sources import RemoteFile
 from syncd.sources.spool import Spool
 from syncd.work import Opened, open_sources, settle, take_next
 
@@ -50,18 +53,8 @@ def scan(rt: Runtime, opened: Opened, *, wall: float) -> Scanned:
         with rt.engine.begin() as conn:
             job = store.claimed_job(conn, cfg.name, file.name, file.size, file.mtime)
             if job is None:
-                job_id = mint_job_id(rt)
-                if store.queue_file(
-                    conn,
-                    job_id=job_id,
-                    source=cfg.name,
-                    directory=cfg.directory,
-                    mode=cfg.mode,
-                    name=file.name,
-                    size=file.size,
-                    mtime=file.mtime,
-                    now=rt.clock(),
-                ):
+                job_id = _queue(rt, conn, cfg, file)
+                if job_id is not None:
                     queued.append(job_id)
                     log.info("file_queued", job_id=job_id, source=cfg.name, file=file.name)
                 continue
@@ -71,6 +64,33 @@ def scan(rt: Runtime, opened: Opened, *, wall: float) -> Scanned:
             redacted = retained is not None and retained.redacted
             settle(rt, opened, file, job.id, job.status, redacted=redacted)
     return Scanned(tuple(queued), waiting)
+
+
+#: Fresh IDs tried for one file before giving up: each collides with one chance in 32,768
+#: per job minted in the same tenth of a second.
+_ID_TRIES = 8
+
+
+def _queue(rt: Runtime, conn: Connection, cfg: SourceConfig, file: RemoteFile) -> str | None:
+    """Claim `file` as a queued job under a fresh ID: its ID, or None when another daemon
+    claimed it first. An ID already taken is minted again."""
+    for _ in range(_ID_TRIES):
+        job_id = mint_job_id(rt)
+        if store.queue_file(
+            conn,
+            job_id=job_id,
+            source=cfg.name,
+            directory=cfg.directory,
+            mode=cfg.mode,
+            name=file.name,
+            size=file.size,
+            mtime=file.mtime,
+            now=rt.clock(),
+        ):
+            return job_id
+        if store.claimed_job(conn, cfg.name, file.name, file.size, file.mtime) is not None:
+            return None
+    raise RuntimeError(f"no free job ID after {_ID_TRIES} tries; is the entropy source stuck?")
 
 
 def _unsettled(job: store.Job, now: datetime) -> bool:

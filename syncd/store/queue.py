@@ -43,9 +43,11 @@ def queue_file(
     mtime: float,
     now: datetime,
 ) -> bool:
-    """Claim a listed file as a queued job; False when it was claimed already."""
+    """Claim a listed file as a queued job; False when it was claimed already, or when
+    `job_id` is taken (IDs are random within a tenth of a second: see
+    `syncd.core.job_id`), which the caller tells apart with `claimed_job`."""
     inserted = conn.scalar(
-        insert_unless_exists(conn, jobs, ("claim",))
+        insert_unless_exists(conn, jobs)
         .values(
             id=job_id,
             source=source,

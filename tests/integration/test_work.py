@@ -103,6 +103,24 @@ def test_files_are_claimed_once_and_applied_in_file_order(
     assert list((tmp_path / "spool").iterdir()) == []
 
 
+def test_files_claimed_in_one_tenth_of_a_second_under_one_minted_id_get_ids_of_their_own(
+    rt: Runtime, memory: Opened, clock: Clock
+) -> None:
+    """An ID is a tenth of a second and 15 random bits: two files claimed in the same
+    tenth may draw the same bits. The second is claimed under a fresh ID, not lost."""
+    draws = iter([b"\x00\x07", b"\x00\x07", b"\x00\x07", b"\x00\x09"])
+    rt = replace(rt, entropy=lambda n: next(draws))
+    source = memory.source
+    assert isinstance(source, MemorySource)
+    source.put("a.csv", _people("a@example.com"), mtime=100.0)
+    source.put("b.csv", _people("b@example.com"), mtime=200.0)
+    queued = _scan(rt, memory, clock)
+    assert len(set(queued)) == 2
+    with rt.engine.connect() as conn:
+        names = {store.get_job(conn, job_id).file_name for job_id in queued}
+    assert names == {"a.csv", "b.csv"}
+
+
 def test_a_file_that_changed_after_its_claim_is_refused_and_claimed_again(
     rt: Runtime, memory: Opened, clock: Clock, tmp_path: Path
 ) -> None:
