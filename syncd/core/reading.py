@@ -149,7 +149,7 @@ def _mostly_blank(data: bytes, delimiter: str, eol: str, columns: int) -> bool:
     than `bytes.count` counts line ends.
     """
     try:
-        lines = (
+        lines: int = (
             pl.scan_csv(
                 data,
                 has_header=False,
