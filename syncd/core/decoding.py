@@ -58,7 +58,9 @@ def lost_bytes_in(cell: str) -> list[int]:
     return [ord(ch) - LOST_BYTE_BASE for ch in cell if ord(ch) >= LOST_BYTE_BASE + 0x80]
 
 
-_LOST_BYTE = re.compile("[\U0010ff80-\U0010ffff]")
+#: A lost byte's character (see LOST_BYTE_BASE).
+LOST_BYTE = "[\U0010ff80-\U0010ffff]"
+_LOST_BYTE = re.compile(LOST_BYTE)
 
 
 def shown_lost(cell: str) -> str:

@@ -29,8 +29,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from syncd.core.decoding import shown_lost
-from syncd.core.formula import neutralise
+from syncd.core.decoding import LOST_BYTE, shown_lost
+from syncd.core.formula import neutralise, neutralise_expr
 from syncd.core.secrets import secret_cells
 from syncd.core.table import ERRORS_HEADER, ROW, RawTable, RowError, is_errors_header
 
@@ -48,25 +48,49 @@ def messages_by_row(errors: Iterable[RowError]) -> dict[int, str]:
 
 
 def render_errors_csv(table: RawTable, errors: Iterable[RowError]) -> bytes:
-    """The errors CSV for `table`'s rows named in `errors`, in file order."""
+    """The errors CSV for `table`'s rows named in `errors`, in file order.
+
+    The cells are made safe column by column in polars (lost bytes shown, formulas
+    neutralised, secret columns blanked); only the few ragged rows' extra cells are
+    handled one by one.
+    """
     by_row = messages_by_row(errors)
     keep = [i for i, name in enumerate(table.header) if not is_errors_header(name)]
-    failed = table.cells.filter(pl.col(ROW).is_in(list(by_row)))
+    width = len(table.header)
+    hidden = secret_cells(table.secret_columns, width, ragged=False)
+    failed = table.cells.filter(pl.col(ROW).is_in(list(by_row))).select(
+        ROW,
+        *(pl.lit("") if i in hidden else _written(pl.col(table.column_name(i))) for i in keep),
+    )
 
     out = io.StringIO()
     writer = csv.writer(out, delimiter=table.delimiter, lineterminator="\r\n")
     writer.writerow([neutralise(table.header[i]) for i in keep] + [ERRORS_HEADER])
-    names = [table.column_name(i) for i in keep]
-    for row, *cells in failed.select([ROW, *names]).iter_rows():
-        extra = table.overflow.get(row, ())
-        values = [*(cell or "" for cell in cells), *extra]
-        hidden = secret_cells(
-            table.secret_columns, len(table.header) + len(extra), ragged=bool(extra)
-        )
-        positions = [*keep, *range(len(table.header), len(table.header) + len(extra))]
-        written = [
-            "" if i in hidden else neutralise(shown_lost(value))
-            for i, value in zip(positions, values, strict=True)
-        ]
-        writer.writerow([*written, neutralise(by_row[row])])
+    writer.writerows(
+        [*_ragged(table, row, cells, keep), neutralise(by_row[row])]
+        if row in table.overflow
+        else [*cells, neutralise(by_row[row])]
+        for row, *cells in failed.iter_rows()
+    )
     return (BOM + out.getvalue()).encode("utf-8")
+
+
+def _written(cells: pl.Expr) -> pl.Expr:
+    """`_shown` over a whole column: `neutralise(shown_lost(cell))`, blank for null."""
+    return neutralise_expr(cells.fill_null("").str.replace_all(LOST_BYTE, "\ufffd"))
+
+
+def _shown(cell: str) -> str:
+    return neutralise(shown_lost(cell))
+
+
+def _ragged(table: RawTable, row: int, cells: list[str], keep: list[int]) -> list[str]:
+    """A ragged row's written cells, its extra cells after the header's: a ragged row
+    blanks more than its secret columns (see `secret_cells`)."""
+    extra = table.overflow[row]
+    width = len(table.header)
+    hidden = secret_cells(table.secret_columns, width + len(extra), ragged=True)
+    written = ["" if i in hidden else cell for i, cell in zip(keep, cells, strict=True)]
+    return written + [
+        "" if i in hidden else _shown(cell) for i, cell in enumerate(extra, start=width)
+    ]

@@ -10,6 +10,7 @@ import polars as pl
 from hypothesis import given
 from hypothesis import strategies as st
 
+from syncd.core.decoding import shown_lost
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.formula import neutralise, undo
 from syncd.core.reading import ReadOptions, read_table
@@ -127,3 +128,25 @@ def test_undo_restores_every_neutralised_cell_exactly(cell: str) -> None:
 def test_neutralised_cells_never_start_a_formula(cell: str) -> None:
     """After neutralising, no cell starts with a formula trigger."""
     assert not neutralise(cell).startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+#: Text with what the writer changes (formula triggers, quotes, lost bytes, U+FFFD) in
+#: most cells, then any other characters.
+_CELLS = st.builds(
+    str.__add__,
+    st.text(st.sampled_from("=+-@\t\r' a,\"é\U0010ff80\U0010ffe9\ufffd"), max_size=4),
+    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=3),
+)
+
+
+@given(st.lists(st.lists(_CELLS, min_size=3, max_size=3), min_size=1, max_size=4))
+def test_every_cell_is_written_as_the_rule_for_one_cell_says(rows: list[list[str]]) -> None:
+    """The writer works column by column; each cell still comes out exactly as the rule
+    for one cell (`neutralise(shown_lost(cell))`) writes it, in file order."""
+    table = _table(["a", "b", "c"], rows)
+    errors = [RowError(row, "a", f"row {row}") for row in range(2, 2 + len(rows))]
+    written = _parse(render_errors_csv(table, errors))[1:]
+    assert written == [
+        [*(neutralise(shown_lost(cell)) for cell in row), f"a: row {n}"]
+        for n, row in enumerate(rows, start=2)
+    ]
