@@ -55,10 +55,11 @@ system-deps:
 
 # Four workers on two cores: much of the suite waits on servers and subprocesses. Tests
 # go to whichever worker is free, except those sharing a module- or class-wide fixture
-# (tests/conftest.py groups them on one worker, which sets it up once).
+# (tests/conftest.py groups them on one worker, which sets it up once). The slowest
+# tests are listed at the end, to keep the run under 15 minutes.
 test: $(VENV)/.installed system-deps
 	$(lint_steps)
-	$(BIN)/pytest -n 4 --dist loadgroup
+	$(BIN)/pytest -n 4 --dist loadgroup --durations=25
 
 lint: $(VENV)/.installed
 	$(lint_steps)
