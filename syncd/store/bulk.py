@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -118,17 +117,24 @@ def insert_frame(
     def statement(rows: int) -> str:
         return f"INSERT INTO {name} ({columns}) VALUES " + ", ".join([one] * rows)
 
-    per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_MAX_VARIABLES // frame.width))
+    width = frame.width
+    per = max(1, min(_SQLITE_ROWS_PER_STATEMENT, _SQLITE_MAX_VARIABLES // width))
     full = statement(per)
     for offset in range(0, frame.height, _SQLITE_BATCH_ROWS):
-        rows = frame.slice(offset, _SQLITE_BATCH_ROWS).rows()
-        whole = len(rows) - len(rows) % per
-        params = [tuple(chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)]
+        part = frame.slice(offset, _SQLITE_BATCH_ROWS)
+        # The statements' values, row after row, filled a column at a time: polars hands
+        # over a column as Python objects in one go, at half the cost of row by row.
+        values: list[object] = [None] * (part.height * width)
+        for i, column in enumerate(part.get_columns()):
+            values[i::width] = column.to_list()
+        whole = (part.height - part.height % per) * width
+        step = per * width
+        params = [tuple(values[i : i + step]) for i in range(0, whole, step)]
         if params:
             conn.exec_driver_sql(full, params)
-        if whole < len(rows):
-            rest = rows[whole:]
-            conn.exec_driver_sql(statement(len(rest)), tuple(chain.from_iterable(rest)))
+        if whole < len(values):
+            rest = tuple(values[whole:])
+            conn.exec_driver_sql(statement(len(rest) // width), rest)
 
 
 def _sql_literal(conn: Connection, value: object) -> str:
