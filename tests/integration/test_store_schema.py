@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from syncd.errors import ConfigError, ServiceUnavailable
 from syncd.store.engine import (
+    SCHEMA_HEAD,
     SchemaState,
+    _alembic_config,
     connect,
     ensure_schema,
     make_engine,
@@ -82,6 +87,42 @@ def test_a_reader_reads_a_database_at_head(engine: Engine, db_url: str) -> None:
             assert conn.exec_driver_sql("SELECT count(*) FROM jobs").scalar() == 0
     finally:
         reader.dispose()
+
+
+def test_the_shipped_head_is_the_newest_migration() -> None:
+    """SCHEMA_HEAD, which lets a database at head be used without alembic, names the
+    newest migration: a migration added without moving it fails here."""
+    assert ScriptDirectory.from_config(_alembic_config()).get_current_head() == SCHEMA_HEAD
+
+
+#: In a process of its own: ensure and require the schema of the database at argv[1],
+#: then say whether alembic was loaded.
+_ALEMBIC_LOADED = """
+import sys
+from syncd.store.engine import ensure_schema, make_engine, require_schema
+engine = make_engine(sys.argv[1])
+ensure_schema(engine)
+require_schema(make_engine(sys.argv[1], create=False), "the database")
+print("alembic" in sys.modules)
+"""
+
+
+def test_a_database_at_head_is_used_without_loading_alembic(engine: Engine, db_url: str) -> None:
+    """Every job command checks the schema; at head that costs a query, not alembic's
+    0.2 s of imports. An empty database still gets its schema through alembic."""
+
+    def loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _ALEMBIC_LOADED, db_url],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert loaded() == "True"  # empty: migrated
+    assert schema_state(engine).at_head
+    assert loaded() == "False"
 
 
 def test_a_reading_engine_creates_no_sqlite_file_nor_its_folder(tmp_path: Path) -> None:
