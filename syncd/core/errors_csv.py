@@ -67,7 +67,7 @@ def render_errors_csv(table: RawTable, errors: Iterable[RowError]) -> bytes:
     writer = csv.writer(out, delimiter=table.delimiter, lineterminator="\r\n")
     writer.writerow([neutralise(table.header[i]) for i in keep] + [ERRORS_HEADER])
     writer.writerows(
-        [*_ragged(table, row, cells, keep), neutralise(by_row[row])]
+        [*_ragged(table, row, cells, keep, width), neutralise(by_row[row])]
         if row in table.overflow
         else [*cells, neutralise(by_row[row])]
         for row, *cells in failed.iter_rows()
@@ -76,21 +76,17 @@ def render_errors_csv(table: RawTable, errors: Iterable[RowError]) -> bytes:
 
 
 def _written(cells: pl.Expr) -> pl.Expr:
-    """`_shown` over a whole column: `neutralise(shown_lost(cell))`, blank for null."""
+    """`neutralise(shown_lost(cell))` over a whole column, blank for null."""
     return neutralise_expr(cells.fill_null("").str.replace_all(LOST_BYTE, "\ufffd"))
 
 
-def _shown(cell: str) -> str:
-    return neutralise(shown_lost(cell))
-
-
-def _ragged(table: RawTable, row: int, cells: list[str], keep: list[int]) -> list[str]:
-    """A ragged row's written cells, its extra cells after the header's: a ragged row
-    blanks more than its secret columns (see `secret_cells`)."""
+def _ragged(table: RawTable, row: int, cells: list[str], keep: list[int], width: int) -> list[str]:
+    """A ragged row's written cells, its extra cells after the header's `width`: a ragged
+    row blanks more than its secret columns (see `secret_cells`)."""
     extra = table.overflow[row]
-    width = len(table.header)
     hidden = secret_cells(table.secret_columns, width + len(extra), ragged=True)
     written = ["" if i in hidden else cell for i, cell in zip(keep, cells, strict=True)]
     return written + [
-        "" if i in hidden else _shown(cell) for i, cell in enumerate(extra, start=width)
+        "" if i in hidden else neutralise(shown_lost(cell))
+        for i, cell in enumerate(extra, start=width)
     ]
