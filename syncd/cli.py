@@ -26,7 +26,7 @@ import click
 from syncd import __version__
 from syncd.config import Config, SourceConfig, find_config_path, load_config
 from syncd.display import job_text, jobs_table, progress_display, user_text, users_table
-from syncd.errors import ServiceUnavailable, SyncdError, UsageError
+from syncd.errors import FileRejected, ServiceUnavailable, SyncdError, UsageError
 from syncd.intake import Drop, validate_file
 from syncd.outcome import JobOutcome
 from syncd.private import write_private
@@ -112,9 +112,20 @@ def _source(config: Config, name: str | None) -> SourceConfig:
     raise UsageError(f"the configuration has several sources; name one with --source ({names})")
 
 
-def _read_drop(path: Path) -> Drop:
+def _read_drop(path: Path, cap: int) -> Drop:
+    """The file's bytes. A file over `cap` (its profile's max_bytes) is refused before a
+    byte of it is read, so a 50 GB file is not read into memory to be rejected; one that
+    grows past the cap while read (a pipe, a file still being written) is read one byte
+    past it, which the reader rejects."""
     try:
-        return Drop(path.name, path.read_bytes())
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > cap:
+                raise FileRejected(
+                    f"{path.name} is {size:,} bytes, more than the {cap:,} its profile "
+                    "allows; split it or raise max_bytes in the profile"
+                )
+            return Drop(path.name, handle.read(cap + 1))
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
@@ -206,7 +217,7 @@ def validate(
     """
     config = state.config
     source = _source(config, source_name)
-    drop = _read_drop(file)
+    drop = _read_drop(file, config.profiles[source.profile].max_bytes)
 
     with progress_display(f"Validating {file.name}") as progress:
         outcome, errors_csv = validate_file(config, source, drop, progress=progress)
@@ -253,11 +264,13 @@ def import_(
 
     source = _source(state.config, source_name)
     rt = state.runtime
+    # The job takes the bytes over and lets go of them early.
+    drop = _read_drop(file, rt.config.profiles[source.profile].max_bytes)
     with progress_display(f"Importing {file.name}") as progress:
         outcome = run_job(
             rt,
             source,
-            _read_drop(file),  # the job takes the bytes over and lets go of them early
+            drop,
             mode="full" if mode == "full" else "partial" if mode == "partial" else None,
             dry_run=dry_run,
             progress=progress,

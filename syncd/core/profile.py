@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from syncd.core.limits import MAX_BYTES, MAX_ROWS
+
 FieldType = Literal[
     "string", "text", "email", "integer", "number", "date", "boolean", "select", "list", "phone"
 ]
@@ -118,8 +120,8 @@ class Profile:
     header: bool = True
     on_row_error: Literal["skip", "reject"] = "skip"
     unknown_columns: Literal["ignore", "reject"] = "ignore"
-    max_bytes: int = 512 * 1024 * 1024
-    max_rows: int = 5_000_000
+    max_bytes: int = MAX_BYTES
+    max_rows: int = MAX_ROWS
     # phone columns: the region (ISO 3166 alpha-2, e.g. "GB") of numbers written without
     # a country code; None: such numbers are refused
     phone_region: str | None = None

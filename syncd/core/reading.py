@@ -32,6 +32,7 @@ from syncd.core.dialect import (
     sample_text,
 )
 from syncd.core.formula import undo, undo_expr
+from syncd.core.limits import MAX_BYTES, MAX_ROWS
 from syncd.core.table import ROW, RawTable, RowError, is_errors_header, normalise_header
 from syncd.errors import FileRejected
 
@@ -47,8 +48,8 @@ class ReadOptions:
     encoding: str = "auto"  # "auto" or a Python codec name
     fallback_encoding: str = "cp1252"
     header: bool = True
-    max_bytes: int = 512 * 1024 * 1024
-    max_rows: int = 5_000_000
+    max_bytes: int = MAX_BYTES
+    max_rows: int = MAX_ROWS
     max_columns: int = 1000
     max_cell_chars: int = 1_000_000  # longer cells are a row error, not a crash
 
@@ -70,9 +71,9 @@ def read_table(
     if not data:
         raise FileRejected("the file is empty (0 bytes); check that the export wrote any data")
     if len(data) > options.max_bytes:
-        raise FileRejected(
-            f"the file is {_size(len(data))}, more than the {_size(options.max_bytes)} "
-            "allowed; split it or raise max_bytes in the profile"
+        raise FileRejected(  # its size is not known: the CLI reads one byte past the cap
+            f"the file holds more than the {_size(options.max_bytes)} allowed; split it "
+            "or raise max_bytes in the profile"
         )
     delimiter = options.delimiter
     if delimiter != "auto" and not (

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import structlog
 
+from syncd.core.limits import MAX_BYTES
 from syncd.errors import SourceError
 from syncd.private import private_folder, write_private
 from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
@@ -36,7 +37,7 @@ class LocalSource:
         settle_seconds: float,
         markers: bool = False,
         settling: Settling = "move",
-        cap: int = 512 * 1024 * 1024,
+        cap: int = MAX_BYTES,
     ) -> None:
         self.name = name
         self.path = path

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from syncd.core.limits import MAX_BYTES
 from syncd.errors import SourceError
 from syncd.sources import RemoteFile, is_candidate, settled_name
 from syncd.sources.settling import SettleTracker
@@ -21,7 +22,7 @@ class MemorySource:
     name: str
     settle_seconds: float = 0
     pattern: str = "*.csv"
-    cap: int = 512 * 1024 * 1024
+    cap: int = MAX_BYTES
     files: dict[str, tuple[bytes, float]] = field(default_factory=dict)
     processed: dict[str, bytes] = field(default_factory=dict)
     failed: dict[str, bytes] = field(default_factory=dict)

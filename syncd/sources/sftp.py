@@ -24,6 +24,7 @@ import paramiko
 import structlog
 
 from syncd.config import SourceConfig
+from syncd.core.limits import MAX_BYTES
 from syncd.errors import ConfigError, SourceError
 from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
 from syncd.sources.settling import SettleTracker
@@ -59,7 +60,7 @@ class SftpSource:
         settle_seconds: float = 10,
         markers: bool = False,
         settling: Settling = "move",
-        cap: int = 512 * 1024 * 1024,
+        cap: int = MAX_BYTES,
         timeout: float = 30,
     ) -> None:
         self.name = name

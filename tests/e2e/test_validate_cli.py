@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.cli import syncd, syncd_json
+from tests.e2e.cli import SYNCD, environment, syncd, syncd_json
 from tests.e2e.conftest import COUNT_NAMES, OUTCOME_KEYS
 
 CONFIG = """
@@ -527,3 +529,32 @@ def test_the_errors_csv_of_a_header_less_file_round_trips(config: Path, tmp_path
     assert outcome["counts"]["created"] == 1
     finished, users = syncd_json("--config", config, "users", "list", "--json", cwd=tmp_path)
     assert [(u["email"], u["fields"]) for u in users] == [("bo@example.com", {"phone": "=2*3"})]
+
+
+@pytest.mark.parametrize("command", ["validate", "import"])
+def test_a_file_over_max_bytes_is_refused_without_being_read(
+    command: str, config: Path, tmp_path: Path
+) -> None:
+    """A 4 GiB file (sparse: it takes no disk) is refused by its size alone: exit 2, a
+    message naming the cap and what to do, and syncd's peak memory far below the file's."""
+    file = tmp_path / "huge.csv"
+    with file.open("wb") as handle:
+        handle.write(b"Email\n")
+        handle.truncate(4 * 1024**3)
+    out, err = tmp_path / "stdout", tmp_path / "stderr"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        process = subprocess.Popen(
+            [str(SYNCD), "--config", str(config), command, str(file), "--source", "uploads"],
+            cwd=tmp_path,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    message = err.read_text()
+    assert os.waitstatus_to_exitcode(status) == 2, out.read_text() + message
+    assert "huge.csv is 4,294,967,296 bytes, more than the 1,073,741,824" in message
+    assert "raise max_bytes in the profile" in message
+    assert "Traceback" not in message
+    assert usage.ru_maxrss < 512 * 1024, f"peak RSS {usage.ru_maxrss} KiB: the file was read"
