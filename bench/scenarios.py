@@ -117,7 +117,10 @@ def _counts(run: Run) -> dict[str, Any]:
 def _problems(run: Run, exit_code: int, expected: dict[str, int]) -> list[str]:
     """What is wrong with a command's exit code and JSON counts; nothing when all is right."""
     if run.exit_code != exit_code:
-        return [f"exit {run.exit_code}, expected {exit_code}: {run.stderr_tail()}"]
+        # A rejected file says why in its JSON messages; a crash on stderr.
+        messages = (run.json() or {}).get("messages") or []
+        why = " | ".join(map(str, messages))[:160] or run.stderr_tail()
+        return [f"exit {run.exit_code}, expected {exit_code}: {why}"]
     if run.json() is None:
         return [f"no JSON on stdout: {run.stdout[-200:]!r}"]
     counts = _counts(run)
