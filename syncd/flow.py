@@ -313,7 +313,7 @@ def run_job(
         job_id = job.stored_id
         with rt.engine.begin() as conn:
             if claimed is None:
-                store.recover_abandoned(conn, now=job.started, is_alive=owner_alive)
+                recover(conn, rt, job.started)
             earlier = store.find_processed(conn, source.name, job.sha256, job.mode)
             skipped_message = (
                 f"this file is identical to the one of job {earlier}; nothing was done",
@@ -530,6 +530,33 @@ def finish(conn: Connection, outcome: JobOutcome) -> None:
         encoding=outcome.encoding,
         errors_csv=outcome.errors_csv,
     )
+
+
+def recover(conn: Connection, rt: Runtime, now: datetime) -> list[store.Job]:
+    """Recover the jobs whose process died (`store.recover_abandoned`); the ones given up
+    on, whose reports this queues (their senders must hear that nothing was applied),
+    and whose files the caller settles."""
+    given_up = []
+    for job_id in store.recover_abandoned(conn, now=now, is_alive=owner_alive):
+        job = store.get_job(conn, job_id)
+        if job is None or job.status != "rejected":
+            continue
+        given_up.append(job)
+        ended = JobOutcome(
+            job_id=job.id,
+            status=job.status,
+            source=job.source,
+            mode=job.mode,
+            file=job.file_name,
+            encoding=None,
+            counts=job.counts,
+            messages=job.messages,
+            created_at=job.created_at,
+            finished_at=job.finished_at,
+        )
+        log.error("job_given_up", job_id=job.id, source=job.source, file=job.file_name)
+        report_ended(conn, rt, ended)
+    return given_up
 
 
 def report_ended(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:

@@ -22,9 +22,9 @@ from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.flow import finish, report_ended, run_job
+from syncd.flow import finish, recover, report_ended, run_job
 from syncd.intake import Drop, Progress, quiet
-from syncd.lease import LEASE, owner_alive, this_owner
+from syncd.lease import LEASE, this_owner
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 from syncd.sources import RemoteFile, Source, open_source
@@ -81,10 +81,14 @@ def take_next(
     # (On SQLite the runtime's transactions take the write lock as they begin, so the
     # claim's check and start are one step for every daemon on the database.)
     with rt.engine.begin() as conn:
-        store.recover_abandoned(conn, now=now, is_alive=owner_alive)
+        given_up = recover(conn, rt, now)
         job = store.claim_next_job(
             conn, owner=this_owner(), now=now, lease_until=now + LEASE, sources=list(sources)
         )
+    for ended in given_up:  # into failed/ now (a later scan would, if this fails)
+        if ended.source in sources:
+            listed = RemoteFile(ended.file_name, ended.size, ended.remote_mtime or 0.0)
+            settle(rt, sources[ended.source], listed, ended.id, ended.status, redacted=False)
     if job is None:
         return None
     if on_claim is not None:

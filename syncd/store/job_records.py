@@ -51,6 +51,7 @@ class Job:
     finished_at: datetime | None
     lease_owner: str | None
     lease_until: datetime | None
+    attempts: int  # how many times a daemon began running it
     errors_csv: str | None
     held_digest: str | None
 

@@ -88,7 +88,13 @@ def start_job(
     result = conn.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status == "queued")
-        .values(status="running", started_at=now, lease_owner=owner, lease_until=lease_until)
+        .values(
+            status="running",
+            started_at=now,
+            lease_owner=owner,
+            lease_until=lease_until,
+            attempts=jobs.c.attempts + 1,
+        )
     )
     return result.rowcount == 1
 
@@ -146,6 +152,20 @@ def renew_lease(conn: Connection, job_id: str, *, owner: str, lease_until: datet
     return result.rowcount == 1
 
 
+#: How many times a claimed file's job is begun before a daemon that dies while running
+#: it (killed, out of memory) makes syncd give up on the file.
+MAX_ATTEMPTS = 3
+
+
+def given_up_message(attempts: int) -> str:
+    """What a job given up on says (`recover_abandoned`)."""
+    return (
+        f"syncd stopped {attempts} times while running this file (killed, most likely "
+        "for want of memory: see the service's log) and does not try it again; nothing "
+        "of it was applied. Split the file, or give syncd more memory, and send it again"
+    )
+
+
 def recover_abandoned(
     conn: Connection, *, now: datetime, is_alive: Callable[[str], bool | None]
 ) -> list[str]:
@@ -153,18 +173,34 @@ def recover_abandoned(
     process of this host that no longer runs), or cannot tell (None: another host) and
     the lease has run out. Nothing of such a job was applied: apply and the job's end
     are one transaction, which never committed. A claimed file's job goes back to the
-    queue, to run again; a command line job, whose file nobody holds, is `interrupted`."""
+    queue, to run again, unless it was begun `MAX_ATTEMPTS` times: such a file stops its
+    daemon each time (most likely it needs more memory than the machine has), so it is
+    ended `rejected`, saying so, and its file settled into failed/ by the next scan. A
+    command line job, whose file nobody holds, is `interrupted`."""
     running = conn.execute(
-        select(jobs.c.id, jobs.c.lease_owner, jobs.c.lease_until, jobs.c.claim).where(
-            jobs.c.status == "running"
-        )
+        select(
+            jobs.c.id, jobs.c.lease_owner, jobs.c.lease_until, jobs.c.claim, jobs.c.attempts
+        ).where(jobs.c.status == "running")
     ).all()
     gone = []
-    for job_id, owner, until, claim in running:
+    for job_id, owner, until, claim, attempts in running:
         alive = is_alive(owner) if owner else None
         if alive is False or (alive is None and (until is None or until < now)):
-            gone.append((job_id, owner, claim))
-    for job_id, owner, claim in gone:
+            gone.append((job_id, owner, claim, attempts))
+    for job_id, owner, claim, attempts in gone:
+        if claim is not None and attempts >= MAX_ATTEMPTS:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.status == "running")
+                .values(
+                    status="rejected",
+                    finished_at=now,
+                    lease_owner=None,
+                    lease_until=None,
+                    messages=[given_up_message(attempts)],
+                )
+            )
+            continue
         if claim is not None:
             conn.execute(
                 update(jobs)
@@ -187,15 +223,22 @@ def recover_abandoned(
                 messages=[note],
             )
         )
-    return [job_id for job_id, _, _ in gone]
+    return [job_id for job_id, *_ in gone]
 
 
 def release_job(conn: Connection, job_id: str, *, owner: str) -> bool:
-    """Give a running job back to the queue (its file could not be fetched just now)."""
+    """Give a running job back to the queue (its file could not be fetched just now),
+    its attempt uncounted: it never began."""
     result = conn.execute(
         update(jobs)
         .where(jobs.c.id == job_id, jobs.c.status == "running", jobs.c.lease_owner == owner)
-        .values(status="queued", started_at=None, lease_owner=None, lease_until=None)
+        .values(
+            status="queued",
+            started_at=None,
+            lease_owner=None,
+            lease_until=None,
+            attempts=jobs.c.attempts - 1,
+        )
     )
     return result.rowcount == 1
 

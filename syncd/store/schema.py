@@ -218,6 +218,9 @@ jobs = Table(
     Column("finished_at", UtcDateTime),
     Column("lease_owner", String),
     Column("lease_until", UtcDateTime),
+    # How many times a daemon began running this job: a file that stops its daemon (out
+    # of memory) again and again is given up on, not run for ever (`recover_abandoned`).
+    Column("attempts", Integer, nullable=False, default=0, server_default="0"),
     Column("errors_csv", String),
     # While held: what the plan archived, so approval can refuse a plan that changed.
     Column("held_digest", String),

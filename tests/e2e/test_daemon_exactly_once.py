@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,57 @@ def test_a_daemon_killed_at_any_point_applies_the_file_once_after_a_restart(
     assert len(users) == rows
     assert len({u["email"] for u in users}) == rows
     assert {u["status"] for u in users} == {"active"}
+
+
+def _is(read: Callable[[str], object], db_url: str, expected: object) -> bool:
+    return read(db_url) == expected
+
+
+def _attempts(db_url: str) -> list[tuple[str, int]]:
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text("SELECT status, attempts FROM jobs"))]
+    finally:
+        engine.dispose()
+
+
+def test_a_file_that_kills_its_daemon_three_times_is_given_up_into_failed(
+    root: Path, db_url: str
+) -> None:
+    """A file whose daemon is killed while running it (as the kernel kills one out of
+    memory) runs again after each restart, three times in all; the next daemon gives up
+    on it: the job ends rejected saying why, nothing is applied, the file goes to
+    failed/ and its report is queued, instead of the daemon dying on it for ever."""
+    config = _config(root, db_url, notify=["it@example.com"])
+    _drop(root, "users.csv", 15_000)
+    for attempt in range(1, 4):
+        daemon = Running(root, config, f"attempt{attempt}")
+        begun: list[tuple[str, int]] = [("running", attempt)]
+        daemon.wait_for(f"attempt {attempt}", partial(_is, _attempts, db_url, begun))
+        daemon.process.send_signal(signal.SIGKILL)
+        daemon.process.wait()
+
+    last = Running(root, config, "last")
+    failed = root / "drop" / "failed"
+    last.wait_for("the file to be given up", lambda: any(failed.glob("users.*.csv")))
+    assert last.stop() == 0
+    [job] = _jobs(db_url)
+    assert (job["status"], job["created"]) == ("rejected", 0)
+    assert [p.name for p in failed.iterdir()] == [f"users.{job['id']}.csv"]
+    assert _attempts(db_url) == [("rejected", 3)]
+    finished, shown = syncd_json("--config", config, "jobs", "show", job["id"], "--json", cwd=root)
+    assert finished.code == 0, finished.stderr
+    assert "stopped 3 times while running this file" in shown["messages"][0]
+    assert last.events("job_given_up")[0]["job_id"] == job["id"]
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            reports = conn.execute(text("SELECT job_id, kind FROM outbox")).all()
+    finally:
+        engine.dispose()
+    assert [tuple(r) for r in reports] == [(job["id"], "rejected")]
+    assert _users(root, config) == []
 
 
 def test_sigterm_past_the_stop_timeout_rolls_the_job_back_and_exits_0(

@@ -101,6 +101,36 @@ def test_a_dead_daemons_claimed_job_goes_back_to_the_queue(conn: Connection) -> 
     assert queue.recover_abandoned(conn, now=later, is_alive=alive.__getitem__) == ["AAAAA-00003"]
 
 
+def test_a_file_whose_daemon_dies_every_time_is_given_up_after_max_attempts(
+    conn: Connection,
+) -> None:
+    """A claimed job begun MAX_ATTEMPTS times whose daemon died each time (a file too big
+    for the machine's memory is killed every time) is ended rejected, saying why and that
+    nothing was applied; before that it goes back to the queue. A fetch that failed
+    (`release_job`) does not count as an attempt."""
+    alive = {"dead": False, "d1": True}
+    listed(conn, "AAAAA-00001", "huge.csv", 1.0)
+    assert take(conn) == "AAAAA-00001"
+    assert queue.release_job(conn, "AAAAA-00001", owner="d1")  # the source was down
+    for attempt in range(1, queue.MAX_ATTEMPTS + 1):
+        assert take(conn, "dead") == "AAAAA-00001", attempt
+        assert queue.recover_abandoned(conn, now=T0, is_alive=alive.__getitem__) == [
+            "AAAAA-00001"
+        ]
+        job = job_records.get_job(conn, "AAAAA-00001")
+        assert job is not None
+        if attempt < queue.MAX_ATTEMPTS:
+            assert (job.status, job.messages) == ("queued", ())
+    assert job is not None
+    assert job.status == "rejected"
+    assert job.finished_at == T0
+    assert job.lease_owner is None
+    assert job.messages == (queue.given_up_message(queue.MAX_ATTEMPTS),)
+    assert "stopped 3 times while running this file" in job.messages[0]
+    assert "nothing of it was applied" in job.messages[0]
+    assert take(conn) is None  # never run again
+
+
 def test_a_lease_is_renewed_by_its_owner_only_and_a_job_can_be_released(
     conn: Connection,
 ) -> None:

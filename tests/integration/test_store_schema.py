@@ -313,3 +313,30 @@ def test_upgrading_from_0005_clears_string_fingerprints_into_a_bigint_column(
     with pytest.raises(IntegrityError), engine.begin() as conn:
         conn.execute(insert, {"id": 9, "key": "E9", "email": "e9@x.com", "status": "gone",
                               "fp": 1, "now": now})  # fmt: skip
+
+
+def test_upgrading_from_0006_counts_no_attempts_for_existing_jobs(engine: Engine) -> None:
+    """Jobs stored before attempts were counted read 0 after the upgrade, and the
+    downgrade drops the column and keeps the jobs."""
+    from alembic import command
+
+    from syncd.store.engine import _alembic_config
+
+    insert_job = text(
+        "INSERT INTO jobs (id, source, mode, file_name, sha256, size, status, rows,"
+        " valid, invalid, created, updated, unchanged, archived, reactivated,"
+        " email_changed, messages, created_at) VALUES (:id, 's', 'full', 'f', 'x', 1,"
+        " 'queued', 0, 0, 0, 0, 0, 0, 0, 0, 0, '[]', '2026-11-01 00:00:00')"
+    )
+    with engine.begin() as conn:
+        command.upgrade(_alembic_config(conn), "0006")
+        conn.execute(insert_job, {"id": "OLD"})
+    upgrade(engine)
+    with engine.begin() as conn:
+        conn.execute(insert_job, {"id": "NEW"})  # the server default, as for any insert
+        attempts = conn.execute(text("SELECT id, attempts FROM jobs ORDER BY id")).all()
+        assert [tuple(r) for r in attempts] == [("NEW", 0), ("OLD", 0)]
+        command.downgrade(_alembic_config(conn), "0006")
+        columns = {c["name"] for c in inspect(conn).get_columns("jobs")}
+        assert "attempts" not in columns
+        assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 2
