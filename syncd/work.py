@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -22,7 +22,7 @@ from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.flow import finish, recover, report_ended, run_job
+from syncd.flow import finish, outcome_of, recover, report_ended, run_job
 from syncd.intake import Drop, Progress, quiet
 from syncd.lease import LEASE, this_owner
 from syncd.outcome import JobOutcome
@@ -128,18 +128,12 @@ def take_next(
 
 def _refused(rt: Runtime, job: store.Job, rejected: FileRejected) -> JobOutcome:
     """A claimed job whose file could not be taken at all (too large, changed, gone)."""
-    now = rt.clock()
-    outcome = JobOutcome(
-        job_id=job.id,
+    outcome = replace(
+        outcome_of(job),
         status="rejected",
-        source=job.source,
-        mode=job.mode,
-        file=job.file_name,
-        encoding=None,
         counts=Counts(),
         messages=(rejected.message,),
-        created_at=job.created_at,
-        finished_at=now,
+        finished_at=rt.clock(),
     )
     with rt.engine.begin() as conn:
         finish(conn, outcome)
