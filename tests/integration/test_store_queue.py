@@ -114,9 +114,7 @@ def test_a_file_whose_daemon_dies_every_time_is_given_up_after_max_attempts(
     assert queue.release_job(conn, "AAAAA-00001", owner="d1")  # the source was down
     for attempt in range(1, queue.MAX_ATTEMPTS + 1):
         assert take(conn, "dead") == "AAAAA-00001", attempt
-        assert queue.recover_abandoned(conn, now=T0, is_alive=alive.__getitem__) == [
-            "AAAAA-00001"
-        ]
+        assert queue.recover_abandoned(conn, now=T0, is_alive=alive.__getitem__) == ["AAAAA-00001"]
         job = job_records.get_job(conn, "AAAAA-00001")
         assert job is not None
         if attempt < queue.MAX_ATTEMPTS:
