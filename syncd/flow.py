@@ -598,9 +598,11 @@ def plan_against(
     records = validated.records
     matched = match(records, snapshot, fingerprint(records, validated.fields))
     wanted = candidates(records, validated.fields, snapshot, matched=matched)
-    details = store.details(conn, directory_id, wanted)
+    population = snapshot.height
+    details = store.details(conn, directory_id, wanted, population=population)
     plan, conflicts = build_plan(validated, snapshot, details, mode=mode, matched=matched)
-    extra = store.details(conn, directory_id, missing_users(plan, details), fields=("email",))
+    missing = missing_users(plan, details)
+    extra = store.details(conn, directory_id, missing, fields=("email",), population=population)
     return plan, conflicts, plan_changes(plan, details, extra)
 
 

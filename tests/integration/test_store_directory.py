@@ -17,6 +17,7 @@ from syncd.store import apply as apply_module
 from syncd.store import directory as directory_module
 from syncd.store.apply import apply_plan
 from syncd.store.directory import (
+    LIST_FIELDS,
     SNAPSHOT_SCHEMA,
     details,
     directory_id,
@@ -202,6 +203,33 @@ def test_details_of_many_users_reads_the_directory_in_one_scan(
     snap = snapshot(conn, hr).sort("key")
     got = details(conn, hr, snap["user_id"][1:3]).sort("user_id")
     assert got.select("groups", "field:n").rows() == [(["G1"], "1"), (["G2"], "2")]
+
+
+@pytest.mark.parametrize(("wanted", "scanned"), [(2, False), (3, True)])
+def test_details_scan_the_directory_only_for_a_share_of_its_users(
+    conn: Connection, monkeypatch: pytest.MonkeyPatch, wanted: int, scanned: bool
+) -> None:
+    """Knowing the directory's size, details scans it only for more than a quarter of
+    its users (a scan reads every user; 55,000 of 5,000,000 took 15 s so, against 0.6 s
+    looked up); fewer are looked up by id. Either way the same users come back."""
+    monkeypatch.setattr(directory_module, "_SCAN_ABOVE", 1)
+    scans: list[int] = []
+    real_scan = directory_module._scan
+
+    def counted_scan(*args: Any, **kwargs: Any) -> pl.DataFrame:
+        scans.append(1)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(directory_module, "_scan", counted_scan)
+    hr = directory_id(conn, "hr")
+    people = [{"key": f"k{i}", "groups": [f"G{i}"], "field:n": str(i)} for i in range(10)]
+    apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+    snap = snapshot(conn, hr).sort("key")
+    scans.clear()
+    got = details(conn, hr, snap["user_id"][:wanted], population=snap.height).sort("user_id")
+    assert got.select("groups", "field:n").rows() == [([f"G{i}"], str(i)) for i in range(wanted)]
+    # The users, then each of their lists, all read the same way.
+    assert len(scans) == (1 + len(LIST_FIELDS) if scanned else 0)
 
 
 def test_an_update_writes_only_the_changed_columns(conn: Connection) -> None:
