@@ -543,25 +543,8 @@ def recover(conn: Connection, rt: Runtime, now: datetime) -> list[store.Job]:
             continue
         given_up.append(job)
         log.error("job_given_up", job_id=job.id, source=job.source, file=job.file_name)
-        report_ended(conn, rt, outcome_of(job))
+        report_ended(conn, rt, JobOutcome.from_job(job))
     return given_up
-
-
-def outcome_of(job: store.Job) -> JobOutcome:
-    """A stored job as an outcome, for the report of a job that ended without running
-    (its row errors and files are not in it)."""
-    return JobOutcome(
-        job_id=job.id,
-        status=job.status,
-        source=job.source,
-        mode=job.mode,
-        file=job.file_name,
-        encoding=job.encoding,
-        counts=job.counts,
-        messages=job.messages,
-        created_at=job.created_at,
-        finished_at=job.finished_at,
-    )
 
 
 def report_ended(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:

@@ -22,7 +22,7 @@ from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.status import PROCESSED, JobStatus
 from syncd.errors import FileRejected, SourceError
-from syncd.flow import finish, outcome_of, recover, report_ended, run_job
+from syncd.flow import finish, recover, report_ended, run_job
 from syncd.intake import Drop, Progress, quiet
 from syncd.lease import LEASE, this_owner
 from syncd.outcome import JobOutcome
@@ -129,7 +129,7 @@ def take_next(
 def _refused(rt: Runtime, job: store.Job, rejected: FileRejected) -> JobOutcome:
     """A claimed job whose file could not be taken at all (too large, changed, gone)."""
     outcome = replace(
-        outcome_of(job),
+        JobOutcome.from_job(job),
         status="rejected",
         counts=Counts(),
         messages=(rejected.message,),

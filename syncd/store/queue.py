@@ -166,6 +166,14 @@ def given_up_message(attempts: int) -> str:
     )
 
 
+def interrupted_message(owner: str | None) -> str:
+    """What a command line job whose process died says (`recover_abandoned`)."""
+    return (
+        f"the process running this job ({owner or 'unknown'}) stopped before the job "
+        "ended; nothing of it was applied, and the same file runs again when it is sent"
+    )
+
+
 def recover_abandoned(
     conn: Connection, *, now: datetime, is_alive: Callable[[str], bool | None]
 ) -> list[str]:
@@ -188,35 +196,20 @@ def recover_abandoned(
         if alive is False or (alive is None and (until is None or until < now)):
             gone.append((job_id, owner, claim, attempts))
     for job_id, owner, claim, attempts in gone:
-        if claim is not None and attempts >= MAX_ATTEMPTS:
-            conn.execute(
-                update(jobs)
-                .where(jobs.c.id == job_id, jobs.c.status == "running")
-                .values(
-                    status="rejected",
-                    finished_at=now,
-                    lease_owner=None,
-                    lease_until=None,
-                    messages=[given_up_message(attempts)],
-                )
-            )
-            continue
-        if claim is not None:
+        if claim is not None and attempts < MAX_ATTEMPTS:
             conn.execute(
                 update(jobs)
                 .where(jobs.c.id == job_id, jobs.c.status == "running")
                 .values(status="queued", started_at=None, lease_owner=None, lease_until=None)
             )
             continue
-        note = (
-            f"the process running this job ({owner or 'unknown'}) stopped before the job "
-            "ended; nothing of it was applied, and the same file runs again when it is sent"
-        )
+        status = "rejected" if claim is not None else "interrupted"
+        note = given_up_message(attempts) if claim is not None else interrupted_message(owner)
         conn.execute(
             update(jobs)
             .where(jobs.c.id == job_id, jobs.c.status == "running")
             .values(
-                status="interrupted",
+                status=status,
                 finished_at=now,
                 lease_owner=None,
                 lease_until=None,

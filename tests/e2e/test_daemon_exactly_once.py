@@ -157,6 +157,16 @@ def test_a_daemon_killed_at_any_point_applies_the_file_once_after_a_restart(
     assert {u["status"] for u in users} == {"active"}
 
 
+def _reports(db_url: str) -> list[Any]:
+    """The reports queued in the outbox: `job_id`, `kind`, `recipients` (JSON)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT job_id, kind, recipients FROM outbox")))
+    finally:
+        engine.dispose()
+
+
 def _is(read: Callable[[str], object], db_url: str, expected: object) -> bool:
     return read(db_url) == expected
 
@@ -198,13 +208,7 @@ def test_a_file_that_kills_its_daemon_three_times_is_given_up_into_failed(
     assert finished.code == 0, finished.stderr
     assert "stopped 3 times while running this file" in shown["messages"][0]
     assert last.events("job_given_up")[0]["job_id"] == job["id"]
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            reports = conn.execute(text("SELECT job_id, kind FROM outbox")).all()
-    finally:
-        engine.dispose()
-    assert [tuple(r) for r in reports] == [(job["id"], "rejected")]
+    assert [(r.job_id, r.kind) for r in _reports(db_url)] == [(job["id"], "rejected")]
     assert _users(root, config) == []
 
 
@@ -326,13 +330,7 @@ def test_a_file_past_the_byte_cap_is_rejected_into_failed_with_its_report(root: 
     [job] = _jobs(db_url)
     assert job["status"] == "rejected"
     assert [p.name for p in (root / "drop" / "failed").iterdir()] == [f"big.{job['id']}.csv"]
-    engine = create_engine(db_url)
-    try:
-        with engine.connect() as conn:
-            reports = conn.execute(text("SELECT job_id, kind, recipients FROM outbox")).all()
-    finally:
-        engine.dispose()
-    assert [(r.job_id, r.kind, json.loads(r.recipients)) for r in reports] == [
+    assert [(r.job_id, r.kind, json.loads(r.recipients)) for r in _reports(db_url)] == [
         (job["id"], "rejected", ["it@example.com"])
     ]
 
