@@ -71,7 +71,7 @@ def read_table(
     if not data:
         raise FileRejected("the file is empty (0 bytes); check that the export wrote any data")
     if len(data) > options.max_bytes:
-        raise FileRejected(  # its size is not known: the CLI reads one byte past the cap
+        raise FileRejected(  # read up to one byte past the cap: its whole size is unknown
             f"the file holds more than the {_size(options.max_bytes)} allowed; split it "
             "or raise max_bytes in the profile"
         )

@@ -183,8 +183,9 @@ def recover_abandoned(
     are one transaction, which never committed. A claimed file's job goes back to the
     queue, to run again, unless it was begun `MAX_ATTEMPTS` times: such a file stops its
     daemon each time (most likely it needs more memory than the machine has), so it is
-    ended `rejected`, saying so, and its file settled into failed/ by the next scan. A
-    command line job, whose file nobody holds, is `interrupted`."""
+    ended `rejected`, saying so (the daemon that finds it settles its file into failed/,
+    or else the next scan). A command line job, whose file nobody holds, is
+    `interrupted`."""
     running = conn.execute(
         select(
             jobs.c.id, jobs.c.lease_owner, jobs.c.lease_until, jobs.c.claim, jobs.c.attempts

@@ -3,8 +3,11 @@ one at a time in file order across daemons, and a dead daemon's job is recovered
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection
 
 from syncd.store import job_records, queue
@@ -127,6 +130,57 @@ def test_a_file_whose_daemon_dies_every_time_is_given_up_after_max_attempts(
     assert "stopped 3 times while running this file" in job.messages[0]
     assert "nothing of it was applied" in job.messages[0]
     assert take(conn) is None  # never run again
+
+
+#: What can happen to a claimed job once a daemon took it: its fetch failed and it was
+#: released; its daemon died and it was recovered; it ended.
+_EVENTS = st.lists(st.sampled_from(["released", "died", "ended"]), max_size=10)
+_EXAMPLES = itertools.count()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(events=_EVENTS)
+def test_a_claimed_file_is_never_lost_and_given_up_only_after_max_attempts_deaths(
+    conn: Connection, events: list[str]
+) -> None:
+    """Whatever mix of failed fetches, daemon deaths and endings a claimed job meets, it
+    is queued again after each failed fetch and after each of its first MAX_ATTEMPTS - 1
+    deaths, given up (rejected) at the MAX_ATTEMPTS-th death and never taken after an
+    end; a failed fetch never counts towards giving up."""
+    # Each example's own job and source (the examples share one database).
+    n = next(_EXAMPLES)
+    source, job_id = f"s{n}", f"P{n:010d}"
+    assert listed(conn, job_id, "f.csv", 1.0, source=source)
+    deaths, ended = 0, False
+    for event in events:
+        job = queue.claim_next_job(conn, owner="d1", now=T0, lease_until=LEASE, sources=[source])
+        if ended:
+            assert job is None
+            continue
+        assert job is not None
+        assert job.id == job_id
+        if event == "released":
+            assert queue.release_job(conn, job_id, owner="d1")
+        elif event == "died":
+            deaths += 1
+            assert queue.recover_abandoned(conn, now=T0, is_alive={"d1": False}.__getitem__) == [
+                job_id
+            ]
+            ended = deaths == queue.MAX_ATTEMPTS
+        else:
+            job_records.finish_job(conn, job_id, status="applied", now=T0)
+            ended = True
+        stored = job_records.get_job(conn, job_id)
+        assert stored is not None
+        if not ended:
+            assert stored.status == "queued"
+        elif event == "died":
+            assert stored.status == "rejected"
+            assert stored.messages == (queue.given_up_message(queue.MAX_ATTEMPTS),)
+        else:
+            assert stored.status == "applied"
 
 
 def test_a_lease_is_renewed_by_its_owner_only_and_a_job_can_be_released(
