@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from bench import measure
 from tests.e2e.cli import SYNCD, environment, syncd, syncd_json
 from tests.e2e.conftest import COUNT_NAMES, OUTCOME_KEYS
 
@@ -541,20 +540,16 @@ def test_a_file_over_max_bytes_is_refused_without_being_read(
     with file.open("wb") as handle:
         handle.write(b"Email\n")
         handle.truncate(4 * 1024**3)
-    out, err = tmp_path / "stdout", tmp_path / "stderr"
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        process = subprocess.Popen(
-            [str(SYNCD), "--config", str(config), command, str(file), "--source", "uploads"],
-            cwd=tmp_path,
-            env=environment(),
-            stdin=subprocess.DEVNULL,
-            stdout=stdout,
-            stderr=stderr,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-    message = err.read_text()
-    assert os.waitstatus_to_exitcode(status) == 2, out.read_text() + message
+    # measured from a bare launcher: spawned from this pytest worker, the command's
+    # ru_maxrss would start at the worker's own peak
+    run = measure(
+        [str(SYNCD), "--config", str(config), command, str(file), "--source", "uploads"],
+        cwd=tmp_path,
+        env=environment(),
+    )
+    message = run.stderr
+    assert run.exit_code == 2, run.stdout + message
     assert "huge.csv is 4,294,967,296 bytes, more than the 1,073,741,824" in message
     assert "raise max_bytes in the profile" in message
     assert "Traceback" not in message
-    assert usage.ru_maxrss < 512 * 1024, f"peak RSS {usage.ru_maxrss} KiB: the file was read"
+    assert run.peak_rss_mib < 512, f"peak RSS {run.peak_rss_mib:.0f} MiB: the file was read"
