@@ -17,7 +17,7 @@ import io
 import json
 import os
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
@@ -26,14 +26,15 @@ import click
 from syncd import __version__
 from syncd.config import Config, SourceConfig, find_config_path, load_config
 from syncd.display import job_text, jobs_table, progress_display, user_text, users_table
-from syncd.errors import FileRejected, ServiceUnavailable, SyncdError, UsageError
-from syncd.intake import Drop, validate_file
+from syncd.errors import ServiceUnavailable, SyncdError, UsageError
+from syncd.intake import Drop, rejected, validate_file
 from syncd.outcome import JobOutcome
 from syncd.private import write_private
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from syncd.core.profile import Mode
     from syncd.runtime import Runtime
 
 # The database layer (SQLAlchemy, Alembic) is imported inside the commands that use it:
@@ -112,7 +113,16 @@ def _source(config: Config, name: str | None) -> SourceConfig:
     raise UsageError(f"the configuration has several sources; name one with --source ({names})")
 
 
-def _read_drop(path: Path, cap: int) -> Drop:
+@dataclass(frozen=True, slots=True)
+class _Oversized:
+    """A file refused by its size, before a byte of it was read."""
+
+    name: str
+    size: int
+    message: str
+
+
+def _read_drop(path: Path, cap: int) -> Drop | _Oversized:
     """The file's bytes. A file over `cap` (its profile's max_bytes) is refused before a
     byte of it is read, so a 50 GB file is not read into memory to be rejected; one that
     grows past the cap while read (a pipe, a file still being written) is read one byte
@@ -121,9 +131,11 @@ def _read_drop(path: Path, cap: int) -> Drop:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             if size > cap:
-                raise FileRejected(
+                return _Oversized(
+                    path.name,
+                    size,
                     f"{path.name} is {size:,} bytes, more than the {cap:,} its profile "
-                    "allows; split it or raise max_bytes in the profile"
+                    "allows; split it or raise max_bytes in the profile",
                 )
             return Drop(path.name, handle.read(cap + 1))
     except OSError as exc:
@@ -218,6 +230,10 @@ def validate(
     config = state.config
     source = _source(config, source_name)
     drop = _read_drop(file, config.profiles[source.profile].max_bytes)
+    if isinstance(drop, _Oversized):
+        refused = rejected(source, drop.name, source.mode, (drop.message,))
+        _emit(refused, as_json)
+        sys.exit(refused.exit_code)
 
     with progress_display(f"Validating {file.name}") as progress:
         outcome, errors_csv = validate_file(config, source, drop, progress=progress)
@@ -260,21 +276,26 @@ def import_(
     as_json: bool,
 ) -> None:
     """Apply FILE (a CSV export) to the directory."""
-    from syncd.flow import run_job
+    from syncd.flow import refuse_unread, run_job
 
     source = _source(state.config, source_name)
     rt = state.runtime
+    asked: Mode | None = "full" if mode == "full" else "partial" if mode == "partial" else None
     # The job takes the bytes over and lets go of them early.
     drop = _read_drop(file, rt.config.profiles[source.profile].max_bytes)
-    with progress_display(f"Importing {file.name}") as progress:
-        outcome = run_job(
+    if isinstance(drop, _Oversized):
+        outcome = refuse_unread(
             rt,
             source,
-            drop,
-            mode="full" if mode == "full" else "partial" if mode == "partial" else None,
+            drop.name,
+            drop.size,
+            mode=asked or source.mode,
+            message=drop.message,
             dry_run=dry_run,
-            progress=progress,
         )
+    else:
+        with progress_display(f"Importing {file.name}") as progress:
+            outcome = run_job(rt, source, drop, mode=asked, dry_run=dry_run, progress=progress)
     _emit(outcome, as_json)
     sys.exit(outcome.exit_code)
 

@@ -51,6 +51,7 @@ from syncd.intake import (
     effective_mode,
     quiet,
     read_file,
+    rejected,
     secrets_of,
     sniffed_header,
 )
@@ -554,6 +555,50 @@ def report_ended(conn: Connection, rt: Runtime, outcome: JobOutcome) -> None:
     if kind is not None:
         report = JobReport(outcome=outcome, kind=kind)
         queue_report(conn, rt.config, report, now=outcome.finished_at or datetime.now(UTC))
+
+
+def refuse_unread(
+    rt: Runtime,
+    source: SourceConfig,
+    file: str,
+    size: int,
+    *,
+    mode: Mode,
+    message: str,
+    dry_run: bool = False,
+) -> JobOutcome:
+    """A file refused before a byte of it was read (larger than its profile allows):
+    recorded as a rejected job whose report is queued, as the daemon records such a file;
+    a dry run's is only the outcome."""
+    now = rt.clock()
+    outcome = replace(
+        rejected(source, file, mode, (message,)),
+        dry_run=dry_run,
+        created_at=now,
+        finished_at=now,
+    )
+    if dry_run:
+        return outcome
+    job_id = mint_job_id(rt)
+    outcome = replace(outcome, job_id=job_id)
+    with rt.engine.begin() as conn:
+        store.insert_job(
+            conn,
+            job_id=job_id,
+            source=source.name,
+            directory=source.directory,
+            mode=mode,
+            file_name=file,
+            sha256=None,  # never read
+            size=size,
+            status="rejected",
+            now=now,
+            messages=outcome.messages,
+        )
+        finish(conn, outcome)
+        report_ended(conn, rt, outcome)
+    log.warning("file_too_large", job_id=outcome.job_id, source=source.name, reason=message)
+    return outcome
 
 
 def _finish(job: _Job, outcome: JobOutcome, errors: tuple[RowError, ...]) -> JobOutcome:

@@ -178,6 +178,20 @@ def counts_of(validated: Validated | None) -> Counts:
     return Counts(rows=validated.rows, valid=validated.valid, invalid=validated.invalid)
 
 
+def rejected(source: SourceConfig, file: str, mode: Mode, messages: tuple[str, ...]) -> JobOutcome:
+    """The outcome of a file rejected whole, not stored (no job ID)."""
+    return JobOutcome(
+        job_id=None,
+        status="rejected",
+        source=source.name,
+        mode=mode,
+        file=file,
+        encoding=None,
+        counts=Counts(),
+        messages=messages,
+    )
+
+
 def validate_file(
     config: Config, source: SourceConfig, drop: Drop, *, progress: Progress = quiet
 ) -> tuple[JobOutcome, bytes | None]:
@@ -190,16 +204,7 @@ def validate_file(
     mode, note = effective_mode(
         source.mode, checked.table.header if checked.table else checked.header
     )
-    outcome = JobOutcome(
-        job_id=None,
-        status="rejected",
-        source=source.name,
-        mode=mode,
-        file=drop.name,
-        encoding=None,
-        counts=Counts(),
-        messages=checked.problems,
-    )
+    outcome = rejected(source, drop.name, mode, checked.problems)
     validated = checked.validated
     if validated is None:
         return outcome, None

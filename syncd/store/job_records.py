@@ -84,7 +84,7 @@ def insert_job(
     source: str,
     mode: Mode,
     file_name: str,
-    sha256: str,
+    sha256: str | None,
     size: int,
     now: datetime,
     directory: str | None = None,

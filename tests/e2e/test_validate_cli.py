@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -530,16 +531,25 @@ def test_the_errors_csv_of_a_header_less_file_round_trips(config: Path, tmp_path
     assert [(u["email"], u["fields"]) for u in users] == [("bo@example.com", {"phone": "=2*3"})]
 
 
-@pytest.mark.parametrize("command", ["validate", "import"])
-def test_a_file_over_max_bytes_is_refused_without_being_read(
-    command: str, config: Path, tmp_path: Path
-) -> None:
-    """A 4 GiB file (sparse: it takes no disk) is refused by its size alone: exit 2, a
-    message naming the cap and what to do, and syncd's peak memory far below the file's."""
+_OVER_CAP = "huge.csv is 4,294,967,296 bytes, more than the 1,073,741,824"
+
+
+def _sparse_4_gib(tmp_path: Path) -> Path:
+    """A 4 GiB file that takes no disk: a header and 4 GiB of NULs."""
     file = tmp_path / "huge.csv"
     with file.open("wb") as handle:
         handle.write(b"Email\n")
         handle.truncate(4 * 1024**3)
+    return file
+
+
+@pytest.mark.parametrize("command", ["validate", "import"])
+def test_a_file_over_max_bytes_is_refused_without_being_read(
+    command: str, config: Path, tmp_path: Path
+) -> None:
+    """A 4 GiB file is refused by its size alone: exit 2, a message naming the cap and
+    what to do, and syncd's peak memory far below the file's."""
+    file = _sparse_4_gib(tmp_path)
     # measured from a bare launcher: spawned from this pytest worker, the command's
     # ru_maxrss would start at the worker's own peak
     run = measure(
@@ -547,9 +557,50 @@ def test_a_file_over_max_bytes_is_refused_without_being_read(
         cwd=tmp_path,
         env=environment(),
     )
-    message = run.stderr
-    assert run.exit_code == 2, run.stdout + message
-    assert "huge.csv is 4,294,967,296 bytes, more than the 1,073,741,824" in message
-    assert "raise max_bytes in the profile" in message
-    assert "Traceback" not in message
+    assert run.exit_code == 2, run.stdout + run.stderr
+    assert _OVER_CAP in run.stdout
+    assert "raise max_bytes in the profile" in run.stdout
+    assert "Traceback" not in run.stdout + run.stderr
     assert run.peak_rss_mib < 512, f"peak RSS {run.peak_rss_mib:.0f} MiB: the file was read"
+
+
+@pytest.mark.parametrize("command", ["validate", "import", "import --dry-run"])
+def test_a_file_over_max_bytes_gets_the_json_object_and_an_import_its_job(
+    command: str, config: Path, tmp_path: Path
+) -> None:
+    """Refused unread, the file still gets what any rejected file gets: the one JSON
+    object `--json` promises (exit 2, status rejected, the message) and, imported, a job
+    that support can look up by its ID (a dry run stores none)."""
+    file = _sparse_4_gib(tmp_path)
+    told = 'profile = "default"\nnotify = ["it@example.com"]\n'
+    config.write_text(CONFIG.replace('profile = "default"\n', told), encoding="utf-8")
+    finished, outcome = syncd_json(
+        "--config", config, *command.split(), file, "--source", "uploads", "--json", cwd=tmp_path
+    )
+    assert finished.code == 2, finished.stdout + finished.stderr
+    assert set(outcome) >= set(OUTCOME_KEYS)
+    assert (outcome["status"], outcome["file"], outcome["encoding"]) == (
+        "rejected",
+        "huge.csv",
+        None,
+    )
+    assert all(outcome["counts"][name] == 0 for name in COUNT_NAMES)
+    assert _OVER_CAP in outcome["messages"][0]
+    assert "Traceback" not in finished.stderr
+    if command == "validate":
+        assert outcome["job_id"] is None
+        return
+    _, jobs = syncd_json("--config", config, "jobs", "list", "--json", cwd=tmp_path)
+    if command == "import --dry-run":
+        assert outcome["job_id"] is None
+        assert jobs == []
+        return
+    assert [job["job_id"] for job in jobs] == [outcome["job_id"]]
+    finished, shown = syncd_json(
+        "--config", config, "jobs", "show", outcome["job_id"], "--json", cwd=tmp_path
+    )
+    assert (shown["status"], shown["file"]) == ("rejected", "huge.csv")
+    assert shown["messages"] == outcome["messages"]
+    with sqlite3.connect(tmp_path / "var" / "syncd.db") as db:
+        queued = db.execute("SELECT job_id, kind FROM outbox").fetchall()
+    assert queued == [(outcome["job_id"], "rejected")], "its sender hears of it"
