@@ -65,11 +65,20 @@ class Lease:
     """Renews the lease of a running job until the `with` block ends.
 
     Renewal goes through its own connection; a failed renewal (the database busy with the
-    job's own write on SQLite, say) is logged and tried again at the next turn.
+    job's own write on SQLite, say) is logged and tried again at the next turn. A renewal
+    that waited for the job's own commit finds the job ended: renewing stops then, quietly
+    (only a job still running under another owner has lost its lease).
     """
 
-    def __init__(self, engine: Engine, job_id: str, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        job_id: str,
+        clock: Callable[[], datetime],
+        every: timedelta = RENEW_EVERY,
+    ) -> None:
         self._engine, self._job_id, self._clock = engine, job_id, clock
+        self._every = every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
@@ -87,9 +96,9 @@ class Lease:
         self._thread.join()
 
     def _run(self) -> None:
-        from syncd.store import renew_lease
+        from syncd.store import get_job, renew_lease
 
-        while not self._stop.wait(RENEW_EVERY.total_seconds()):
+        while not self._stop.wait(self._every.total_seconds()):
             try:
                 with self._engine.begin() as conn:
                     renewed = renew_lease(
@@ -98,8 +107,11 @@ class Lease:
                         owner=this_owner(),
                         lease_until=self._clock() + LEASE,
                     )
-                if not renewed:
-                    log.warning("lease_lost", job_id=self._job_id)
-                    return
+                    job = None if renewed else get_job(conn, self._job_id)
+                if renewed:
+                    continue
+                if job is not None and job.status == "running":
+                    log.warning("lease_lost", job_id=self._job_id, owner=job.lease_owner)
+                return
             except Exception as exc:  # the job goes on; the next turn tries again
                 log.warning("lease_not_renewed", job_id=self._job_id, error=str(exc))
