@@ -134,7 +134,7 @@ def run_one(config_path: Path, path: Path) -> None:
         reset_peak()
         last = now
 
-    drop = Drop(path.name, path.read_bytes())
+    drop = Drop(path.name, path.read_bytes(), path=path)  # as `syncd import` reads it
     outcome = jobs_module.run_job(runtime, source, drop, progress=progress)
     progress("done")  # the time since the last stage: recording the job and the commit
     took = time.perf_counter() - started

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import os
+import stat
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -129,7 +130,8 @@ def _read_drop(path: Path, cap: int) -> Drop | _Oversized:
     past it, which the reader rejects."""
     try:
         with path.open("rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
+            facts = os.fstat(handle.fileno())
+            size = facts.st_size
             if size > cap:
                 return _Oversized(
                     path.name,
@@ -137,9 +139,11 @@ def _read_drop(path: Path, cap: int) -> Drop | _Oversized:
                     f"{path.name} is {size:,} bytes, more than the {cap:,} its profile "
                     "allows; split it or raise max_bytes in the profile",
                 )
-            return Drop(path.name, handle.read(cap + 1))
+            data = handle.read(cap + 1)
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+    # A file (not a pipe) can be read again for the job's copy (`syncd.intake.Drop`).
+    return Drop(path.name, data, path=path if stat.S_ISREG(facts.st_mode) else None)
 
 
 def _emit(outcome: JobOutcome, as_json: bool, *, verbose: bool = False) -> None:

@@ -59,8 +59,9 @@ from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
 from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
-from syncd.retention import NOT_KEPT, Kept, keep_plan, redacted_copy
+from syncd.retention import NOT_KEPT, Kept, compressed_file, keep_plan, redacted_copy
 from syncd.runtime import Runtime
+from syncd.sources.spool import FileChanged
 from syncd.tracebacks import describe
 
 log = structlog.get_logger("syncd.flow")
@@ -132,6 +133,7 @@ class _Job:
         self.check_plan = check_plan
         self.profile = rt.config.profiles[source.profile]
         self.name, self.size, self.sha256 = drop.name, len(drop.data), drop.sha256
+        self._path = drop.path
         self._data: bytes | None = drop.take()
         self._original: Future[bytes] | None = None
         self._redacted: Future[bytes] | None = None
@@ -149,10 +151,15 @@ class _Job:
         return self.job_id
 
     def take_data(self) -> bytes:
+        """The file's bytes, for the caller alone: the compressed copy is made from the
+        file on disk when it lies there, so nothing holds the bytes once they are parsed."""
         data, self._data = self._data, None
         if data is None:
             raise RuntimeError("the file's bytes were already taken")
-        self._original = _BACKGROUND.submit(gzip.compress, data, 1)
+        if self._path is None:
+            self._original = _BACKGROUND.submit(gzip.compress, data, 1)
+        else:
+            self._original = _BACKGROUND.submit(compressed_file, self._path, self.sha256)
         return data
 
     def keep(self, checked: Checked) -> None:
@@ -362,16 +369,20 @@ def run_job(
                 store.forget_job(conn, job.stored_id)
         raise
     except Exception as exc:
-        log.exception("job_crashed", job_id=job.job_id, source=source.name)
-        if not dry_run:
-            crashed = job.outcome(
-                "rejected",
-                None,
-                messages=(
-                    f"syncd failed while processing this file ({describe(exc)}); nothing "
-                    f"was applied; please report job {job.job_id}",
-                ),
+        # A file that changed on disk under the job (`compressed_file`) is the sender's
+        # doing: its job is rejected, with what to do, rather than reported as syncd's crash.
+        changed = isinstance(exc, FileChanged)
+        if isinstance(exc, FileChanged):
+            log.warning("file_changed", job_id=job.job_id, source=source.name)
+            message = exc.message
+        else:
+            log.exception("job_crashed", job_id=job.job_id, source=source.name)
+            message = (
+                f"syncd failed while processing this file ({describe(exc)}); nothing "
+                f"was applied; please report job {job.job_id}"
             )
+        crashed = job.outcome("rejected", None, messages=(message,))
+        if not dry_run:
             try:
                 retained = job.retained()
             except Exception:  # the copy failed too (or was never begun): none is kept
@@ -382,6 +393,8 @@ def run_job(
                 # passwords is settled as this copy with them blanked.
                 job.retain(conn, retained)
                 report_ended(conn, rt, crashed)
+        if changed:
+            return crashed
         raise
     return outcome
 

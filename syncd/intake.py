@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
@@ -45,14 +46,17 @@ class Drop:
 
     A job takes the bytes over (`take`): a million-row file is 140 MB, and whoever
     handed it in (the CLI, the daemon) must not keep a second hold on it while the job
-    runs.
+    runs. `path` is where the same bytes lie on disk, when they do (the daemon's spool, a
+    staged upload, the file named on the command line): the job then reads its copy for
+    support from there and lets go of the bytes once they are parsed.
     """
 
-    __slots__ = ("_data", "name")
+    __slots__ = ("_data", "name", "path")
 
-    def __init__(self, name: str, data: bytes) -> None:
+    def __init__(self, name: str, data: bytes, path: Path | None = None) -> None:
         self.name = name
         self._data: bytes | None = data
+        self.path = path
 
     @property
     def data(self) -> bytes:

@@ -111,7 +111,11 @@ def take_next(
         return outcome
     try:
         outcome = run_job(
-            rt, opened.config, Drop(file.name, spooled.read()), claimed=job.id, progress=progress
+            rt,
+            opened.config,
+            Drop(file.name, spooled.read(), path=spooled.path),
+            claimed=job.id,
+            progress=progress,
         )
     except Exception:
         # run_job recorded the job as rejected; the file goes to failed/, not round again

@@ -100,7 +100,7 @@ def preview(
     outcome = run_job(
         mapped,
         mapped.config.source(staged.source),
-        Drop(staged.name, uploads.read(staged.id)),
+        Drop(staged.name, uploads.read(staged.id), path=uploads.data_path(staged.id)),
         mode=staged.mode,
         dry_run=True,
         progress=progress,
@@ -148,7 +148,7 @@ def apply(
     outcome = run_job(
         mapped,
         mapped.config.source(staged.source),
-        Drop(staged.name, uploads.read(staged.id)),
+        Drop(staged.name, uploads.read(staged.id), path=uploads.data_path(staged.id)),
         mode=staged.mode,
         progress=progress,
         check_plan=same_as_shown,
