@@ -19,6 +19,7 @@ from syncd.core.plan import (
     build_plan,
     candidates,
     fingerprint,
+    match,
 )
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
@@ -205,6 +206,23 @@ def test_fingerprint_leaves_out_password_and_status() -> None:
 
 
 # candidates
+
+
+def test_matched_rows_come_chunked_like_the_records_with_the_same_values() -> None:
+    """The parser's records come in many chunks and the join's columns in one; matched,
+    every column is cut like the records (so a filter of it copies only what it keeps),
+    and holds what the plain join holds."""
+    users = [user(i, f"E{i}", first_name=f"N{i}") for i in range(1, 8)]
+    rows = [{"key": f"E{i}", "email": f"e{i}@example.com", "first_name": f"N{i}"} for i in (3, 9)]
+    rows += [{"key": f"E{i}", "email": f"e{i}@example.com", "first_name": "X"} for i in (1, 2, 5)]
+    whole = records(rows)
+    parts = pl.concat([whole.slice(0, 2), whole.slice(2, 1), whole.slice(3, 2)], rechunk=False)
+    assert parts[ROW].chunk_lengths() == [2, 1, 2]
+    fingerprints = fingerprint(parts, FIELDS)
+    matched = match(parts, snapshot(users), fingerprints)
+    assert {tuple(matched[c].chunk_lengths()) for c in matched.columns} == {(2, 1, 2)}
+    assert matched.equals(match(whole, snapshot(users), fingerprint(whole, FIELDS)))
+    assert matched["user_id"].to_list() == [3, None, 1, 2, 5]
 
 
 def test_candidates_are_empty_when_the_file_matches_the_directory() -> None:
