@@ -225,6 +225,28 @@ def test_matched_rows_come_chunked_like_the_records_with_the_same_values() -> No
     assert matched["user_id"].to_list() == [3, None, 1, 2, 5]
 
 
+@pytest.mark.parametrize("stored", [["E1"], ["E1", "E3", "E5"]], ids=["a new key", "stored keys"])
+def test_keys_whose_hashes_collide_are_still_matched_by_the_keys_themselves(
+    stored: list[str],
+) -> None:
+    """Keys are matched on a 64-bit hash and each match checked: were two keys to share
+    a hash (here: every key of one length does), the records are matched on the keys'
+    text instead, so a new key never takes a stored user, nor a user another's row."""
+    users = [user(int(k[1:]), k) for k in stored]
+    recs = records([{"key": k, "email": f"{k.lower()}@example.com"} for k in ("E2", "E3", "E1")])
+    fingerprints = fingerprint(recs, FIELDS)
+
+    def by_length(key: pl.Expr) -> pl.Expr:
+        return key.str.len_bytes().cast(pl.UInt64)
+
+    expected = match(recs, snapshot(users), fingerprints)
+    collided = match(recs, snapshot(users), fingerprints, key_hash=by_length)
+    assert collided.equals(expected)
+    assert collided["user_id"].to_list() == [
+        int(k[1:]) if k in stored else None for k in ("E2", "E3", "E1")
+    ]
+
+
 def test_candidates_are_empty_when_the_file_matches_the_directory() -> None:
     """A re-import of unchanged users needs no details at all."""
     users = [user(1, "E1", first_name="Ann"), user(2, "E2", first_name="Bo")]
