@@ -59,7 +59,14 @@ from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
 from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
-from syncd.retention import NOT_KEPT, Kept, compressed_file, keep_plan, redacted_copy
+from syncd.retention import (
+    NOT_KEPT,
+    Kept,
+    compressed_file,
+    file_bytes,
+    keep_plan,
+    redacted_copy,
+)
 from syncd.runtime import Runtime
 from syncd.sources.spool import FileChanged
 from syncd.tracebacks import describe
@@ -152,13 +159,14 @@ class _Job:
 
     def take_data(self) -> bytes:
         """The file's bytes, for the caller alone: the compressed copy is made from the
-        file on disk when it lies there, so nothing holds the bytes once they are parsed."""
+        file on disk when it lies there, so nothing holds the bytes once they are parsed
+        (and a dry run, which keeps nothing, reads it again from there if it must)."""
         data, self._data = self._data, None
         if data is None:
             raise RuntimeError("the file's bytes were already taken")
         if self._path is None:
             self._original = _BACKGROUND.submit(gzip.compress, data, 1)
-        else:
+        elif not self.dry_run:
             self._original = _BACKGROUND.submit(compressed_file, self._path, self.sha256)
         return data
 
@@ -181,7 +189,10 @@ class _Job:
 
     def cells_again(self) -> RawTable:
         """Every row's cells, read again from the file's bytes exactly as the job read
-        them (the job let go of the cells of valid rows once validated)."""
+        them (the job let go of the cells of valid rows once validated): from the disk,
+        checked, when the file lies there; else from the compressed copy."""
+        if self._path is not None:
+            return read_file(self.profile, file_bytes(self._path, self.sha256))
         if self._original is None:
             raise RuntimeError("take_data was not called")
         return read_file(self.profile, gzip.decompress(self._original.result()))

@@ -81,9 +81,22 @@ def compressed_file(path: Path, sha256: str) -> bytes:
             out.write(packer.compress(part))
     out.write(packer.flush())
     if digest.hexdigest() != sha256:
-        raise FileChanged(
-            f"{path.name} changed on disk while syncd was processing it, so what was read "
-            "cannot be told from what is there now; nothing was applied; send the file "
-            "again once it is complete"
-        )
+        raise _changed(path)
     return out.getvalue()
+
+
+def file_bytes(path: Path, sha256: str) -> bytes:
+    """The bytes of the file at `path`; FileChanged unless they are still the ones whose
+    SHA-256 is `sha256`."""
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise _changed(path)
+    return data
+
+
+def _changed(path: Path) -> FileChanged:
+    return FileChanged(
+        f"{path.name} changed on disk while syncd was processing it, so what was read "
+        "cannot be told from what is there now; nothing was applied; send the file "
+        "again once it is complete"
+    )

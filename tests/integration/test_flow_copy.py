@@ -23,16 +23,28 @@ from syncd.sources.spool import FileChanged
 ROWS = "Email,First Name\r\nann@example.com,Ann\r\nbo@example.com,Bo\r\n"
 
 
-@pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
+def _runtime(tmp_path: Path, profile: str) -> Runtime:
     config = tmp_path / "syncd.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
-        'mode = "full"\n',
+        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\n'
+        f'profile = "{profile}"\nmode = "full"\n',
         encoding="utf-8",
     )
-    runtime = open_runtime(load_config(config))
+    return open_runtime(load_config(config))
+
+
+@pytest.fixture
+def rt(tmp_path: Path) -> Iterator[Runtime]:
+    runtime = _runtime(tmp_path, "default")
+    yield runtime
+    runtime.engine.dispose()
+
+
+@pytest.fixture
+def hr(tmp_path: Path) -> Iterator[Runtime]:
+    """Keyed on Employee ID: a row can claim an email another user keeps."""
+    runtime = _runtime(tmp_path, "hr_full")
     yield runtime
     runtime.engine.dispose()
 
@@ -115,3 +127,31 @@ def test_a_file_changed_on_disk_is_never_held_for_approval(rt: Runtime, tmp_path
     path.write_bytes(few.encode())  # the file as it was read: held, as the guard says
     held = flow.run_job(rt, rt.config.sources[0], Drop("hr.csv", few.encode(), path=path))
     assert held.status == "held"
+
+
+@pytest.mark.parametrize("changed", [False, True], ids=["as read", "changed since"])
+def test_a_dry_run_reads_the_refused_rows_cells_again_from_the_disk(
+    hr: Runtime, tmp_path: Path, changed: bool
+) -> None:
+    """A dry run keeps no copy of the file; the cells of a row the planner refuses (its
+    email is another user's), which the errors CSV shows, are read again from the disk,
+    and only when the disk still holds what was read."""
+    header = "Employee ID,Primary Email,First Name\r\n"
+    stored = header + "E1,a@x.com,A\r\nE3,c@x.com,C\r\n"
+    first = flow.run_job(hr, hr.config.sources[0], Drop("hr.csv", stored.encode()))
+    assert first.counts.created == 2
+    night = header + "E1,a@x.com,A\r\nE2,c@x.com,Two\r\n"  # c@x.com is E3's
+    path = tmp_path / "night.csv"
+    path.write_bytes((night.replace("Two", "Other") if changed else night).encode())
+    outcome = flow.run_job(
+        hr, hr.config.sources[0], Drop("night.csv", night.encode(), path=path), dry_run=True
+    )
+    if changed:
+        assert outcome.status == "rejected"
+        assert "night.csv changed on disk" in outcome.messages[0]
+        return
+    assert (outcome.status, outcome.row_error_total) == ("applied_with_errors", 1)
+    assert "belongs to another user (key E3)" in outcome.row_errors[0].message
+    assert outcome.errors_csv is not None
+    written = Path(outcome.errors_csv).read_text(encoding="utf-8-sig")
+    assert "E2,c@x.com,Two," in written
