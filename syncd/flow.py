@@ -382,7 +382,6 @@ def run_job(
     except Exception as exc:
         # A file that changed on disk under the job (`compressed_file`) is the sender's
         # doing: its job is rejected, with what to do, rather than reported as syncd's crash.
-        changed = isinstance(exc, FileChanged)
         if isinstance(exc, FileChanged):
             log.warning("file_changed", job_id=job.job_id, source=source.name)
             message = exc.message
@@ -404,7 +403,7 @@ def run_job(
                 # passwords is settled as this copy with them blanked.
                 job.retain(conn, retained)
                 report_ended(conn, rt, crashed)
-        if changed:
+        if isinstance(exc, FileChanged):
             return crashed
         raise
     return outcome
