@@ -48,15 +48,19 @@ class Drop:
     handed it in (the CLI, the daemon) must not keep a second hold on it while the job
     runs. `path` is where the same bytes lie on disk, when they do (the daemon's spool, a
     staged upload, the file named on the command line): the job then reads its copy for
-    support from there and lets go of the bytes once they are parsed.
+    support from there and lets go of the bytes once they are parsed. `sha256` is their
+    digest when whoever wrote them there hashed them as they came (the spool does).
     """
 
-    __slots__ = ("_data", "name", "path")
+    __slots__ = ("_data", "_sha256", "name", "path")
 
-    def __init__(self, name: str, data: bytes, path: Path | None = None) -> None:
+    def __init__(
+        self, name: str, data: bytes, path: Path | None = None, sha256: str | None = None
+    ) -> None:
         self.name = name
         self._data: bytes | None = data
         self.path = path
+        self._sha256 = sha256
 
     @property
     def data(self) -> bytes:
@@ -66,7 +70,9 @@ class Drop:
 
     @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self.data).hexdigest()
+        return self._sha256
 
     def take(self) -> bytes:
         """The bytes, which this drop no longer holds."""

@@ -113,7 +113,7 @@ def take_next(
         outcome = run_job(
             rt,
             opened.config,
-            Drop(file.name, spooled.read(), path=spooled.path),
+            Drop(file.name, spooled.read(), path=spooled.path, sha256=spooled.sha256),
             claimed=job.id,
             progress=progress,
         )

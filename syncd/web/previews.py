@@ -27,7 +27,6 @@ from syncd.core.changes import SECRET_FIELDS
 from syncd.core.headers import with_mapping
 from syncd.core.plan import Plan
 from syncd.flow import PlanRefused, run_job
-from syncd.intake import Drop
 from syncd.outcome import JobOutcome
 from syncd.runtime import Runtime
 from syncd.web.staging import Staged, Uploads
@@ -100,7 +99,7 @@ def preview(
     outcome = run_job(
         mapped,
         mapped.config.source(staged.source),
-        Drop(staged.name, uploads.read(staged.id), path=uploads.data_path(staged.id)),
+        uploads.drop(staged),
         mode=staged.mode,
         dry_run=True,
         progress=progress,
@@ -148,7 +147,7 @@ def apply(
     outcome = run_job(
         mapped,
         mapped.config.source(staged.source),
-        Drop(staged.name, uploads.read(staged.id), path=uploads.data_path(staged.id)),
+        uploads.drop(staged),
         mode=staged.mode,
         progress=progress,
         check_plan=same_as_shown,

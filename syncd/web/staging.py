@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from syncd.core.profile import Mode
+from syncd.intake import Drop
 from syncd.sources.spool import FileTooLarge, Receiving, Spool
 
 UPLOAD_ID = re.compile(r"[0-9a-f]{24}")
@@ -86,8 +87,10 @@ class Uploads:
         with self.data_path(upload_id).open("rb") as handle:
             return handle.read(HEAD_BYTES)
 
-    def read(self, upload_id: str) -> bytes:
-        return self.data_path(upload_id).read_bytes()
+    def drop(self, staged: Staged) -> Drop:
+        """The upload as a job takes it: its bytes, where they lie, their digest."""
+        path = self.data_path(staged.id)
+        return Drop(staged.name, path.read_bytes(), path=path, sha256=staged.sha256)
 
     def pending(self) -> list[Staged]:
         """Uploads not applied yet, newest first."""
