@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from syncd.core.passwords import password_tags
 from syncd.core.plan import (
@@ -245,6 +247,37 @@ def test_keys_whose_hashes_collide_are_still_matched_by_the_keys_themselves(
     assert collided["user_id"].to_list() == [
         int(k[1:]) if k in stored else None for k in ("E2", "E3", "E1")
     ]
+
+
+_KEYS = st.text(st.characters(codec="utf-8"), min_size=1, max_size=6)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(_KEYS, max_size=12, unique=True),
+    st.lists(_KEYS, max_size=12, unique=True),
+    st.sampled_from(["the hash", "a colliding hash"]),
+)
+def test_matching_on_the_key_hash_finds_exactly_the_users_of_equal_keys(
+    stored: list[str], read: list[str], hashing: str
+) -> None:
+    """Any keys (any script, any normal form: "é" composed and decomposed are two keys
+    here, as they are to the database): each record gets the stored user of the key equal
+    to its own, or none, in the records' order; whether the hashes collide or not."""
+    users = [user(i + 1, key) for i, key in enumerate(stored)]
+    recs = records([{"key": key, "email": f"r{i}@example.com"} for i, key in enumerate(read)])
+
+    def by_length(key: pl.Expr) -> pl.Expr:
+        return key.str.len_bytes().cast(pl.UInt64)
+
+    fingerprints = fingerprint(recs, FIELDS)
+    if hashing == "a colliding hash":
+        matched = match(recs, snapshot(users), fingerprints, key_hash=by_length)
+    else:
+        matched = match(recs, snapshot(users), fingerprints)
+    ids = {key: i + 1 for i, key in enumerate(stored)}
+    assert matched["key"].to_list() == read
+    assert matched["user_id"].to_list() == [ids.get(key) for key in read]
 
 
 def test_candidates_are_empty_when_the_file_matches_the_directory() -> None:
