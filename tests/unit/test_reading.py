@@ -454,7 +454,7 @@ def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
 #: is the kernel's VmHWM of this process's own memory: ru_maxrss would start at the peak of
 #: the pytest worker it was spawned from, and hide a read smaller than that.
 _BLANK_LINES_READER = """
-import re, sys
+import re
 from pathlib import Path
 from syncd.core.reading import ReadOptions, read_table
 def peak_kib():
