@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from syncd.core.lateness import parse_duration
@@ -36,6 +35,10 @@ def effective_type(field: str, declared: FieldType | None) -> FieldType:
 
 
 def _email(address: str) -> str:
+    # Imported here: most configurations name no address, and a command that reads
+    # none (`syncd validate`) does not pay for loading email-validator.
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from email_validator import EmailNotValidError, validate_email
 
 from syncd.core.normal_form import is_lost, nfc, nfc_text
 
@@ -95,6 +94,8 @@ class EmailVerdict:
 
 def check_email(text: str) -> EmailVerdict:
     """Ask email-validator (no DNS) about one whole address, in NFC."""
+    from email_validator import EmailNotValidError, validate_email  # only when asked
+
     text = nfc_text(text)
     if len(text) > 4 * EMAIL_MAX_LENGTH:
         # Far past any valid length (in any encoding): no need to make email-validator
@@ -117,6 +118,8 @@ def _domain_room(domain: str) -> int | None:
     The address is checked with the shortest plain local part, so the verdict holds for
     every plain local part as long as the whole stays within the length limit.
     """
+    from email_validator import EmailNotValidError, validate_email  # only when asked
+
     try:
         result = validate_email(f"a@{domain}", check_deliverability=False)
     except (EmailNotValidError, UnicodeError):
