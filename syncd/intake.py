@@ -153,8 +153,18 @@ def read_file(profile: Profile, data: bytes) -> RawTable:
     return replace(table, secret_columns=secret_columns(table.header, password_names(profile)))
 
 
-def check(config: Config, profile: Profile, drop: Drop, progress: Progress = quiet) -> Checked:
-    """Read and validate a file: the pure half of every job. Takes the drop's bytes."""
+def check(
+    config: Config,
+    profile: Profile,
+    drop: Drop,
+    progress: Progress = quiet,
+    *,
+    keep_records: bool = True,
+) -> Checked:
+    """Read and validate a file: the pure half of every job. Takes the drop's bytes.
+
+    Without `keep_records` the valid rows are only counted (see `validate`).
+    """
     data = drop.take()
     try:
         progress("reading")
@@ -171,7 +181,8 @@ def check(config: Config, profile: Profile, drop: Drop, progress: Progress = qui
     del data
     try:
         progress("validating")
-        return Checked(validate(table, profile, config.directory), table=table)
+        validated = validate(table, profile, config.directory, keep_records=keep_records)
+        return Checked(validated, table=table)
     except FileRejected as rejected:
         return Checked(
             None,
@@ -210,7 +221,7 @@ def validate_file(
     Nothing is stored, so the outcome has no job ID: an ID syncd prints is one support
     can look up.
     """
-    checked = check(config, config.profiles[source.profile], drop, progress)
+    checked = check(config, config.profiles[source.profile], drop, progress, keep_records=False)
     mode, note = effective_mode(
         source.mode, checked.table.header if checked.table else checked.header
     )

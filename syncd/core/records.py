@@ -50,6 +50,9 @@ class Validated:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: the header of the key column as the file has it
     key_header: str = "key"
+    #: how many rows are valid, where `records` was not kept (`validate(keep_records=
+    #: False)`); None: as many as `records` holds
+    valid_rows: int | None = None
 
     @property
     def rows(self) -> int:
@@ -61,4 +64,4 @@ class Validated:
 
     @property
     def valid(self) -> int:
-        return self.records.height
+        return self.records.height if self.valid_rows is None else self.valid_rows

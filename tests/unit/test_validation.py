@@ -907,3 +907,34 @@ def test_email_validator_is_asked_once_about_each_refused_address(
         f"{quoted(a)} is not a valid email address: {emails.check_email(a).problem}" for a in bad
     ]
 
+
+_CELLS = {
+    "employee_id": st.sampled_from(["E1", "E2", " E3", "", "E\ufffd"]),
+    "email": st.sampled_from(["a@x.org", "A@x.org", "b@X.ORG", "zoë@x.org", "not", "", "a@x.org "]),
+    "role": st.sampled_from(["User", "admin", "Boss", ""]),
+    "groups": st.sampled_from(["Sales", "Sales|Nope", "", "support"]),
+}
+
+
+@given(st.lists(st.tuples(*_CELLS.values()), min_size=1, max_size=10))
+@settings(max_examples=200, deadline=None)
+def test_a_file_only_checked_counts_its_valid_rows_without_keeping_them(
+    rows: list[tuple[str, ...]],
+) -> None:
+    """`syncd validate` does not keep the valid rows (copying them out of a file with
+    errors costs memory it has no use for); it counts exactly the rows a job keeps, for
+    any mix of bad, blank, repeated and unreadable cells."""
+    p = profile(
+        Column("email", "email", type="email"),
+        Column("role", "role"),
+        Column("groups", "groups", type="list"),
+    )
+    kept = validate(table(list(_CELLS), rows), p, RULES)
+    counted = validate(table(list(_CELLS), rows), p, RULES, keep_records=False)
+    assert counted.records.is_empty()
+    assert counted.valid == kept.valid == kept.records.height
+    assert (counted.invalid, counted.errors) == (kept.invalid, kept.errors)
+    assert (counted.invalid_keys, counted.unreadable_keys) == (
+        kept.invalid_keys,
+        kept.unreadable_keys,
+    )
