@@ -66,10 +66,10 @@ class Lease:
 
     Renewal goes through its own connection; a failed renewal is tried again at the next
     turn, and logged: as a warning on PostgreSQL, where a job on another host is told
-    alive by its lease alone; on SQLite, where a renewal waits behind the job's own write
-    and a lease never decides, for debugging only. A renewal
-    that waited for the job's own commit finds the job ended: renewing stops then, quietly
-    (only a job still running under another owner has lost its lease).
+    alive by its lease alone; for debugging only on SQLite, where a renewal waits behind
+    the job's own write and a lease never decides. A renewal that waited for the job's
+    own commit finds the job ended: renewing stops then, quietly (only a job still
+    running under another owner has lost its lease).
     """
 
     def __init__(
