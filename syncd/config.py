@@ -80,6 +80,14 @@ def _read_secret(
             raise ConfigError(
                 f"the {owner} password file {file} cannot be read: {exc.strerror}"
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"the {owner} password file {file} is not UTF-8 text",
+                problems=[
+                    "write the password into it as UTF-8 (a password manager's or "
+                    "an editor's default), on one line"
+                ],
+            ) from None
     return None
 
 

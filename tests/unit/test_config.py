@@ -343,6 +343,19 @@ def test_mail_password_comes_from_the_environment_or_a_file(tmp_path: Path) -> N
     assert load_config(_write(tmp_path, ""), env={}).mail.password({}) is None
 
 
+def test_a_password_file_that_cannot_be_read_as_text_is_a_config_error(tmp_path: Path) -> None:
+    """A password file saved in another encoding (a Latin-1 "é") or that is a folder is
+    a configuration error saying which file, never a crash when mail is sent."""
+    latin = tmp_path / "latin1_password"
+    latin.write_bytes("caf\u00e9".encode("latin-1"))
+    config = load_config(_write(tmp_path, f'[mail]\npassword_file = "{latin}"\n'), env={})
+    with pytest.raises(ConfigError, match=r"password file .*latin1_password is not UTF-8 text"):
+        config.mail.password({})
+    folder = load_config(_write(tmp_path, f'[mail]\npassword_file = "{tmp_path}"\n'), env={})
+    with pytest.raises(ConfigError, match=r"cannot be read: Is a directory"):
+        folder.mail.password({})
+
+
 def test_state_dir_moves_every_default_path(tmp_path: Path) -> None:
     """Database, outbox, secret and drop folder default to places under state_dir."""
     config = load_config(_write(tmp_path, 'state_dir = "/srv/syncd"\n'), env={})
