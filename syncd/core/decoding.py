@@ -235,6 +235,27 @@ def _reject_binary(data: bytes) -> None:
         raise FileRejected("this is a PDF document, not a CSV file; export the data as CSV")
     if head.startswith(b"\x1f\x8b"):
         raise FileRejected("this is a gzip archive, not a CSV file; decompress it first")
+    _reject_markup(head)
+
+
+#: How a web page or an XML document starts (lower-cased), after any BOM and spaces.
+_HTML_STARTS = (b"<!doctype html", b"<html", b"<table")
+
+
+def _reject_markup(head: bytes) -> None:
+    """Web pages and XML saved under .csv: many HR and web systems offer an "Excel"
+    export that is an HTML table (or Excel's XML Spreadsheet 2003), which would
+    otherwise read as a file of one odd column with no data rows."""
+    start = head.removeprefix(codecs.BOM_UTF8).lstrip(b" \t\r\n").lower()
+    if start.startswith(_HTML_STARTS):
+        raise FileRejected(
+            "this is a web page (HTML), not a CSV file: some systems save an HTML table "
+            f"under .xls or .csv; open it in Excel and {_SAVE_AS_CSV}, or export CSV"
+        )
+    if start.startswith(b"<?xml"):
+        if b"excel.sheet" in start or b"office:spreadsheet" in start:
+            raise FileRejected(f"this looks like an Excel XML spreadsheet; {_SAVE_AS_CSV}")
+        raise FileRejected("this is an XML document, not a CSV file; export the data as CSV")
 
 
 def _reject_nul(text: str) -> None:

@@ -79,6 +79,15 @@ CASES = {
         "add the missing closing",
     ),
     "header-only": Hostile(_text("Email,First Name\r\n"), 2, "no data rows"),
+    "html-table-as-xls": Hostile(
+        _text(
+            '<html xmlns:x="urn:schemas-microsoft-com:office:excel">\r\n<body><table>'
+            "<tr><td>Email</td><td>First Name</td></tr>"
+            "<tr><td>ana@example.com</td><td>Ana</td></tr></table></body></html>\r\n"
+        ),
+        2,
+        "web page (HTML)",
+    ),
     "empty": Hostile(_text(""), 2, "empty"),
     "only-a-bom": Hostile(corpus.of(codecs.BOM_UTF8), 2, "byte order mark"),
     "duplicate-headers": Hostile(

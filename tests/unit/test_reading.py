@@ -444,6 +444,36 @@ def test_an_old_xls_workbook_is_recognised() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "start",
+    [
+        b"<!DOCTYPE html>\n<html><body><table>",
+        b'\xef\xbb\xbf  <html xmlns:x="urn:schemas-microsoft-com:office:excel">',
+        b"\r\n<TABLE border=1><tr><td>Employee ID</td>",
+    ],
+)
+def test_a_web_page_saved_as_csv_is_named_as_such(start: bytes) -> None:
+    """An "Excel" export that is an HTML table (whatever its case, BOM or leading blank
+    lines) is named for what it is, with how to get a CSV, instead of being read as a
+    header without data rows."""
+    message = _rejected(start + b"<tr><td>E1</td><td>ann@example.com</td></tr></table>\n")
+    assert message.startswith("this is a web page (HTML), not a CSV file")
+    assert "Save As > CSV UTF-8" in message
+
+
+def test_xml_saved_as_csv_is_named_as_such() -> None:
+    """Excel's XML Spreadsheet 2003 is named as an Excel file; other XML as XML."""
+    excel = b'<?xml version="1.0"?>\n<?mso-application progid="Excel.Sheet"?>\n<Workbook/>'
+    assert "Excel XML spreadsheet; save it as CSV" in _rejected(excel)
+    assert "XML document, not a CSV file" in _rejected(b'<?xml version="1.0"?><people/>')
+
+
+def test_a_csv_whose_first_cell_holds_markup_is_read() -> None:
+    """Only a file that starts as a page does: a cell holding a tag is a cell."""
+    table = read_table(b"Notes,Email\n<b>new</b>,ann@example.com\n", ReadOptions())
+    assert table.header == ("Notes", "Email")
+
+
 def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
     """NUL bytes outside UTF-16 are binary data, rejected with advice."""
     assert "not text" in _rejected(b"a,b\n1,\x00\x00\x002\n")
