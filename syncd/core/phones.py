@@ -33,7 +33,6 @@ commands which never read a phone column need not spend.
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 from collections import deque
 from typing import TYPE_CHECKING
@@ -41,6 +40,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from syncd.core.national_prefixes import national_prefix_starts
+from syncd.core.table import chunked_like
 
 if TYPE_CHECKING:
     from phonenumbers import PhoneNumber
@@ -76,21 +76,8 @@ def e164_column(cells: pl.Series, region: str | None) -> tuple[pl.Series, pl.Ser
     """
     read = cells.to_frame("cell").select(_reading(pl.col("cell"))).unnest("read")
     judged = _judged(read, region)
-    return _aligned(judged["value"], cells), _aligned(judged["ok"], cells)
-
-
-def _aligned(values: pl.Series, cells: pl.Series) -> pl.Series:
-    """`values` in chunks as long as the cells' chunks: a frame whose columns are chunked
-    alike stays as it is, where one chunked otherwise makes polars copy every column of
-    the frame to line them up."""
     lengths = cells.chunk_lengths()
-    if values.chunk_lengths() == lengths:
-        return values
-    whole = values.rechunk()
-    starts = itertools.accumulate(lengths[:-1], initial=0)
-    return pl.concat(
-        [whole.slice(a, b) for a, b in zip(starts, lengths, strict=True)], rechunk=False
-    )
+    return chunked_like(judged["value"], lengths), chunked_like(judged["ok"], lengths)
 
 
 def fast_path(cells: pl.Series) -> pl.DataFrame:

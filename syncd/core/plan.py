@@ -24,7 +24,6 @@ store must clear the fingerprint of a user it changes any other way.
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -35,7 +34,7 @@ from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.refusals import digits_value, email_conflicts, guessed_text, lookalike_keys
 from syncd.core.row_kinds import KIND, WRITES, with_kind
-from syncd.core.table import ROW, RowError
+from syncd.core.table import ROW, RowError, chunked_like
 from syncd.errors import FileRejected
 
 #: Folded into the seed of every fingerprint: polars' hash is stable only within one
@@ -156,7 +155,9 @@ def match(
     joined = _by_key_hash(rows, stored, key_hash)
     if joined is None:  # two keys share a hash: matched on the keys themselves
         joined = rows.join(stored, on="key", how="left", maintain_order="left")
-    return _aligned(joined, rows[ROW].chunk_lengths())
+    # Chunked like the records, so later filters of the matched rows need not copy them.
+    lengths = rows[ROW].chunk_lengths()
+    return pl.DataFrame([chunked_like(column, lengths) for column in joined.get_columns()])
 
 
 def _by_key_hash(
@@ -183,24 +184,6 @@ def _by_key_hash(
     if not (stored_key.is_null() | (stored_key == rows["key"])).all():
         return None
     return rows.with_columns(found.drop(hashed, theirs).get_columns())
-
-
-def _aligned(frame: pl.DataFrame, lengths: list[int]) -> pl.DataFrame:
-    """`frame` with every column in chunks of `lengths` (slices, not copies). A join's
-    new columns come in one chunk beside the records' many (the parser's), and every
-    later filter of a frame whose columns are chunked unlike its mask copies them whole
-    first: at 5,000,000 rows, 300 MiB for each look at the matched rows."""
-    if len(lengths) < 2:
-        return frame
-    starts = [0, *itertools.accumulate(lengths[:-1])]
-
-    def chunked(column: pl.Series) -> pl.Series:
-        if column.chunk_lengths() == lengths:
-            return column
-        parts = [column.slice(start, size) for start, size in zip(starts, lengths, strict=True)]
-        return pl.concat(parts, rechunk=False)
-
-    return pl.DataFrame([chunked(c) for c in frame.get_columns()])
 
 
 def candidates(

@@ -25,7 +25,7 @@ from syncd.core.plan import (
 )
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
-from syncd.core.table import ROW, RawTable, RowError
+from syncd.core.table import ROW, RawTable, RowError, chunked_like
 from syncd.errors import FileRejected
 
 LISTS = frozenset({"groups", "labels", "labels_id", "source_usernames"})
@@ -225,6 +225,40 @@ def test_matched_rows_come_chunked_like_the_records_with_the_same_values() -> No
     assert {tuple(matched[c].chunk_lengths()) for c in matched.columns} == {(2, 1, 2)}
     assert matched.equals(match(whole, snapshot(users), fingerprint(whole, FIELDS)))
     assert matched["user_id"].to_list() == [3, None, 1, 2, 5]
+
+
+def _cuts(total: int) -> st.SearchStrategy[list[int]]:
+    """Chunk lengths adding up to `total` (none for an empty column)."""
+    if total == 0:
+        return st.just([])
+    points = (
+        st.lists(st.integers(1, total - 1), unique=True, max_size=6) if total > 1 else st.just([])
+    )
+    return points.map(
+        lambda p: [b - a for a, b in zip([0, *sorted(p)], [*sorted(p), total], strict=True)]
+    )
+
+
+@given(
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=30).flatmap(
+        lambda v: st.tuples(st.just(v), _cuts(len(v)), _cuts(len(v)))
+    )
+)
+def test_a_column_is_cut_like_any_other_without_changing_a_value(
+    case: tuple[list[int], list[int], list[int]],
+) -> None:
+    """`chunked_like`, for any chunking of the column and any wanted one: the same
+    values, in the wanted chunks (one chunk for an empty or one-chunk target)."""
+    values, held, wanted = case
+    column = pl.Series("v", values, pl.Int64)
+    if held:
+        starts = [sum(held[:i]) for i in range(len(held))]
+        column = pl.concat(
+            [column.slice(a, n) for a, n in zip(starts, held, strict=True)], rechunk=False
+        )
+    cut = chunked_like(column, wanted)
+    assert cut.to_list() == values
+    assert cut.chunk_lengths() == (wanted if len(wanted) > 1 else [len(values)])
 
 
 @pytest.mark.parametrize("stored", [["E1"], ["E1", "E3", "E5"]], ids=["a new key", "stored keys"])
