@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -444,19 +445,23 @@ def test_an_old_xls_workbook_is_recognised() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "start",
-    [
-        b"<!DOCTYPE html>\n<html><body><table>",
-        b'\xef\xbb\xbf  <html xmlns:x="urn:schemas-microsoft-com:office:excel">',
-        b"\r\n<TABLE border=1><tr><td>Employee ID</td>",
-    ],
+def _any_case(text: str) -> st.SearchStrategy[str]:
+    return st.tuples(*(st.sampled_from([c.lower(), c.upper()]) for c in text)).map("".join)
+
+
+@given(
+    bom=st.booleans(),
+    blank=st.text(alphabet=" \t\r\n", max_size=6),
+    tag=st.sampled_from(["<!doctype html>", "<html>", '<html xmlns:x="urn:x">', "<table>"]).flatmap(
+        _any_case
+    ),
 )
-def test_a_web_page_saved_as_csv_is_named_as_such(start: bytes) -> None:
-    """An "Excel" export that is an HTML table (whatever its case, BOM or leading blank
-    lines) is named for what it is, with how to get a CSV, instead of being read as a
-    header without data rows."""
-    message = _rejected(start + b"<tr><td>E1</td><td>ann@example.com</td></tr></table>\n")
+def test_a_web_page_saved_as_csv_is_named_as_such(bom: bool, blank: str, tag: str) -> None:
+    """An "Excel" export that is an HTML table, in any case, after a BOM or blank lines
+    or neither, is named for what it is, with how to get a CSV, instead of being read
+    as a header without data rows."""
+    head = (codecs.BOM_UTF8 if bom else b"") + (blank + tag).encode()
+    message = _rejected(head + b"<tr><td>E1</td><td>ann@example.com</td></tr></table>\n")
     assert message.startswith("this is a web page (HTML), not a CSV file")
     assert "Save As > CSV UTF-8" in message
 
