@@ -34,7 +34,7 @@ commit is off in a default PostgreSQL, `max_prepared_transactions = 0`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import nullcontext
 from datetime import datetime
 
@@ -246,20 +246,34 @@ def _merged(conn: Connection, patch: ColumnElement[str]) -> ColumnElement[str]:
     return func.nullif(merged, "{}")
 
 
-def _fields_json(custom: list[str]) -> pl.Expr:
+def _fields_json(custom: list[str], blanks: Collection[str]) -> pl.Expr:
     """Custom field columns as one JSON object per row, blank values left out (null
-    when all are blank)."""
-    # Each value is encoded alone so that blanks can be skipped; "\x00" never occurs in
-    # JSON text (control characters are escaped), so it marks exactly the seams.
-    members = [
-        pl.when(pl.col(f).is_not_null()).then(
-            pl.struct(pl.col(f).alias(f.removeprefix(CUSTOM_PREFIX))).struct.json_encode()
-        )
-        for f in custom
-    ]
-    joined = pl.concat_str(members, separator="\x00", ignore_nulls=True)
-    body = joined.str.replace_all("}\x00{", ",", literal=True)
-    return pl.when(body != "").then(body).otherwise(pl.lit(None, pl.String))
+    when all are blank). `blanks`: the fields that hold a blank (null) on some row.
+
+    The row is encoded whole, in one pass (a million rows of four fields: 0.2 s, against
+    0.5 to 0.8 s encoding each value alone and joining them); the blank members are then
+    cut out of the rows' text, which only the fields in `blanks` need.
+    """
+    names = [f.removeprefix(CUSTOM_PREFIX) for f in custom]
+    body = pl.struct(pl.col(f).alias(n) for f, n in zip(custom, names, strict=True))
+    text = body.struct.json_encode()
+    # Each member as the encoder writes it when blank: `"name":null`. Inside a string
+    # value every '"' is escaped, so `,"name":null` and `{"name":null` occur only
+    # where that member is.
+    members = {f: _blank_member(n) for f, n in zip(custom, names, strict=True)}
+    cut = ["," + members[f] for f in custom if f in blanks]
+    if cut:
+        text = text.str.replace_many(cut, [""] * len(cut))
+    if custom[0] in blanks:  # the first member has no comma before it
+        text = text.str.replace("{" + members[custom[0]] + ",", "{", literal=True)
+    anything = pl.any_horizontal(pl.col(f).is_not_null() for f in custom)
+    return pl.when(anything).then(text).otherwise(pl.lit(None, pl.String))
+
+
+def _blank_member(name: str) -> str:
+    """`"name":null`, exactly as polars' JSON encoder writes a blank field `name`."""
+    encoded = pl.select(pl.struct(pl.lit(None, pl.String).alias(name)).struct.json_encode())
+    return str(encoded.item())[1:-1]
 
 
 def _password_columns(rows: pl.DataFrame, hashes: dict[str, str]) -> list[pl.Expr]:
@@ -288,6 +302,7 @@ def _create(
     stamp = db_time(conn, users.c.created_at, now)
     present = set(creates.columns)
     custom = [c for c in creates.columns if c.startswith(CUSTOM_PREFIX)]
+    blanks = {c for c in custom if creates.get_column(c).null_count()}
     lists = [f for f in LIST_FIELDS if f in present]
 
     def column(name: str) -> pl.Expr:
@@ -302,7 +317,7 @@ def _create(
         *_password_columns(creates, hashes),
         column("fingerprint"),
         pl.when(pl.col("status") == "archived").then(pl.lit(stamp)).alias("archived_at"),
-        (_fields_json(custom) if custom else pl.lit(None, pl.String)).alias("fields"),
+        (_fields_json(custom, blanks) if custom else pl.lit(None, pl.String)).alias("fields"),
     ]
     constants = {
         "directory_id": directory_id,

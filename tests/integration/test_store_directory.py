@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -404,6 +406,51 @@ def test_custom_fields_are_stored_as_one_json_object_without_blanks(conn: Connec
     apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
     assert json.loads(row_of(conn, "a")["fields"]) == {"dept": 'R&D "labs"'}
     assert row_of(conn, "b")["fields"] is None
+
+
+# Field names and values as a profile and a file may give them: quotes, backslashes,
+# control characters, non-ASCII, text that looks like JSON. (Polars' strings cannot hold
+# lone surrogates.)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]) | st.sampled_from('",:{}\\'), max_size=12)
+_CUSTOM_ROWS = st.lists(
+    st.text(min_size=1, max_size=8), min_size=1, max_size=4, unique=True
+).flatmap(
+    lambda names: st.tuples(
+        st.just(names),
+        st.lists(st.tuples(*(st.none() | _TEXT for _ in names)), min_size=1, max_size=6),
+    )
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(case=_CUSTOM_ROWS)
+def test_any_custom_values_are_stored_as_the_json_object_of_the_non_blank_ones(
+    conn: Connection, case: tuple[list[str], list[tuple[str | None, ...]]]
+) -> None:
+    """Whatever the field names and values, and whichever of them are blank, a created
+    user's `fields` reads back as exactly its non-blank values by name, and NULL when it
+    has none."""
+    names, rows = case
+    hr = directory_id(conn, "hr")
+    people = [
+        {"key": f"u{i}", **{f"field:{n}": v for n, v in zip(names, row, strict=True)}}
+        for i, row in enumerate(rows)
+    ]
+    nested = conn.begin_nested()  # each example starts from an empty directory
+    try:
+        apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
+        for person in people:
+            stored = row_of(conn, person["key"])["fields"]
+            want = {
+                name.removeprefix("field:"): value
+                for name, value in person.items()
+                if name.startswith("field:") and value is not None
+            }
+            assert (json.loads(stored) if stored is not None else None) == (want or None)
+    finally:
+        nested.rollback()
 
 
 def test_changing_some_custom_fields_keeps_the_others(conn: Connection) -> None:
