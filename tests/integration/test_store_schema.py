@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, inspect, text
 
 from syncd.errors import ConfigError, ServiceUnavailable
+from syncd.store import job_files, job_records
 from syncd.store.engine import (
     SCHEMA_HEAD,
     SchemaState,
@@ -340,3 +342,44 @@ def test_upgrading_from_0006_counts_no_attempts_for_existing_jobs(engine: Engine
         columns = {c["name"] for c in inspect(conn).get_columns("jobs")}
         assert "attempts" not in columns
         assert conn.execute(text("SELECT count(*) FROM jobs")).scalar_one() == 2
+
+
+def test_postgresql_stores_the_compressed_files_without_compressing_them_again(
+    postgres_url: str,
+) -> None:
+    """A retained file and a job file (both compressed already) are stored as given,
+    never run through PostgreSQL's own compressor; even a value it could shrink, as
+    this one, comes back whole."""
+    engine = make_engine(postgres_url)
+    ensure_schema(engine)
+    content = b"name,email\r\n" * 50_000  # 600 kB that PostgreSQL's pglz would shrink
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    try:
+        with engine.begin() as conn:
+            job_records.insert_job(
+                conn,
+                job_id="7K3M9-QX2AB",
+                source="hr",
+                mode="full",
+                file_name="users.csv",
+                sha256="0" * 64,
+                size=len(content),
+                now=now,
+            )
+            job_files.retain_file(
+                conn,
+                "7K3M9-QX2AB",
+                file_name="users.csv",
+                content=content,
+                now=now,
+                expires_at=now,
+            )
+            job_files.put_job_file(conn, "7K3M9-QX2AB", "errors.csv.gz", content, expires_at=now)
+        with engine.connect() as conn:
+            for table in ("retained_files", "job_files"):
+                stored = conn.execute(
+                    text(f"SELECT content, pg_column_compression(content) FROM {table}")
+                ).one()
+                assert (bytes(stored[0]), stored[1]) == (content, None), table
+    finally:
+        engine.dispose()
