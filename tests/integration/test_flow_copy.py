@@ -23,11 +23,12 @@ from syncd.sources.spool import FileChanged
 ROWS = "Email,First Name\r\nann@example.com,Ann\r\nbo@example.com,Bo\r\n"
 
 
-def _runtime(tmp_path: Path, profile: str) -> Runtime:
+def _runtime(tmp_path: Path, profile: str, url: str | None = None) -> Runtime:
     config = tmp_path / "syncd.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
-        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\n'
+        + (f'[database]\nurl = "{url}"\n' if url else "")
+        + '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\n'
         f'profile = "{profile}"\nmode = "full"\n',
         encoding="utf-8",
     )
@@ -35,8 +36,9 @@ def _runtime(tmp_path: Path, profile: str) -> Runtime:
 
 
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    runtime = _runtime(tmp_path, "default")
+def rt(tmp_path: Path, db_url: str) -> Iterator[Runtime]:
+    """On each database: each stores the copy kept for support its own way."""
+    runtime = _runtime(tmp_path, "default", db_url)
     yield runtime
     runtime.engine.dispose()
 
@@ -74,6 +76,30 @@ def test_a_file_on_disk_is_kept_for_support_as_it_came(rt: Runtime, tmp_path: Pa
     assert outcome.status == "applied"
     with rt.engine.connect() as conn:
         kept = store.retained_file(conn, outcome.job_id or "")
+    assert kept is not None
+    assert gzip.decompress(kept.content) == ROWS.encode()
+
+
+def test_a_job_that_fails_after_reading_its_file_keeps_the_copy(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """A job that crashes once its file is read (here: in a plan check) is recorded
+    rejected, nothing applied, with the copy kept for support as read."""
+    path = tmp_path / "hr.csv"
+    path.write_bytes(ROWS.encode())
+
+    def crash(*_: object) -> None:
+        raise RuntimeError("a bug")
+
+    drop = Drop("hr.csv", ROWS.encode(), path=path)
+    with pytest.raises(RuntimeError, match="a bug"):  # recorded, then raised on
+        flow.run_job(rt, rt.config.sources[0], drop, check_plan=crash)
+    assert _users(rt) == []
+    with rt.engine.connect() as conn:
+        [job] = store.list_jobs(conn)
+        kept = store.retained_file(conn, job.id)
+    assert job.status == "rejected"
+    assert "syncd failed while processing this file" in job.messages[0]
     assert kept is not None
     assert gzip.decompress(kept.content) == ROWS.encode()
 
