@@ -33,7 +33,7 @@ from collections.abc import Callable
 
 import polars as pl
 
-from syncd.core.formula import neutralise_expr
+from syncd.core.formula import neutralised
 from syncd.core.plan import Plan
 from syncd.core.records import CUSTOM_PREFIX
 from syncd.core.table import ROW
@@ -228,10 +228,7 @@ def _csv(frame: pl.DataFrame, columns: tuple[str, ...]) -> bytes:
     """UTF-8 with a BOM, CRLF, every cell neutralised: the errors CSV's conventions.
     Columnar (a first load lists a million users); an empty cell is written empty, as
     `csv.writer` writes it, not as `""`."""
-    cells = [
-        neutralise_expr(pl.col(name).fill_null("")).replace("", None).alias(name)
-        for name in columns
-    ]
+    cells = [cell.replace("", None) for cell in neutralised(frame, columns)]
     out = io.BytesIO()
     out.write(_BOM.encode("utf-8"))
     frame.select(cells).write_csv(out, line_terminator="\r\n", quote_style="necessary")

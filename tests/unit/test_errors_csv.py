@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from syncd.core.decoding import shown_lost
 from syncd.core.errors_csv import render_errors_csv
-from syncd.core.formula import neutralise, undo
+from syncd.core.formula import neutralise, neutralised, undo
 from syncd.core.reading import ReadOptions, read_table
 from syncd.core.table import ROW, RawTable, RowError
 
@@ -150,3 +150,13 @@ def test_every_cell_is_written_as_the_rule_for_one_cell_says(rows: list[list[str
         [*(neutralise(shown_lost(cell)) for cell in row), f"a: row {n}"]
         for n, row in enumerate(rows, start=2)
     ]
+
+
+@given(st.lists(st.lists(st.none() | _CELLS, min_size=3, max_size=3), max_size=8))
+def test_whole_columns_are_neutralised_as_each_cell_would_be(rows: list[list[str | None]]) -> None:
+    """Columnar neutralising (the changes CSV's) gives every cell what `neutralise`
+    gives it, whichever columns hold a cell that needs it; blank stays blank."""
+    names = ["a", "b", "c"]
+    frame = pl.DataFrame(rows, schema=dict.fromkeys(names, pl.String), orient="row")
+    got = frame.select(neutralised(frame, names)).rows()
+    assert got == [tuple(None if c is None else neutralise(c) for c in row) for row in rows]
