@@ -250,9 +250,10 @@ def _fields_json(custom: list[str], blanks: Collection[str]) -> pl.Expr:
     """Custom field columns as one JSON object per row, blank values left out (null
     when all are blank). `blanks`: the fields that hold a blank (null) on some row.
 
-    The row is encoded whole, in one pass (a million rows of four fields: 0.2 s, against
-    0.5 to 0.8 s encoding each value alone and joining them); the blank members are then
-    cut out of the rows' text, which only the fields in `blanks` need.
+    The row is encoded whole, in one pass; the blank members are then cut out of the
+    rows' text, which only the fields in `blanks` need (a million rows of four fields:
+    0.07 s, 0.32 s when all four may be blank, against 0.5 to 0.8 s encoding each value
+    alone and joining them).
     """
     names = [f.removeprefix(CUSTOM_PREFIX) for f in custom]
     body = pl.struct(pl.col(f).alias(n) for f, n in zip(custom, names, strict=True))
