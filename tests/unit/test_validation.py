@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat
 
+from syncd.core.emails import check_email
 from syncd.core.fields import quoted
 from syncd.core.profile import Column, DirectoryRules, Profile
 from syncd.core.reading import ReadOptions, read_table
@@ -961,8 +962,6 @@ def test_every_address_is_stored_as_email_validator_would_have_it(
     blank), each row's stored address is email-validator's for that cell (domain lower-
     cased, local part as given), and a row it refuses is invalid; the fast path and the
     few addresses worked out apart never disagree with it."""
-    from syncd.core.emails import check_email
-
     cells = [f"{local}@{domain}" if at else local for local, domain, at in parts]
     rows = [[f"E{i}", cell] for i, cell in enumerate(cells)]
     p = profile(Column("email", "email", type="email"))
