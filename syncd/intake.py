@@ -160,10 +160,12 @@ def check(
     progress: Progress = quiet,
     *,
     keep_records: bool = True,
+    flag_failed: bool = False,
 ) -> Checked:
     """Read and validate a file: the pure half of every job. Takes the drop's bytes.
 
-    Without `keep_records` the valid rows are only counted (see `validate`).
+    Without `keep_records` the valid rows are only counted; with `flag_failed` the
+    failed rows stay in the records, flagged (see `validate`).
     """
     data = drop.take()
     try:
@@ -181,7 +183,9 @@ def check(
     del data
     try:
         progress("validating")
-        validated = validate(table, profile, config.directory, keep_records=keep_records)
+        validated = validate(
+            table, profile, config.directory, keep_records=keep_records, flag_failed=flag_failed
+        )
         return Checked(validated, table=table)
     except FileRejected as rejected:
         return Checked(

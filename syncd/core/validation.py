@@ -35,7 +35,7 @@ from syncd.core.fields import CellRule, EmailRule, PhoneRule, TextRule, quoted, 
 from syncd.core.headers import MappedColumn, map_header
 from syncd.core.normal_form import any_suspect, is_lost, nfc
 from syncd.core.profile import FIXED_FIELDS, DirectoryRules, Profile
-from syncd.core.records import CUSTOM_PREFIX, Validated
+from syncd.core.records import CUSTOM_PREFIX, FAILED, Validated
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.errors import FileRejected
 
@@ -66,7 +66,12 @@ class _Spec:
 
 
 def validate(
-    table: RawTable, profile: Profile, rules: DirectoryRules, *, keep_records: bool = True
+    table: RawTable,
+    profile: Profile,
+    rules: DirectoryRules,
+    *,
+    keep_records: bool = True,
+    flag_failed: bool = False,
 ) -> Validated:
     """Check every cell of `table` against `profile` and `rules`.
 
@@ -74,6 +79,9 @@ def validate(
     problems come back in `Validated.errors`, sorted by row, then column. Without
     `keep_records` (a file checked, not applied) the records come back empty and only
     counted: copying out the valid rows of a file with errors costs 16 bytes a cell.
+    With `flag_failed` the records of a file with errors keep every row, the failed
+    ones flagged in a `FAILED` column, for a caller that takes them out itself once it
+    has let go of the cells (`syncd.core.records.take_valid`).
     """
     columns = map_header(table, profile)
     if table.rows == 0:
@@ -140,10 +148,14 @@ def validate(
     )
     del frame  # its working columns go before the valid rows are copied out
     valid_rows = None
-    if not keep_records:
+    if not keep_records or (flag_failed and any_bad):
         valid_rows = records.height - (int(records[_BAD].sum()) if any_bad else 0)
-        records = records.clear()
-    records = (records.filter(~bad) if any_bad else records).drop(_BAD)
+    if not keep_records:
+        records = records.clear().drop(_BAD)
+    elif flag_failed and any_bad:
+        records = records.rename({_BAD: FAILED})
+    else:
+        records = (records.filter(~bad) if any_bad else records).drop(_BAD)
     return Validated(
         table=table,
         records=records,

@@ -18,7 +18,7 @@ from syncd.core.emails import check_email
 from syncd.core.fields import quoted
 from syncd.core.profile import Column, DirectoryRules, Profile
 from syncd.core.reading import ReadOptions, read_table
-from syncd.core.records import Validated
+from syncd.core.records import FAILED, Validated, take_valid
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.core.validation import validate
 from syncd.errors import FileRejected
@@ -685,6 +685,55 @@ def test_structural_row_errors_make_their_rows_invalid_and_come_first_in_the_row
         "3 role: 'Boss' is not one of User, Admin, Supervisor",
     ]
     assert values(v, "key") == ["E1", "E3"]
+
+
+_KEYS = st.sampled_from(["E1", "E2", "E3", "", " E4 "])
+_ADDRESSES = st.sampled_from(["a@example.com", "A@example.com", "b@example.com", "not", ""])
+_GROUPS = st.sampled_from(["Sales", "sales|Support", "Nowhere", "", "none"])
+_ROLES = st.sampled_from(["User", "Boss", ""])
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(_KEYS, _ADDRESSES, _GROUPS, _ROLES), min_size=1, max_size=14),
+    st.lists(st.integers(min_value=1, max_value=5), max_size=4),
+    st.sets(st.integers(min_value=2, max_value=15), max_size=2),
+)
+def test_failed_rows_flagged_then_taken_out_leave_exactly_the_valid_records(
+    rows: list[tuple[str, str, str, str]], cuts: list[int], ragged: set[int]
+) -> None:
+    """A job keeps the failed rows in its records, flagged, until it has let go of the
+    cells (`flag_failed`), then takes them out a column at a time (`take_valid`). For any
+    mix of valid, invalid, blank and repeated keys and cells, in a table read in chunks,
+    that gives the records a plain validation gives, chunked alike, and the same errors
+    and counts; the flag marks exactly the rows with errors."""
+    header = ["employee_id", "email", "groups", "role"]
+    p = profile(Column("email", "email", type="email"), Column("groups", "groups"))
+    p = replace(p, columns=(*p.columns, Column("role", "role")))
+    whole = table(header, rows, row_errors=[RowError(r, "", "ragged") for r in ragged])
+    parts, start = [], 0
+    for size in cuts:  # the cells as a reader leaves them: in several chunks
+        parts.append(whole.cells.slice(start, size))
+        start += size
+    parts.append(whole.cells.slice(start))
+    chunked = replace(whole, cells=pl.concat(parts, rechunk=False))
+
+    plain = validate(chunked, p, RULES)
+    flagged = validate(chunked, p, RULES, flag_failed=True)
+    assert flagged.errors == plain.errors
+    assert (flagged.valid, flagged.invalid) == (plain.valid, plain.invalid)
+    records = flagged.records
+    failed = {e.row for e in plain.errors} & set(chunked.cells[ROW])
+    if failed:
+        assert records.height == len(rows)
+        assert records.filter(pl.col(FAILED))[ROW].to_list() == sorted(failed)
+    else:
+        assert FAILED not in records.columns
+    taken = take_valid(records)
+    assert taken.equals(plain.records)
+    if taken.height:  # one chunk layout: a later filter of the rows need not copy them
+        assert len({tuple(c.chunk_lengths()) for c in taken}) == 1
+    assert records.width == (0 if failed else taken.width)  # taken over
 
 
 def test_errors_are_sorted_by_row_then_by_column_order_in_the_file() -> None:
