@@ -521,6 +521,9 @@ def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
                     now=job.started,
                     password_hashes=plan_hashes(plan),
                 )
+            # A first load's plan holds every user's record: recording the job (the
+            # retained copy, the report) does not need it.
+            del plan
             job.record(
                 conn,
                 outcome,
