@@ -795,3 +795,32 @@ def test_a_utf16_file_that_lost_or_gained_a_byte_is_refused_not_read_as_gibberis
     damaged = data[:at] + b"\xe9" + data[at:-1]
     message = _rejected(damaged)
     assert "byte is missing or extra" in message or "cannot be read as utf-16" in message
+
+
+_CELL_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc"), blacklist_characters='"'),
+    max_size=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(_CELL_TEXT, _CELL_TEXT), min_size=1, max_size=60),
+    st.data(),
+)
+def test_the_rows_a_table_keeps_are_exactly_its_cells_of_them(
+    rows: list[tuple[str, str]], data: st.DataObject
+) -> None:
+    """A job keeps the cells of its failed rows only (`keep_rows`); a few kept rows are
+    copied out of the table's text, the rest filtered as they are. Either way, for any
+    text (long, short, blank, non-ASCII) and any rows, the cells kept are exactly the
+    table's cells of those rows, in order, typed alike, and the table still counts all
+    its rows."""
+    text = "N,A,B\r\n" + "".join(f'{i},"{a}","{b}"\r\n' for i, (a, b) in enumerate(rows))
+    table = read_table(text.encode("utf-8"), AUTO)
+    numbers = _numbers(table)
+    kept = data.draw(st.sets(st.sampled_from([*numbers, len(rows) + 5])), label="kept")
+    cut = table.keep_rows(kept)
+    assert cut.cells.equals(table.cells.filter(pl.col(ROW).is_in(sorted(kept))))
+    assert cut.cells.schema == table.cells.schema
+    assert cut.rows == table.rows == len(numbers)
