@@ -17,10 +17,11 @@ from syncd.config import load_config
 from syncd.core.plan import Plan
 from syncd.core.table import RawTable
 from syncd.intake import Drop
-from syncd.runtime import open_runtime
+from syncd.runtime import Runtime, open_runtime
 
 
-def test_the_cells_of_valid_rows_are_gone_before_the_job_plans(tmp_path: Path) -> None:
+def _runtime(tmp_path: Path) -> Runtime:
+    """A runtime on SQLite in `tmp_path`, with one full source."""
     config = tmp_path / "syncd.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n'
@@ -28,7 +29,11 @@ def test_the_cells_of_valid_rows_are_gone_before_the_job_plans(tmp_path: Path) -
         'mode = "full"\n',
         encoding="utf-8",
     )
-    rt = open_runtime(load_config(config))
+    return open_runtime(load_config(config))
+
+
+def test_the_cells_of_valid_rows_are_gone_before_the_job_plans(tmp_path: Path) -> None:
+    rt = _runtime(tmp_path)
     name = "Ann Flowmemory"  # tells this job's tables from any other test left alive
     rows = [f"user{i}@example.com,{name}" for i in range(500)] + [f"not an address,{name}"]
     data = ("Email,First Name\r\n" + "\r\n".join(rows) + "\r\n").encode()
@@ -57,14 +62,7 @@ def test_the_plan_is_gone_before_the_job_is_recorded(
 ) -> None:
     """A first load's plan holds every user's record; once applied, storing the job's
     retained copy and report goes on without it."""
-    config = tmp_path / "syncd.toml"
-    config.write_text(
-        f'state_dir = "{tmp_path / "state"}"\n'
-        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
-        'mode = "full"\n',
-        encoding="utf-8",
-    )
-    rt = open_runtime(load_config(config))
+    rt = _runtime(tmp_path)
     name = "Ann Planmemory"  # tells this job's plan from any other test left alive
     rows = [f"user{i}@example.com,{name}" for i in range(300)]
     data = ("Email,First Name\r\n" + "\r\n".join(rows) + "\r\n").encode()
