@@ -447,8 +447,11 @@ def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
     # the failed rows' records taken out, a column at a time (`take_valid`): a filter
     # beside the cells would copy every valid row's.
     validated = replace(validated, table=validated.table.keep_rows({e.row for e in errors}))
-    validated = replace(validated, records=take_valid(validated.records), valid_rows=None)
-    validated = replace(validated, records=_with_password_tags(validated, rt.secret))
+    validated = replace(
+        validated,
+        records=_with_password_tags(take_valid(validated.records), rt.secret),
+        valid_rows=None,
+    )
     with rt.engine.connect() as conn, conn.begin() as transaction:
         directory_id = store.lock_directory(conn, job.source.directory)
         progress("planning")
@@ -636,8 +639,7 @@ def _finish(job: _Job, outcome: JobOutcome, errors: tuple[RowError, ...]) -> Job
     return outcome
 
 
-def _with_password_tags(validated: Validated, secret: bytes) -> pl.DataFrame:
-    records = validated.records
+def _with_password_tags(records: pl.DataFrame, secret: bytes) -> pl.DataFrame:
     if "password" not in records.columns:
         return records
     return records.with_columns(

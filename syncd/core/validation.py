@@ -148,11 +148,12 @@ def validate(
     )
     del frame  # its working columns go before the valid rows are copied out
     valid_rows = None
-    if not keep_records or (flag_failed and any_bad):
+    flagged = flag_failed and any_bad
+    if not keep_records or flagged:
         valid_rows = records.height - (int(records[_BAD].sum()) if any_bad else 0)
     if not keep_records:
         records = records.clear().drop(_BAD)
-    elif flag_failed and any_bad:
+    elif flagged:
         records = records.rename({_BAD: FAILED})
     else:
         records = (records.filter(~bad) if any_bad else records).drop(_BAD)
