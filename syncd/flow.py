@@ -69,6 +69,7 @@ from syncd.retention import (
 )
 from syncd.runtime import Runtime
 from syncd.sources.spool import FileChanged
+from syncd.store import SnapshotAhead
 from syncd.tracebacks import describe
 
 log = structlog.get_logger("syncd.flow")
@@ -411,16 +412,19 @@ def run_job(
 
 def _process(job: _Job, progress: Progress) -> JobOutcome:
     rt = job.rt
-    checked = check(
-        rt.config, job.profile, Drop(job.name, job.take_data()), progress, flag_failed=True
-    )
-    job.keep(checked)
-    if checked.validated is None:
-        return _finish(job, job.outcome("rejected", None, messages=checked.problems), ())
-    return _validated(job, checked, progress)
+    # The directory's snapshot is read while the file is read and checked (see
+    # `syncd.store.ahead`): on a quiet night it is most of the planning.
+    with store.snapshot_ahead(rt.engine, job.source.directory) as ahead:
+        checked = check(
+            rt.config, job.profile, Drop(job.name, job.take_data()), progress, flag_failed=True
+        )
+        job.keep(checked)
+        if checked.validated is None:
+            return _finish(job, job.outcome("rejected", None, messages=checked.problems), ())
+        return _validated(job, checked, progress, ahead)
 
 
-def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
+def _validated(job: _Job, checked: Checked, progress: Progress, ahead: SnapshotAhead) -> JobOutcome:
     # Taken over (not passed): no caller's frame keeps the cells or the records alive
     # after this lets go of them.
     validated = checked.take()
@@ -456,7 +460,9 @@ def _validated(job: _Job, checked: Checked, progress: Progress) -> JobOutcome:
         directory_id = store.lock_directory(conn, job.source.directory)
         progress("planning")
         try:
-            plan, conflicts, changes = plan_against(conn, directory_id, validated, job.mode)
+            plan, conflicts, changes = plan_against(
+                conn, directory_id, validated, job.mode, ahead=ahead
+            )
         except NothingValid as rejected:
             # Nothing was written: the directory's lock (on SQLite, the database's write
             # lock) goes now, not after the errors CSV of every row is written.
@@ -648,11 +654,20 @@ def _with_password_tags(records: pl.DataFrame, secret: bytes) -> pl.DataFrame:
 
 
 def plan_against(
-    conn: Connection, directory_id: int, validated: Validated, mode: Mode
+    conn: Connection,
+    directory_id: int,
+    validated: Validated,
+    mode: Mode,
+    *,
+    ahead: SnapshotAhead | None = None,
 ) -> tuple[Plan, tuple[RowError, ...], pl.DataFrame]:
     """The plan of `validated` against the directory as it is, its refused rows, and
-    what it changes, user by user (`syncd.core.changes`)."""
-    snapshot = store.snapshot(conn, directory_id)
+    what it changes, user by user (`syncd.core.changes`). `ahead`: the directory's
+    snapshot being read ahead, taken if still current."""
+    if ahead is None:
+        snapshot = store.snapshot(conn, directory_id)
+    else:
+        snapshot = ahead.take(conn, directory_id)
     records = validated.records
     matched = match(records, snapshot, fingerprint(records, validated.fields))
     wanted = candidates(records, validated.fields, snapshot, matched=matched)

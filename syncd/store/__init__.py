@@ -3,6 +3,7 @@
 - `engine`: connecting (SQLite pragmas, psycopg for PostgreSQL) and the schema version.
 - `schema`: the tables; `syncd/migrations` creates them.
 - `directory`: reading the directory (planner frames, user views); `apply`: writing a plan.
+  `ahead`: the planner's snapshot read on a second connection while a file is validated.
 - `jobs`: job records and row errors; `queue`: the daemon's claims, file order and leases;
   `job_files`: retained inputs, errors CSVs and held state; `outbox`: report mail.
 - `bulk`: moving whole frames in and out fast (COPY, multi-row inserts, staged tables).
@@ -14,6 +15,7 @@ below are the store's public API, importable from `syncd.store` directly.
 """
 
 from syncd.core.status import JobStatus
+from syncd.store.ahead import SnapshotAhead, snapshot_ahead
 from syncd.store.apply import apply_plan
 from syncd.store.directory import (
     UserView,
@@ -95,6 +97,7 @@ __all__ = [
     "OutboxMessage",
     "RetainedFile",
     "SchemaState",
+    "SnapshotAhead",
     "UserView",
     "add_message",
     "add_row_errors",
@@ -148,6 +151,7 @@ __all__ = [
     "schema_state",
     "set_content",
     "snapshot",
+    "snapshot_ahead",
     "sqlite_file",
     "start_job",
     "upgrade",

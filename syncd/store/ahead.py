@@ -1,0 +1,118 @@
+"""A directory's snapshot read ahead, on a second connection, while the job reads and
+validates its file; kept only if it is exactly what the job would read under its lock.
+
+On a night that changes little, reading the snapshot is most of the planning: about a
+second at a million users on SQLite. SQLite reads it without holding Python's GIL, and
+the file's validation leaves a core partly idle, so the two overlap almost entirely
+(measured on a million users: the snapshot 0.87 s alone, 1.04 s beside `syncd validate`,
+which took no longer for it).
+
+The read is kept only if no other connection committed anything between it and the
+moment the job holds the directory's lock (on SQLite, the database's write lock): the
+reading connection asks SQLite's `PRAGMA data_version` before its read and again once the
+job is locked, and that number changes with every commit of any other connection. Equal,
+the snapshot is the directory as the lock keeps it; otherwise (or if the read failed)
+the job reads it again itself, as it would without this.
+
+On PostgreSQL, or on a SQLite database in memory, nothing is read ahead: PostgreSQL has
+no such cheap proof that a read made on another connection is still current.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import polars as pl
+import structlog
+from sqlalchemy import Connection, Engine, select
+
+from syncd.store.directory import SNAPSHOT_SCHEMA, snapshot
+from syncd.store.schema import directories
+
+log = structlog.get_logger("syncd.store")
+
+
+class SnapshotAhead:
+    """The snapshot of the directory `directory`, being read on a connection of `engine`
+    of its own (on a SQLite file; elsewhere nothing is read ahead and `take` reads it).
+    `take` it once the directory is locked; `close` it in any case."""
+
+    def __init__(self, engine: Engine, directory: str) -> None:
+        self._engine = engine
+        self._directory = directory
+        self._locked = threading.Event()  # set by `take` (the job holds the lock) or `close`
+        self._closed = False
+        self._read: tuple[int | None, pl.DataFrame] | None = None
+        self.ended = threading.Event()  # the read is done (or failed, or never began)
+        self.current: bool | None = None  # after `take`: whether the read ahead was used
+        self._thread: threading.Thread | None = None
+        database = engine.url.database or ""
+        if engine.dialect.name == "sqlite" and database not in ("", ":memory:"):
+            self._thread = threading.Thread(
+                target=self._read_ahead, name=f"snapshot-ahead:{directory}", daemon=False
+            )
+            self._thread.start()
+        else:
+            self.ended.set()
+
+    def take(self, conn: Connection, directory_id: int) -> pl.DataFrame:
+        """The snapshot of the directory, locked as `directory_id` on `conn`: the one read
+        ahead if nothing was committed since it was read, else read now on `conn`."""
+        self._locked.set()
+        if self._thread is not None:
+            self._thread.join()
+        read, self._read = self._read, None
+        # A directory missing when it was read and unchanged since was created by the
+        # caller's own lock (not yet committed): it has no users.
+        self.current = read is not None and read[0] in (None, directory_id)
+        if read is not None and self.current:
+            log.debug("snapshot_read_ahead", directory=self._directory, users=read[1].height)
+            return read[1]
+        return snapshot(conn, directory_id)
+
+    def close(self) -> None:
+        """Let the read go (if `take` did not take it): its thread ends once it is read."""
+        self._closed = True
+        self._read = None
+        self._locked.set()
+
+    def _read_ahead(self) -> None:
+        try:
+            with self._engine.connect() as conn:
+                driver = conn.connection.driver_connection
+                before = _data_version(driver)
+                with conn.begin():
+                    query = select(directories.c.id).where(directories.c.name == self._directory)
+                    found = conn.scalar(query)
+                    frame = (
+                        pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+                        if found is None
+                        else snapshot(conn, int(found))
+                    )
+                self.ended.set()
+                self._locked.wait()
+                if not self._closed and _data_version(driver) == before:
+                    self._read = (None if found is None else int(found), frame)
+        except Exception:  # the job reads the snapshot itself, as without this
+            log.warning("snapshot_read_ahead_failed", directory=self._directory, exc_info=True)
+        finally:
+            self.ended.set()
+
+
+def _data_version(driver: Any) -> int:
+    """SQLite's count of other connections' commits, as this connection has seen them."""
+    return int(driver.execute("PRAGMA data_version").fetchone()[0])
+
+
+@contextmanager
+def snapshot_ahead(engine: Engine, directory: str) -> Iterator[SnapshotAhead]:
+    """The snapshot of `directory` read ahead on `engine` (see the module), let go on
+    leaving whether it was taken or not."""
+    ahead = SnapshotAhead(engine, directory)
+    try:
+        yield ahead
+    finally:
+        ahead.close()

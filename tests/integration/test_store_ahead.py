@@ -1,0 +1,196 @@
+"""The planner's snapshot read ahead on a second connection (`syncd.store.ahead`): what a
+job takes is always the directory as its lock keeps it, whatever was committed meanwhile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from itertools import count
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, update
+
+from syncd import flow
+from syncd.intake import Drop
+from syncd.store.ahead import SnapshotAhead, snapshot_ahead
+from syncd.store.apply import apply_plan
+from syncd.store.directory import SNAPSHOT_SCHEMA, directory_id, lock_directory, snapshot
+from syncd.store.engine import ensure_schema, make_engine
+from syncd.store.schema import users
+from tests.integration.test_flow_memory import _runtime
+from tests.integration.test_store_directory import T0, make_plan, records
+
+# Where another connection's commit falls in the read ahead's life.
+BEFORE, AFTER_READ, NEVER = "before the read", "after the read, before the lock", "never"
+# What it commits.
+WRITES = ("create", "change", "archive", "delete", "other directory", "new directory")
+
+
+def _people(keys: list[str]) -> pl.DataFrame:
+    return records([{"key": k, "email": f"{k}@example.com"} for k in keys])
+
+
+def _commit(engine: Engine, write: str, serial: int) -> None:
+    """One commit on a connection of its own, changing what `hr`'s snapshot holds (or,
+    for the last two kinds, a directory beside it)."""
+    with engine.begin() as conn:
+        hr = directory_id(conn, "hr")
+        first = users.c.key == "k0"
+        if write == "create":
+            apply_plan(conn, hr, make_plan(creates=_people([f"new{serial}"])), job_id="W", now=T0)
+        elif write == "change":
+            conn.execute(update(users).where(first).values(fingerprint=10_000 + serial))
+        elif write == "archive":
+            conn.execute(update(users).where(first).values(status="archived"))
+        elif write == "delete":
+            conn.execute(delete(users).where(first))
+        elif write == "other directory":
+            other = directory_id(conn, "other")
+            apply_plan(conn, other, make_plan(creates=_people([f"o{serial}"])), job_id="W", now=T0)
+        else:
+            directory_id(conn, f"dir{serial}")
+
+
+def _rows(frame: pl.DataFrame) -> list[tuple[object, ...]]:
+    return sorted(frame.rows())
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """A migrated SQLite file, made once per test: the property's examples each empty it."""
+    path = tmp_path_factory.mktemp("ahead") / "syncd.db"
+    engine = make_engine(f"sqlite:///{path}")
+    ensure_schema(engine)
+    return engine
+
+
+SERIALS = count()
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    existing=st.integers(min_value=1, max_value=30),
+    when=st.sampled_from((BEFORE, AFTER_READ, NEVER)),
+    write=st.sampled_from(WRITES),
+)
+def test_the_snapshot_taken_is_the_directory_under_the_lock(
+    sqlite_engine: Engine, existing: int, when: str, write: str
+) -> None:
+    """Whatever another connection commits (each kind changes something), and whenever:
+    the snapshot a job takes is the one it would read itself under its lock. The read
+    ahead is used exactly when no commit came between it and the lock (so this property
+    tests both branches)."""
+    serial = next(SERIALS)
+    with sqlite_engine.begin() as conn:
+        conn.execute(delete(users))
+        hr = directory_id(conn, "hr")
+        people = _people([f"k{i}" for i in range(existing)])
+        apply_plan(conn, hr, make_plan(creates=people), job_id="J", now=T0)
+    if when == BEFORE:
+        _commit(sqlite_engine, write, serial)
+    with snapshot_ahead(sqlite_engine, "hr") as ahead:
+        assert ahead.ended.wait(30)
+        if when == AFTER_READ:
+            _commit(sqlite_engine, write, serial)
+        with sqlite_engine.begin() as conn:
+            hr = lock_directory(conn, "hr")
+            taken = ahead.take(conn, hr)
+            assert taken.schema == SNAPSHOT_SCHEMA
+            assert _rows(taken) == _rows(snapshot(conn, hr))
+    assert ahead.current is (when != AFTER_READ)
+
+
+def test_a_directory_created_by_the_lock_itself_has_an_empty_snapshot(tmp_path: str) -> None:
+    """A first job on a new database: the directory does not exist when the snapshot is
+    read ahead; the job's own lock creates it, and the (empty) read ahead stands."""
+    engine = make_engine(f"sqlite:///{tmp_path}/syncd.db")
+    ensure_schema(engine)
+    with snapshot_ahead(engine, "hr") as ahead, engine.begin() as conn:
+        hr = lock_directory(conn, "hr")
+        taken = ahead.take(conn, hr)
+    assert ahead.current is True
+    assert taken.height == 0
+    assert taken.schema == SNAPSHOT_SCHEMA
+
+
+def test_a_directory_created_meanwhile_by_another_job_is_read_again(tmp_path: str) -> None:
+    """Missing when read ahead, then created with users by someone else: read again."""
+    engine = make_engine(f"sqlite:///{tmp_path}/syncd.db")
+    ensure_schema(engine)
+    with snapshot_ahead(engine, "hr") as ahead:
+        assert ahead.ended.wait(30)
+        with engine.begin() as conn:
+            hr = directory_id(conn, "hr")
+            apply_plan(conn, hr, make_plan(creates=_people(["a", "b"])), job_id="W", now=T0)
+        with engine.begin() as conn:
+            taken = ahead.take(conn, lock_directory(conn, "hr"))
+    assert ahead.current is False
+    assert sorted(taken["key"].to_list()) == ["a", "b"]
+
+
+def test_postgresql_reads_nothing_ahead_and_takes_the_snapshot_under_the_lock(
+    postgres_url: str,
+) -> None:
+    """On PostgreSQL no second connection reads: `take` reads on the job's connection."""
+    engine = make_engine(postgres_url)
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        hr = directory_id(conn, "hr")
+        apply_plan(conn, hr, make_plan(creates=_people(["a"])), job_id="J", now=T0)
+    with snapshot_ahead(engine, "hr") as ahead:
+        assert ahead.ended.is_set()
+        with engine.begin() as conn:
+            taken = ahead.take(conn, lock_directory(conn, "hr"))
+    assert taken["key"].to_list() == ["a"]
+    assert ahead.current is False
+
+
+def _night(keys: range, name: str) -> bytes:
+    rows = [f"user{i}@example.com,{name}" for i in keys]
+    return ("Email,First Name\r\n" + "\r\n".join(rows) + "\r\n").encode()
+
+
+def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quiet night's job takes the snapshot read ahead; one whose directory gained a
+    user between that read and its lock (a command-line upload committed meanwhile)
+    plans on the directory as it is then, and updates that user instead of creating it
+    twice."""
+    rt = _runtime(tmp_path)
+    source = rt.config.sources[0]
+    aheads: list[SnapshotAhead] = []
+    real = flow.store.snapshot_ahead
+
+    @contextmanager
+    def watched(engine: Engine, directory: str) -> Iterator[SnapshotAhead]:
+        with real(engine, directory) as ahead:
+            aheads.append(ahead)
+            yield ahead
+
+    monkeypatch.setattr(flow.store, "snapshot_ahead", watched)
+
+    def meanwhile(stage: str) -> None:
+        if stage == "validating":  # the read ahead is done: someone else commits
+            assert aheads[-1].ended.wait(30)
+            with rt.engine.begin() as conn:
+                hr = directory_id(conn, "hr")
+                late = records([{"key": "user100@example.com", "email": "user100@example.com"}])
+                apply_plan(conn, hr, make_plan(creates=late), job_id="OTHER", now=T0)
+
+    try:
+        first = flow.run_job(rt, source, Drop("hr.csv", _night(range(100), "Ann")))
+        quiet = flow.run_job(rt, source, Drop("hr.csv", _night(range(99, -1, -1), "Ann")))
+        busy = flow.run_job(
+            rt, source, Drop("hr.csv", _night(range(101), "Ann")), progress=meanwhile
+        )
+    finally:
+        rt.engine.dispose()
+    assert [a.current for a in aheads] == [True, True, False]
+    assert (first.counts.created, quiet.counts.unchanged) == (100, 100)
+    assert busy.status == "applied"
+    assert (busy.counts.created, busy.counts.updated, busy.counts.unchanged) == (0, 1, 100)
