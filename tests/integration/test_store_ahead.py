@@ -12,11 +12,11 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, update
+from sqlalchemy import Engine, delete, text, update
 
 from syncd import flow
 from syncd.intake import Drop
-from syncd.store.ahead import SnapshotAhead, snapshot_ahead
+from syncd.store.ahead import SnapshotAhead, committed, finished_between, snapshot_ahead
 from syncd.store.apply import apply_plan
 from syncd.store.directory import SNAPSHOT_SCHEMA, directory_id, lock_directory, snapshot
 from syncd.store.engine import ensure_schema, make_engine
@@ -59,15 +59,6 @@ def _rows(frame: pl.DataFrame) -> list[tuple[object, ...]]:
     return sorted(frame.rows())
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """A migrated SQLite file, made once per test: the property's examples each empty it."""
-    path = tmp_path_factory.mktemp("ahead") / "syncd.db"
-    engine = make_engine(f"sqlite:///{path}")
-    ensure_schema(engine)
-    return engine
-
-
 SERIALS = count()
 
 
@@ -78,30 +69,33 @@ SERIALS = count()
     write=st.sampled_from(WRITES),
 )
 def test_the_snapshot_taken_is_the_directory_under_the_lock(
-    sqlite_engine: Engine, existing: int, when: str, write: str
+    engine: Engine, existing: int, when: str, write: str
 ) -> None:
     """Whatever another connection commits (each kind changes something), and whenever:
     the snapshot a job takes is the one it would read itself under its lock. The read
     ahead is used exactly when no commit came between it and the lock (so this property
-    tests both branches)."""
+    tests both branches). On PostgreSQL, whose test cluster other tests commit to all
+    the while, only "not used" is certain: any commit anywhere between the two makes the
+    job read again."""
     serial = next(SERIALS)
-    with sqlite_engine.begin() as conn:
+    with engine.begin() as conn:
         conn.execute(delete(users))
         hr = directory_id(conn, "hr")
         people = _people([f"k{i}" for i in range(existing)])
         apply_plan(conn, hr, make_plan(creates=people), job_id="J", now=T0)
     if when == BEFORE:
-        _commit(sqlite_engine, write, serial)
-    with snapshot_ahead(sqlite_engine, "hr") as ahead:
+        _commit(engine, write, serial)
+    with snapshot_ahead(engine, "hr") as ahead:
         assert ahead.ended.wait(30)
         if when == AFTER_READ:
-            _commit(sqlite_engine, write, serial)
-        with sqlite_engine.begin() as conn:
+            _commit(engine, write, serial)
+        with engine.begin() as conn:
             hr = lock_directory(conn, "hr")
             taken = ahead.take(conn, hr)
             assert taken.schema == SNAPSHOT_SCHEMA
             assert _rows(taken) == _rows(snapshot(conn, hr))
-    assert ahead.current is (when != AFTER_READ)
+    if when == AFTER_READ or engine.dialect.name == "sqlite":
+        assert ahead.current is (when != AFTER_READ)
 
 
 def test_a_directory_created_by_the_lock_itself_has_an_empty_snapshot(tmp_path: str) -> None:
@@ -132,21 +126,31 @@ def test_a_directory_created_meanwhile_by_another_job_is_read_again(tmp_path: st
     assert sorted(taken["key"].to_list()) == ["a", "b"]
 
 
-def test_postgresql_reads_nothing_ahead_and_takes_the_snapshot_under_the_lock(
-    postgres_url: str,
-) -> None:
-    """On PostgreSQL no second connection reads: `take` reads on the job's connection."""
+def test_postgresql_tells_which_transactions_committed(postgres_url: str) -> None:
+    """Of a committed, a rolled back and the asking (still running) transaction, only
+    the first counts as committed between a read ahead and the job's lock."""
     engine = make_engine(postgres_url)
-    ensure_schema(engine)
-    with engine.begin() as conn:
-        hr = directory_id(conn, "hr")
-        apply_plan(conn, hr, make_plan(creates=_people(["a"])), job_id="J", now=T0)
-    with snapshot_ahead(engine, "hr") as ahead:
-        assert ahead.ended.is_set()
-        with engine.begin() as conn:
-            taken = ahead.take(conn, lock_directory(conn, "hr"))
-    assert taken["key"].to_list() == ["a"]
-    assert ahead.current is False
+    xid = text("SELECT pg_current_xact_id()::text")
+    try:
+        with engine.connect() as done, engine.connect() as undone, engine.begin() as job:
+            with done.begin():
+                finished = int(done.scalar(xid))
+            with undone.begin() as abandoned:
+                rolled_back = int(undone.scalar(xid))
+                abandoned.rollback()
+            own = int(job.scalar(xid))
+            assert committed(job, {finished, rolled_back, own}) == {finished}
+            job.execute(text("SELECT 1"))  # the job's transaction is still usable
+    finally:
+        engine.dispose()
+
+
+def test_the_transactions_finished_between_two_postgresql_snapshots() -> None:
+    """Running at the first or begun since, and running no more at the second; not those
+    finished before the first (11, 13) nor those still running (12, 15)."""
+    assert finished_between("10:14:10,12", "12:17:12,15") == {10, 14, 16}
+    assert finished_between("10:14:", "10:14:") == set()
+    assert finished_between("10:14:10", "14:14:") == {10}
 
 
 def _night(keys: range, name: str) -> bytes:
