@@ -117,6 +117,9 @@ class SnapshotAhead:
                     return
                 driver = conn.connection.driver_connection
                 before = _data_version(driver)
+                # A read transaction, whatever the engine's default: the database's write
+                # lock stays free for the job (and anyone else) while this reads.
+                conn.execution_options(sqlite_begin="DEFERRED")
                 with conn.begin():
                     found, frame = self._snapshot(conn)
                 self.ended.set()

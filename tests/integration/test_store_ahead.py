@@ -3,6 +3,7 @@ job takes is always the directory as its lock keeps it, whatever was committed m
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import count
@@ -12,7 +13,7 @@ import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, delete, text, update
+from sqlalchemy import Connection, Engine, delete, text, update
 
 from syncd import flow
 from syncd.intake import Drop
@@ -198,3 +199,38 @@ def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
     assert (first.counts.created, quiet.counts.unchanged) == (100, 100)
     assert busy.status == "applied"
     assert (busy.counts.created, busy.counts.updated, busy.counts.unchanged) == (0, 1, 100)
+
+
+def test_reading_ahead_leaves_the_write_lock_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an engine whose transactions take SQLite's write lock at once (the daemon's and
+    the command line's), the read ahead still only reads: while it is in its transaction
+    another connection commits without waiting."""
+    path = tmp_path / "syncd.db"
+    engine = make_engine(f"sqlite:///{path}").execution_options(sqlite_begin="IMMEDIATE")
+    ensure_schema(engine)
+    with engine.begin() as conn:
+        hr = directory_id(conn, "hr")
+        apply_plan(conn, hr, make_plan(creates=_people(["a"])), job_id="J", now=T0)
+    writes: list[str] = []
+    read = SnapshotAhead._snapshot
+
+    def reading(self: SnapshotAhead, conn: Connection) -> tuple[int | None, pl.DataFrame]:
+        found = read(self, conn)
+        other = sqlite3.connect(path, timeout=0, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("COMMIT")
+            writes.append("committed")
+        except sqlite3.OperationalError as refused:
+            writes.append(str(refused))
+        finally:
+            other.close()
+        return found
+
+    monkeypatch.setattr(SnapshotAhead, "_snapshot", reading)
+    with snapshot_ahead(engine, "hr") as ahead:
+        assert ahead.ended.wait(30)
+    engine.dispose()
+    assert writes == ["committed"]
