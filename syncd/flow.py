@@ -57,6 +57,7 @@ from syncd.intake import (
 )
 from syncd.lease import LEASE, Lease, owner_alive, this_owner
 from syncd.outcome import JobOutcome
+from syncd.packing import pack, unpack
 from syncd.private import write_private
 from syncd.report import CHANGES_CSV, JobReport, queue_report, report_kind
 from syncd.retention import (
@@ -166,7 +167,7 @@ class _Job:
         if data is None:
             raise RuntimeError("the file's bytes were already taken")
         if self._path is None:
-            self._original = _BACKGROUND.submit(gzip.compress, data, 1)
+            self._original = _BACKGROUND.submit(pack, data)
         elif not self.dry_run:
             self._original = _BACKGROUND.submit(compressed_file, self._path, self.sha256)
         return data
@@ -196,7 +197,7 @@ class _Job:
             return read_file(self.profile, file_bytes(self._path, self.sha256))
         if self._original is None:
             raise RuntimeError("take_data was not called")
-        return read_file(self.profile, gzip.decompress(self._original.result()))
+        return read_file(self.profile, unpack(self._original.result()))
 
     def errors_table(self, table: RawTable, errors: tuple[RowError, ...]) -> RawTable:
         """A table holding the cells of every row in `errors`."""

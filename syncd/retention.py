@@ -11,16 +11,15 @@ shows no secret column; a file that is not text at all is not retained.
 from __future__ import annotations
 
 import csv
-import gzip
 import hashlib
 import io
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from syncd.core.secrets import redacted
 from syncd.core.table import RawTable
+from syncd.packing import pack, packer
 from syncd.sources.spool import FileChanged
 
 Kept = Literal["original", "redacted", "none"]
@@ -52,7 +51,7 @@ def keep_plan(table: RawTable | None, secrets: frozenset[int] | None) -> KeepPla
 
 def redacted_copy(table: RawTable) -> bytes:
     """The table back to CSV text (UTF-8, the input's delimiter, CRLF), every row, secret
-    cells blanked; gzip-compressed."""
+    cells blanked; compressed for keeping (`syncd.packing`)."""
     table = redacted(table)
     frame = table.cells.select(table.column_name(i) for i in range(len(table.header)))
     head = io.StringIO()
@@ -60,7 +59,7 @@ def redacted_copy(table: RawTable) -> bytes:
         csv.writer(head, delimiter=table.delimiter, lineterminator="\r\n").writerow(table.header)
     rows = frame.write_csv(include_header=False, separator=table.delimiter, line_terminator="\r\n")
     text = head.getvalue() + rows
-    return gzip.compress(text.encode("utf-8"), compresslevel=1)
+    return pack(text.encode("utf-8"))
 
 
 #: How much of a file `compressed_file` reads at a time.
@@ -68,18 +67,18 @@ _PART = 1024 * 1024
 
 
 def compressed_file(path: Path, sha256: str) -> bytes:
-    """The file at `path` gzip-compressed (level 1, as `gzip.compress(data, 1)`), read a
-    part at a time: a job whose file lies on disk need not keep its bytes in memory for
-    this copy (at 5,000,000 rows, 700 MB held through validation). FileChanged unless the
-    file still holds the bytes whose SHA-256 is `sha256`, the ones the job read."""
+    """The file at `path` compressed for keeping (`syncd.packing`), read a part at a
+    time: a job whose file lies on disk need not keep its bytes in memory for this copy
+    (at 5,000,000 rows, 700 MB held through validation). FileChanged unless the file
+    still holds the bytes whose SHA-256 is `sha256`, the ones the job read."""
     digest = hashlib.sha256()
-    packer = zlib.compressobj(1, zlib.DEFLATED, 16 + zlib.MAX_WBITS)  # a gzip stream
+    packing = packer()
     out = io.BytesIO()
     with path.open("rb") as source:
         while part := source.read(_PART):
             digest.update(part)
-            out.write(packer.compress(part))
-    out.write(packer.flush())
+            out.write(packing.compress(part))
+    out.write(packing.flush())
     if digest.hexdigest() != sha256:
         raise _changed(path)
     return out.getvalue()

@@ -15,6 +15,7 @@ from syncd import store
 from syncd.core.table import RowError
 from syncd.errors import JobStateError, UsageError
 from syncd.flow import ERRORS_CSV
+from syncd.packing import unpack
 from syncd.private import write_private
 from syncd.runtime import Runtime
 
@@ -87,7 +88,7 @@ def retained_file(rt: Runtime, job_id: str) -> tuple[str, bytes]:
             f"the file of job {job.id} is not kept (retention_days = "
             f"{rt.config.retention_days}, or it could hold passwords it could not blank)"
         )
-    return retained.file_name, gzip.decompress(retained.content)
+    return retained.file_name, unpack(retained.content)
 
 
 @dataclass(frozen=True, slots=True)

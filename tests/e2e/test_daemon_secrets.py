@@ -34,6 +34,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from syncd.packing import unpack
 from tests.e2e.cli import SYNCD, environment, syncd
 from tests.e2e.test_daemon_exactly_once import Running
 from tests.servers.smtp import PASSWORD as SMTP_PASSWORD
@@ -157,7 +158,7 @@ def _database(root: Path) -> dict[str, str]:
             for job_id, name, content in conn.execute(
                 text("SELECT job_id, file_name, content FROM retained_files")
             ):
-                found[f"retained input of {job_id} ({name})"] = _text(gzip.decompress(content))
+                found[f"retained input of {job_id} ({name})"] = _text(unpack(content))
             for job_id, name, content in conn.execute(
                 text("SELECT job_id, name, content FROM job_files")
             ):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
+from syncd.packing import unpack
 from tests.e2e.cli import spawn
 from tests.e2e.conftest import Syncd, write_config
 
@@ -52,9 +53,7 @@ def _retained(db_url: str) -> list[bytes]:
     """Every retained copy and kept job file, decompressed: what support could read."""
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        copies = [
-            gzip.decompress(r[0]) for r in conn.execute(text("SELECT content FROM retained_files"))
-        ]
+        copies = [unpack(r[0]) for r in conn.execute(text("SELECT content FROM retained_files"))]
         files = [r[0] for r in conn.execute(text("SELECT content FROM job_files"))]
         messages = [str(r[0]) for r in conn.execute(text("SELECT messages FROM jobs"))]
         errors = [r[0] for r in conn.execute(text("SELECT message FROM row_errors"))]

@@ -4,7 +4,6 @@ rejected, never kept (or held for approval) as something other than what was rea
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from hypothesis import strategies as st
 from syncd import flow, store
 from syncd.config import load_config
 from syncd.intake import Drop
+from syncd.packing import unpack
 from syncd.retention import compressed_file
 from syncd.runtime import Runtime, open_runtime
 from syncd.sources.spool import FileChanged
@@ -64,7 +64,7 @@ def test_a_file_compressed_from_disk_is_the_file(tmp_path: Path, content: bytes)
     path = tmp_path / "export.csv"
     path.write_bytes(content)
     digest = hashlib.sha256(content).hexdigest()
-    assert gzip.decompress(compressed_file(path, digest)) == content
+    assert unpack(compressed_file(path, digest)) == content
     with pytest.raises(FileChanged):
         compressed_file(path, "0" * 64)
 
@@ -77,7 +77,7 @@ def test_a_file_on_disk_is_kept_for_support_as_it_came(rt: Runtime, tmp_path: Pa
     with rt.engine.connect() as conn:
         kept = store.retained_file(conn, outcome.job_id or "")
     assert kept is not None
-    assert gzip.decompress(kept.content) == ROWS.encode()
+    assert unpack(kept.content) == ROWS.encode()
 
 
 def test_a_job_that_fails_after_reading_its_file_keeps_the_copy(
@@ -101,7 +101,7 @@ def test_a_job_that_fails_after_reading_its_file_keeps_the_copy(
     assert job.status == "rejected"
     assert "syncd failed while processing this file" in job.messages[0]
     assert kept is not None
-    assert gzip.decompress(kept.content) == ROWS.encode()
+    assert unpack(kept.content) == ROWS.encode()
 
 
 @pytest.mark.parametrize(
