@@ -49,6 +49,9 @@ class Sample:
     peak_rss_mib: float | None
     problems: tuple[str, ...] = ()  # wrong exit code or counts, no JSON, no errors CSV
     note: str = ""  # the scenario's own remark, e.g. "0 user rows written"
+    # Its anchor timed just before it (csv.reader), so the machine's speed is the same
+    # for both; None: compared with the anchor's median over the runs instead.
+    anchor_seconds: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,12 +102,22 @@ def judge(
     samples: Sequence[Sample],
     anchors: Mapping[str, float | None],
 ) -> Verdict:
-    """The verdict on a scenario's runs, against the anchors' medians of the same run."""
+    """The verdict on a scenario's runs. Samples that carry their own anchor give the
+    median of their ratios (each run's time against the anchor timed just before it);
+    others the ratio of their median to the anchor's median in `anchors`."""
     wall = median(s.wall_seconds for s in samples)
     peak = median(s.peak_rss_mib for s in samples)
     anchor, target = time_target(scenario, database, n)
-    anchor_seconds = anchors.get(anchor)
-    ratio = wall / anchor_seconds if wall is not None and anchor_seconds else None
+    if samples and all(s.anchor_seconds is not None for s in samples):
+        anchor_seconds = median(s.anchor_seconds for s in samples)
+        ratio = median(
+            s.wall_seconds / s.anchor_seconds
+            for s in samples
+            if s.wall_seconds is not None and s.anchor_seconds
+        )
+    else:
+        anchor_seconds = anchors.get(anchor)
+        ratio = wall / anchor_seconds if wall is not None and anchor_seconds else None
     problems = _problems(samples)
     misses = []
     time_met: bool | None = None

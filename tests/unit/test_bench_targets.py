@@ -123,3 +123,23 @@ def test_a_scenario_that_never_ran_is_a_no() -> None:
         False,
         "not run",
     )
+
+
+def test_runs_with_their_own_anchor_are_judged_by_the_median_of_their_ratios() -> None:
+    """The machine slowed down between runs: 3 s against 1 s, 8 s against 4 s, 10 s
+    against 2 s are 3, 2 and 5 x, median 3 x, whatever the run-wide anchor says; the
+    ratio of the medians (8 s / 2 s) would have said 4 x."""
+    samples = [
+        Sample(3.0, 500.0, anchor_seconds=1.0),
+        Sample(8.0, 500.0, anchor_seconds=4.0),
+        Sample(10.0, 500.0, anchor_seconds=2.0),
+    ]
+    verdict = judge("churn", M, "sqlite", samples, ANCHORS)
+    assert (verdict.ratio, verdict.anchor_seconds, verdict.wall_seconds) == (3.0, 2.0, 8.0)
+    assert (verdict.time_met, verdict.met) == (True, True)
+    slower = judge(
+        "churn", M, "sqlite", [*samples[:2], Sample(12.0, 500.0, anchor_seconds=2.0)], ANCHORS
+    )
+    assert slower.ratio == pytest.approx(3.0)
+    tighter = judge("no-change", M, "sqlite", samples, ANCHORS)
+    assert (tighter.time_met, tighter.note) == (False, "over time: 3.00 x csv.reader > 2.5 x")
