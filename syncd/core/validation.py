@@ -368,9 +368,16 @@ def _settled(frame: pl.DataFrame, spec: _Spec, problems: dict[str, str]) -> list
     cells, values = pl.concat([cased["c"], undecided]), pl.concat([kept, answers.alias("c")])
     value = _looked_up(cell, cells, values, lowered)
     if undecided.len():
-        lowered = _looked_up(cell, undecided, answers.str.to_lowercase(), lowered)
-        accepted = undecided.filter(answers.is_not_null())
-        fast = fast | cell.is_in(accepted.implode()).fill_null(False)
+        accepted = answers.is_not_null()
+        # Compared lower-cased (`l`) as stored: only an accepted address whose stored
+        # form lower-cases otherwise than its cell (another normal form) needs looking
+        # up. A refused one is never compared, and a second whole-column lookup for
+        # nothing cost 0.24 GiB at 5,000,000 rows.
+        stored = answers.str.to_lowercase()
+        moved = accepted & (stored != undecided.str.to_lowercase())
+        if moved.any():
+            lowered = _looked_up(cell, undecided.filter(moved), stored.filter(moved), lowered)
+        fast = fast | cell.is_in(undecided.filter(accepted).implode()).fill_null(False)
     return [value.alias(f"v{spec.n}"), fast.alias(f"k{spec.n}"), lowered.alias(f"l{spec.n}")]
 
 
