@@ -128,11 +128,27 @@ def _read(
     eol = line_end(data)
     records = None
     columns = max(map(len, sampled), default=1)
-    if eol is not None and not _mostly_blank(data, delimiter, eol, columns):
+    if (
+        eol is not None
+        and not _decompressed_by_polars(data)
+        and not _mostly_blank(data, delimiter, eol, columns)
+    ):
         records = _parse_fast(data, delimiter, eol, verified=decoded.verified)
     if records is None:
         records = _parse_structural(data, delimiter, options)
     return _shape(records, decoded, delimiter, options, width, names)
+
+
+#: How polars tells compressed input, which it decompresses instead of parsing: gzip,
+#: zlib ("x" then one of four bytes, "x^" among them) and zstd. Text that starts so (a
+#: first cell "x^2") goes to the structural pass, which reads it as text.
+_COMPRESSED = (b"\x1f\x8b", b"x\x01", b"x^", b"x\x9c", b"x\xda", b"\x28\xb5\x2f\xfd")
+
+
+def _decompressed_by_polars(data: bytes) -> bool:
+    """Whether polars would take `data` (or what follows its leading blank lines, which
+    the fast pass cuts off) for compressed input."""
+    return data.startswith(_COMPRESSED) or data[_content_start(data) :].startswith(_COMPRESSED)
 
 
 #: Polars holds every line as a row, blank ones too (16 bytes a cell), before they are

@@ -13,7 +13,7 @@ from typing import Literal
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
@@ -587,6 +587,8 @@ def test_a_huge_cell_in_a_malformed_file_survives_the_structural_pass() -> None:
 
 @settings(max_examples=300)
 @given(st.binary(max_size=400))
+@example(b"(\xb5/\xfd")  # zstd's magic: polars would decompress it, and failed
+@example(b"x\x9c,a\r\n")  # zlib's
 def test_arbitrary_bytes_are_read_or_rejected_never_crash(data: bytes) -> None:
     """Whatever the bytes, reading returns a table or raises FileRejected."""
     with contextlib.suppress(FileRejected):
@@ -829,3 +831,14 @@ def test_the_rows_a_table_keeps_are_exactly_its_cells_of_them(
     assert cut.cells.equals(table.cells.filter(pl.col(ROW).is_in(sorted(kept))))
     assert cut.cells.schema == table.cells.schema
     assert cut.rows == table.rows == len(numbers)
+
+
+@pytest.mark.parametrize("start", [b"x^", b"x\x01", b"x\x9c", b"x\xda", b"(\xb5/\xfd", b"\r\nx^"])
+def test_text_that_starts_as_polars_tells_compressed_input_is_read_as_text(start: bytes) -> None:
+    """polars decompresses input that starts with gzip's, zlib's or zstd's magic bytes
+    ("x^" is zlib's): a CSV whose first cell starts so is still read as the text it is."""
+    data = start + b"2,b\r\n3,4\r\n"
+    table = read_table(data, ReadOptions(encoding="latin-1"))
+    text = start.decode("latin-1").lstrip("\r\n")
+    assert table.header == (text + "2", "b")
+    assert table.cells.rows() == [("3", "4", 3 if start.startswith(b"\r\n") else 2)]
