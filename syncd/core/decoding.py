@@ -235,6 +235,8 @@ def _reject_binary(data: bytes) -> None:
         raise FileRejected("this is a PDF document, not a CSV file; export the data as CSV")
     if head.startswith(b"\x1f\x8b"):
         raise FileRejected("this is a gzip archive, not a CSV file; decompress it first")
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        raise FileRejected("this is a zstd archive, not a CSV file; decompress it first")
     _reject_markup(head)
 
 

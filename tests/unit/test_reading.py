@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import csv
+import gzip
 import io
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from typing import Literal
 
 import polars as pl
 import pytest
+import zstandard
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
@@ -438,6 +440,14 @@ def test_an_excel_workbook_is_recognised_and_explained() -> None:
     assert "this looks like an Excel workbook (.xlsx); save it as CSV" in message
 
 
+@given(st.binary(max_size=2_000), st.sampled_from(["gzip", "zstd"]))
+def test_a_compressed_file_is_named_and_refused_whatever_it_holds(data: bytes, kind: str) -> None:
+    """gzip or zstd, whatever was compressed (a CSV, nothing, noise): refused as that
+    archive, with what to do, never read as text nor a crash."""
+    packed = gzip.compress(data) if kind == "gzip" else zstandard.ZstdCompressor().compress(data)
+    assert f"this is a {kind} archive, not a CSV file; decompress it first" in _rejected(packed)
+
+
 def test_an_old_xls_workbook_is_recognised() -> None:
     """The OLE2 signature of .xls files is named as an old Excel workbook."""
     assert "old Excel workbook (.xls)" in _rejected(
@@ -833,10 +843,13 @@ def test_the_rows_a_table_keeps_are_exactly_its_cells_of_them(
     assert cut.rows == table.rows == len(numbers)
 
 
-@pytest.mark.parametrize("start", [b"x^", b"x\x01", b"x\x9c", b"x\xda", b"(\xb5/\xfd", b"\r\nx^"])
+@pytest.mark.parametrize(
+    "start", [b"x^", b"x\x01", b"x\x9c", b"x\xda", b"\r\n(\xb5/\xfd", b"\r\nx^"]
+)
 def test_text_that_starts_as_polars_tells_compressed_input_is_read_as_text(start: bytes) -> None:
     """polars decompresses input that starts with gzip's, zlib's or zstd's magic bytes
-    ("x^" is zlib's): a CSV whose first cell starts so is still read as the text it is."""
+    ("x^" is zlib's): a CSV whose first cell starts so (after blank lines too) is still
+    read as the text it is."""
     data = start + b"2,b\r\n3,4\r\n"
     table = read_table(data, ReadOptions(encoding="latin-1"))
     text = start.decode("latin-1").lstrip("\r\n")
