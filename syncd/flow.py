@@ -28,13 +28,28 @@ from sqlalchemy import Connection
 
 from syncd import held, store
 from syncd.config import SourceConfig
-from syncd.core.changes import archived_users, missing_users, plan_changes, render_changes_csv
+from syncd.core.changes import (
+    archived_users,
+    missing_users,
+    no_changes,
+    plan_changes,
+    render_changes_csv,
+)
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.guard import GuardLimits, Previous, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
-from syncd.core.plan import NothingValid, Plan, build_plan, candidates, fingerprint, match
+from syncd.core.plan import (
+    NothingValid,
+    Plan,
+    build_plan,
+    candidates,
+    fingerprint,
+    match,
+    quiet_plan,
+    quiet_sums,
+)
 from syncd.core.profile import Mode
 from syncd.core.records import Validated, take_valid
 from syncd.core.status import JobStatus
@@ -665,12 +680,28 @@ def plan_against(
     """The plan of `validated` against the directory as it is, its refused rows, and
     what it changes, user by user (`syncd.core.changes`). `ahead`: the directory's
     snapshot being read ahead, taken if still current."""
+    records = validated.records
+    fingerprints = fingerprint(records, validated.fields)
+    sums = quiet_sums(validated, fingerprints)
+    if sums is not None:
+        # A night that may change nothing is proved so, when it does, by the active
+        # users' fingerprints summed (`quiet_plan`): no snapshot is read or matched. The
+        # sums are read ahead; they are read again under the lock (0.3 s a million users)
+        # only when they match and cannot be shown current.
+        guessed = None if ahead is None else ahead.guessed_sums()
+        if guessed is None or guessed == sums:
+            if guessed is None or ahead is None or not ahead.sums_current():
+                guessed = store.fingerprint_sums(conn, directory_id)
+            quiet = quiet_plan(validated, mode, sums, guessed)
+            if quiet is not None:
+                if ahead is not None:
+                    ahead.close()  # its snapshot is not needed: the read stops
+                return quiet, (), no_changes()
     if ahead is None:
         snapshot = store.snapshot(conn, directory_id)
     else:
         snapshot = ahead.take(conn, directory_id)
-    records = validated.records
-    matched = match(records, snapshot, fingerprint(records, validated.fields))
+    matched = match(records, snapshot, fingerprints)
     wanted = candidates(records, validated.fields, snapshot, matched=matched)
     population = snapshot.height
     details = store.details(conn, directory_id, wanted, population=population)

@@ -211,10 +211,15 @@ def plan_changes(
     parts = [_creates(plan), *_updates(plan, details, emails), _archives(plan, emails)]
     found = [part for part in parts if part.height]
     if not found:
-        return pl.DataFrame(schema=_SCHEMA)
+        return no_changes()
     lines = pl.concat(found, how="vertical")
     lines = lines.sort("_section", "_row", "_rank", "key", maintain_order=True)
     return lines.select(*CHANGE_COLUMNS)
+
+
+def no_changes() -> pl.DataFrame:
+    """The changes frame of a plan that changes nothing."""
+    return pl.DataFrame(schema=_SCHEMA)
 
 
 def archived_users(changes: pl.DataFrame) -> pl.DataFrame:

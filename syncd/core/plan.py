@@ -38,9 +38,9 @@ from syncd.core.table import ROW, RowError, chunked_like
 from syncd.errors import FileRejected
 
 #: Folded into the seed of every fingerprint: polars' hash is stable only within one
-#: polars version, so a new version (or a new algorithm here: bump the `f2`) makes stored
-#: fingerprints stale, never wrong.
-FINGERPRINT_VERSION = f"f2-{pl.__version__}"
+#: polars version, so a new version (or a new algorithm here: bump the `f3`) makes stored
+#: fingerprints stale, never wrong. (`f3` folds the key in: see `quiet_plan`.)
+FINGERPRINT_VERSION = f"f3-{pl.__version__}"
 _SEED = 0x5EED_C0DE
 _MIX = 0x9E37_79B9_7F4A_7C15  # odd, so multiplying never loses a bit
 _NULL_LIST = 0x2545_F491_4F6C_DD1D
@@ -102,10 +102,12 @@ def _field_hash(name: str, dtype: pl.DataType) -> pl.Expr:
 def fingerprint(
     records: pl.DataFrame, fields: Sequence[str], *, version: str = FINGERPRINT_VERSION
 ) -> pl.Series:
-    """A deterministic 64-bit hash of each record's values of `fields` (status and
-    password left out: they are compared apart), as Int64 (the database's BIGINT).
+    """A deterministic 64-bit hash of each record's key and values of `fields` (status
+    and password left out: they are compared apart), as Int64 (the database's BIGINT).
     Equal fingerprints mean equal values (lists in any order); null, "" and an empty list
-    all differ. `version` is for tests: another version's fingerprints are stale."""
+    all differ. The key is folded in although records are only ever compared with their
+    own key's user: so a directory's fingerprints, summed, stand for its users whole
+    (`quiet_plan`). `version` is for tests: another version's fingerprints are stale."""
     names = _compared_fields(records, fields)
     # The version and the names seed the chain. For given values each step below is a
     # bijection of the state, so different seeds never meet: another version's
@@ -113,6 +115,7 @@ def fingerprint(
     seed = "\x1f".join([version, *names]).encode()
     start = hashlib.blake2b(seed, digest_size=8).digest()
     acc = pl.lit(int.from_bytes(start, "big"), pl.UInt64)
+    acc = (acc ^ pl.col("key").hash(_SEED)) * pl.lit(_MIX, pl.UInt64)
     for name in names:  # xor then odd multiply: each step is a bijection of the state
         acc = (acc ^ _field_hash(name, records.schema[name])) * pl.lit(_MIX, pl.UInt64)
     # The same 64 bits, signed: what a BIGINT column holds.
@@ -462,6 +465,95 @@ def build_plan(
         archive_blocked=blocked,
     )
     return plan, conflicts
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintSums:
+    """Users' fingerprints summed, as the store sums its active users' (`quiet_plan`):
+    how many users, how many have no fingerprint, and the sums of the fingerprints' low
+    32 bits (unsigned) and high 32 bits (signed). Each sum is exact in 64 bits for up to
+    2^31 users, and together they are the sum of the whole fingerprints."""
+
+    users: int
+    unfingerprinted: int
+    low: int
+    high: int
+
+
+_LOW_BITS = 0xFFFF_FFFF
+
+
+def fingerprint_sums(fingerprints: pl.Series) -> FingerprintSums:
+    """`fingerprints` summed (`FingerprintSums`); the high bits by floor division, which is
+    the arithmetic shift SQL's `>> 32` does."""
+    fp = pl.col(fingerprints.name)
+    sums = fingerprints.to_frame().select(
+        users=pl.len(),
+        unfingerprinted=fp.null_count(),
+        low=(fp & _LOW_BITS).sum(),
+        high=(fp // (_LOW_BITS + 1)).sum(),
+    )
+    return FingerprintSums(**{k: int(v) for k, v in sums.row(0, named=True).items()})
+
+
+def quiet_sums(validated: Validated, fingerprints: pl.Series) -> FingerprintSums | None:
+    """What the directory's active users' fingerprints must sum to for `validated` to
+    change nothing (`quiet_plan`); None when the file may change something whatever they
+    are: a row failed (its key may stand for anyone), a row carries a password (only the
+    stored tag tells a new one) or says its user is archived (status is not fingerprinted),
+    or the file's encoding was guessed (a key read through a guess is only trusted once
+    the directory confirms it, row by row)."""
+    records = validated.records
+    if (
+        records.height == 0
+        or validated.invalid  # (rows whose key is unreadable among them)
+        or validated.table.guessed_encoding
+        or "password" in records.columns
+        or "password_tag" in records.columns
+        or not records.select((pl.col("status") == "active").all()).item()
+    ):
+        return None
+    return fingerprint_sums(fingerprints)
+
+
+def quiet_plan(
+    validated: Validated, mode: Mode, sums: FingerprintSums, stored: FingerprintSums
+) -> Plan | None:
+    """The plan of a file that changes nothing, proved without the directory's snapshot:
+    `sums` is `quiet_sums` of the file, `stored` the same sums over the directory's active
+    users. None when they differ (the job plans as usual).
+
+    Equal, the file's rows are the active users, each as stored: every fingerprint holds
+    its key (`fingerprint`), the keys of the file are distinct (validation) and so are the
+    directory's, and they are as many. Only a change whose fingerprints sum exactly as the
+    stored ones do, about one chance in 2^64 for any change, passes for none (the snapshot
+    compares each user's 64 bits: the same odds a user). So `build_plan` would find every
+    row unchanged (same key, active both, equal fingerprint, no password), nobody absent
+    (as many rows as active users, each matched) and nothing to refuse (look-alike keys
+    are new keys; an email is claimed only by a new or changed user; no encoding was
+    guessed). That plan is returned, with no user's frame built.
+    """
+    if stored != sums or sums.unfingerprinted:
+        return None
+    records = validated.records
+    with_fp = records.head(0).with_columns(pl.lit(None, pl.Int64).alias("fingerprint"))
+    updates = with_fp.with_columns(
+        pl.lit(None, pl.Int64).alias("user_id"),
+        pl.lit(None, pl.List(pl.String)).alias("changed"),
+        pl.lit(None, pl.Boolean).alias("reactivate"),
+        pl.lit(None, pl.Boolean).alias("email_changed"),
+    )
+    archives = pl.DataFrame(schema={"user_id": pl.Int64, "key": pl.String, "reason": pl.String})
+    return Plan(
+        mode=mode,
+        fields=tuple(validated.fields),
+        creates=with_fp,
+        updates=updates,
+        refresh=pl.DataFrame(schema={"user_id": pl.Int64, "fingerprint": pl.Int64}),
+        archives=archives,
+        counts=Counts(rows=validated.rows, valid=records.height, unchanged=records.height),
+        active_before=stored.users,
+    )
 
 
 def _whole_rows(records: pl.DataFrame, fingerprints: pl.Series, rows: pl.DataFrame) -> pl.DataFrame:

@@ -35,9 +35,10 @@ from typing import Any
 
 import polars as pl
 import structlog
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, Select, select
 
-from syncd.store.directory import SNAPSHOT_SCHEMA, snapshot
+from syncd.core.plan import FingerprintSums
+from syncd.store.directory import SNAPSHOT_SCHEMA, fingerprint_sums, snapshot
 from syncd.store.schema import directories
 
 log = structlog.get_logger("syncd.store")
@@ -62,14 +63,47 @@ class SnapshotAhead:
         self._read: _Read | None = None
         self.ended = threading.Event()  # the read is done (or failed, or never began)
         self.current: bool | None = None  # after `take`: whether the read ahead was used
+        self._sums: FingerprintSums | None = None
+        self._summed = threading.Event()  # the sums are read (or failed, or never began)
         self._thread: threading.Thread | None = None
-        if engine.dialect.name == "sqlite" and (engine.url.database or "") not in ("", ":memory:"):
+        self._sum_thread: threading.Thread | None = None
+        in_memory = (engine.url.database or "") in ("", ":memory:")
+        self._sentinel: Any = None
+        if engine.dialect.name == "sqlite" and not in_memory:
+            # Idle all along, so its `data_version` can be asked whenever: unchanged, no
+            # other connection committed since before the read began (`sums_current`).
+            self._sentinel = engine.raw_connection()
+            self._version = _data_version(self._sentinel)
             self._thread = threading.Thread(
                 target=self._read_ahead, name=f"snapshot-ahead:{directory}", daemon=False
             )
             self._thread.start()
+        elif engine.dialect.name != "sqlite":
+            # Only the sums: one row, read without the GIL.
+            self.ended.set()
+            self._sum_thread = threading.Thread(
+                target=self._sum_ahead, name=f"sums-ahead:{directory}", daemon=False
+            )
+            self._sum_thread.start()
         else:
             self.ended.set()
+            self._summed.set()
+
+    def guessed_sums(self) -> FingerprintSums | None:
+        """The directory's active users' fingerprints summed as they were when the job
+        began (`syncd.core.plan.quiet_plan`), or None if they could not be read ahead. A
+        guess, not a proof: the job reads them again under its lock before it trusts a
+        match; a mismatch only spares it that read on a night that changes something."""
+        self._summed.wait()
+        return self._sums
+
+    def sums_current(self) -> bool:
+        """Whether the sums read ahead are the directory's as the caller's lock keeps it:
+        no other connection committed anything since before they were read (SQLite's
+        `data_version`, asked of a connection kept idle for it). Ask it under the lock."""
+        if self._sentinel is None or self._sums is None:
+            return False
+        return _data_version(self._sentinel) == self._version
 
     def take(self, conn: Connection, directory_id: int) -> pl.DataFrame:
         """The snapshot of the directory, locked as `directory_id` on `conn`: the one read
@@ -90,35 +124,71 @@ class SnapshotAhead:
         return read.frame
 
     def close(self) -> None:
-        """Let the read go (if `take` did not take it): its thread ends once it is read."""
+        """Let the read go (if `take` did not take it): a read still running stops."""
         self._closed = True
         self._read = None
         self._locked.set()
+        if self._sum_thread is not None:  # one row: its connection is back in the pool
+            self._sum_thread.join()
+        if self._sentinel is not None:
+            self._sentinel.close()
+            self._sentinel = None
+
+    def _stopped(self) -> int:
+        """SQLite's progress handler: non-zero stops the running statement."""
+        return int(self._closed)
 
     def _read_ahead(self) -> None:
         try:
             with self._engine.connect() as conn:
-                driver = conn.connection.driver_connection
-                before = _data_version(driver)
-                # A read transaction, whatever the engine's default: the database's write
-                # lock stays free for the job (and anyone else) while this reads.
-                conn.execution_options(sqlite_begin="DEFERRED")
-                with conn.begin():
-                    found, frame = self._snapshot(conn)
-                self.ended.set()
-                self._locked.wait()
-                if not self._closed and _data_version(driver) == before:
-                    self._read = _Read(found, frame)
+                driver: Any = conn.connection.driver_connection
+                # A job that needs no snapshot (`close` before `take`) stops the read,
+                # which would take a core from what the job still does.
+                driver.set_progress_handler(self._stopped, 100_000)
+                try:
+                    self._read_in(conn, driver)
+                finally:  # before the connection goes back to the pool
+                    driver.set_progress_handler(None, 0)
         except Exception:  # the job reads the snapshot itself, as without this
-            log.warning("snapshot_read_ahead_failed", directory=self._directory, exc_info=True)
+            if not self._closed:
+                log.warning("snapshot_read_ahead_failed", directory=self._directory, exc_info=True)
         finally:
+            self._summed.set()
             self.ended.set()
 
+    def _read_in(self, conn: Connection, driver: Any) -> None:
+        before = _data_version(driver)
+        # A read transaction, whatever the engine's default: the database's write lock
+        # stays free for the job (and anyone else) while this reads.
+        conn.execution_options(sqlite_begin="DEFERRED")
+        with conn.begin():
+            found, frame = self._snapshot(conn)
+        self.ended.set()
+        self._locked.wait()
+        if not self._closed and _data_version(driver) == before:
+            self._read = _Read(found, frame)
+
+    def _sum_ahead(self) -> None:
+        try:
+            with self._engine.connect() as conn:
+                found = conn.scalar(self._directory_query())
+                if found is not None:
+                    self._sums = fingerprint_sums(conn, int(found))
+        except Exception:  # the job reads them under its lock instead
+            log.warning("sums_read_ahead_failed", directory=self._directory, exc_info=True)
+        finally:
+            self._summed.set()
+
+    def _directory_query(self) -> Select[Any]:
+        return select(directories.c.id).where(directories.c.name == self._directory)
+
     def _snapshot(self, conn: Connection) -> tuple[int | None, pl.DataFrame]:
-        query = select(directories.c.id).where(directories.c.name == self._directory)
-        found = conn.scalar(query)
+        found = conn.scalar(self._directory_query())
         if found is None:
+            self._summed.set()
             return None, pl.DataFrame(schema=SNAPSHOT_SCHEMA)
+        self._sums = fingerprint_sums(conn, int(found))
+        self._summed.set()
         return int(found), snapshot(conn, int(found))
 
 

@@ -26,11 +26,14 @@ from sqlalchemy import (
     Connection,
     Select,
     String,
+    func,
+    literal_column,
     or_,
     select,
     true,
 )
 
+from syncd.core.plan import FingerprintSums
 from syncd.core.records import CUSTOM_PREFIX
 from syncd.store.bulk import insert_unless_exists, read_frame, staged
 from syncd.store.schema import (
@@ -111,6 +114,25 @@ def snapshot(conn: Connection, directory_id: int) -> pl.DataFrame:
     """Every user of the directory, active or archived: the planner's `snapshot` frame."""
     query = select(users.c.id, users.c.key, users.c.email_lc, users.c.status, users.c.fingerprint)
     return _scan(conn, query, directory_id, SNAPSHOT_SCHEMA)
+
+
+def fingerprint_sums(conn: Connection, directory_id: int) -> FingerprintSums:
+    """The directory's active users' fingerprints summed (`syncd.core.plan.quiet_plan`):
+    one pass over the table, no row sent back (0.3 s for a million users on SQLite)."""
+    fp = users.c.fingerprint
+    mine: ColumnElement[bool] = users.c.directory_id == directory_id
+    if conn.dialect.name == "sqlite":
+        mine = (users.c.directory_id + 0) == directory_id  # the table, not the key index: 10x
+    query = select(
+        func.count(),
+        func.count(fp),
+        func.coalesce(func.sum(fp.op("&")(0xFFFF_FFFF)), 0),
+        func.coalesce(func.sum(fp.op(">>")(literal_column("32"))), 0),  # PostgreSQL: an int
+    ).where(mine, users.c.status == "active")
+    count, fingerprinted, low, high = conn.execute(query).one()
+    return FingerprintSums(
+        users=int(count), unfingerprinted=int(count - fingerprinted), low=int(low), high=int(high)
+    )
 
 
 def _scan(

@@ -1,5 +1,6 @@
 """The planner's snapshot read ahead on a second connection (`syncd.store.ahead`): what a
-job takes is always the directory as its lock keeps it, whatever was committed meanwhile."""
+job takes is always the directory as its lock keeps it, whatever was committed meanwhile;
+and so are the fingerprint sums that prove a quiet night (`syncd.core.plan.quiet_plan`)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,19 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, delete, update
 
 from syncd import flow
+from syncd.config import load_config
+from syncd.core import plan as planner
 from syncd.intake import Drop
+from syncd.runtime import Runtime, open_runtime
 from syncd.store.ahead import SnapshotAhead, snapshot_ahead
 from syncd.store.apply import apply_plan
-from syncd.store.directory import SNAPSHOT_SCHEMA, directory_id, lock_directory, snapshot
+from syncd.store.directory import (
+    SNAPSHOT_SCHEMA,
+    directory_id,
+    fingerprint_sums,
+    lock_directory,
+    snapshot,
+)
 from syncd.store.engine import ensure_schema, make_engine
 from syncd.store.schema import users
 from tests.integration.test_flow_memory import _runtime
@@ -75,7 +85,9 @@ def test_the_snapshot_taken_is_the_directory_under_the_lock(
     """Whatever another connection commits (each kind changes something), and whenever:
     the snapshot a job takes is the one it would read itself under its lock. The read
     ahead is used exactly when no commit came between it and the lock (so this property
-    tests both branches). On PostgreSQL nothing is read ahead: the job reads it."""
+    tests both branches). On PostgreSQL nothing is read ahead: the job reads it. The
+    fingerprint sums read ahead are said current exactly then too (on SQLite), and are
+    then the sums under the lock; on PostgreSQL they are only ever a guess."""
     serial = next(SERIALS)
     with engine.begin() as conn:
         conn.execute(delete(users))
@@ -90,10 +102,16 @@ def test_the_snapshot_taken_is_the_directory_under_the_lock(
             _commit(engine, write, serial)
         with engine.begin() as conn:
             hr = lock_directory(conn, "hr")
+            guessed, current = ahead.guessed_sums(), ahead.sums_current()
+            under_lock = fingerprint_sums(conn, hr)
             taken = ahead.take(conn, hr)
             assert taken.schema == SNAPSHOT_SCHEMA
             assert _rows(taken) == _rows(snapshot(conn, hr))
-    assert ahead.current is (engine.dialect.name == "sqlite" and when != AFTER_READ)
+    read_ahead = engine.dialect.name == "sqlite" and when != AFTER_READ
+    assert ahead.current is read_ahead
+    assert current is read_ahead
+    if when != AFTER_READ:
+        assert guessed == under_lock
 
 
 def test_a_directory_created_by_the_lock_itself_has_an_empty_snapshot(tmp_path: str) -> None:
@@ -152,10 +170,9 @@ def _night(keys: range, name: str) -> bytes:
 def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A quiet night's job takes the snapshot read ahead; one whose directory gained a
-    user between that read and its lock (a command-line upload committed meanwhile)
-    plans on the directory as it is then, and updates that user instead of creating it
-    twice."""
+    """A night's job takes the snapshot read ahead; one whose directory gained a user
+    between that read and its lock (a command-line upload committed meanwhile) plans on
+    the directory as it is then, and updates that user instead of creating it twice."""
     rt = _runtime(tmp_path)
     source = rt.config.sources[0]
     aheads: list[SnapshotAhead] = []
@@ -179,14 +196,14 @@ def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
 
     try:
         first = flow.run_job(rt, source, Drop("hr.csv", _night(range(100), "Ann")))
-        quiet = flow.run_job(rt, source, Drop("hr.csv", _night(range(99, -1, -1), "Ann")))
+        night = flow.run_job(rt, source, Drop("hr.csv", _night(range(99, -1, -1), "Bo")))
         busy = flow.run_job(
-            rt, source, Drop("hr.csv", _night(range(101), "Ann")), progress=meanwhile
+            rt, source, Drop("hr.csv", _night(range(101), "Bo")), progress=meanwhile
         )
     finally:
         rt.engine.dispose()
     assert [a.current for a in aheads] == [True, True, False]
-    assert (first.counts.created, quiet.counts.unchanged) == (100, 100)
+    assert (first.counts.created, night.counts.updated) == (100, 100)
     assert busy.status == "applied"
     assert (busy.counts.created, busy.counts.updated, busy.counts.unchanged) == (0, 1, 100)
 
@@ -224,3 +241,107 @@ def test_reading_ahead_leaves_the_write_lock_free(
         assert ahead.ended.wait(30)
     engine.dispose()
     assert writes == ["committed"]
+
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    people=st.lists(
+        st.tuples(
+            st.none() | st.sampled_from([-(2**63), -1, 0, 2**63 - 1]) | INT64,
+            st.sampled_from(["active", "active", "archived"]),
+            st.sampled_from(["hr", "hr", "other"]),
+        ),
+        max_size=12,
+    )
+)
+def test_the_stored_sums_are_the_active_users_fingerprints_summed(
+    engine: Engine, people: list[tuple[int | None, str, str]]
+) -> None:
+    """The database's sums (SQL's `&` and `>>` on BIGINT) are polars' sums of the same
+    fingerprints, at either end of their range and without one: over the directory's
+    active users only."""
+    with engine.begin() as conn:
+        conn.execute(delete(users))
+        ids = {name: directory_id(conn, name) for name in ("hr", "other")}
+        for name in ids:
+            mine = [
+                {"key": f"k{i}", "email": f"k{i}@example.com", "fingerprint": fp, "status": st_}
+                for i, (fp, st_, where) in enumerate(people)
+                if where == name
+            ]
+            if mine:
+                frame = records(mine, fingerprint=pl.Int64())
+                apply_plan(conn, ids[name], make_plan(creates=frame), job_id="J", now=T0)
+        found = fingerprint_sums(conn, ids["hr"])
+    active = [fp for fp, status, where in people if where == "hr" and status == "active"]
+    assert found == planner.fingerprint_sums(pl.Series("fingerprint", active, pl.Int64))
+
+
+def _runtime_on(tmp_path: Path, url: str) -> Runtime:
+    """A runtime on the database at `url`, with one full source."""
+    config = tmp_path / "syncd.toml"
+    config.write_text(
+        f'state_dir = "{tmp_path / "state"}"\n[database]\nurl = "{url}"\n'
+        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
+        'mode = "full"\n',
+        encoding="utf-8",
+    )
+    return open_runtime(load_config(config))
+
+
+def test_a_quiet_night_is_planned_without_the_snapshot_unless_someone_wrote_meanwhile(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file that is the directory, in another order, is planned from the fingerprint
+    sums: no snapshot is taken, nothing is written. The same file, while someone edits a
+    user between the sums read ahead and the job's lock (as the back office does: a new
+    name, the fingerprint cleared), is planned user by user, and puts that user back."""
+    rt = _runtime_on(tmp_path, db_url)
+    source = rt.config.sources[0]
+    aheads: list[SnapshotAhead] = []
+    real = flow.store.snapshot_ahead
+
+    @contextmanager
+    def watched(engine: Engine, directory: str) -> Iterator[SnapshotAhead]:
+        with real(engine, directory) as ahead:
+            aheads.append(ahead)
+            yield ahead
+
+    monkeypatch.setattr(flow.store, "snapshot_ahead", watched)
+
+    def meanwhile(stage: str) -> None:
+        if stage == "validating":  # the sums are read ahead: someone edits a user
+            assert aheads[-1].guessed_sums() is not None
+            with rt.engine.begin() as conn:
+                edit = update(users).where(users.c.key == "user7@example.com")
+                conn.execute(edit.values(first_name="Zed", fingerprint=None))
+
+    def stamps() -> list[tuple[object, ...]]:
+        with rt.engine.connect() as conn:
+            return sorted(conn.execute(users.select()).all())
+
+    try:
+        flow.run_job(rt, source, Drop("hr.csv", _night(range(50), "Ann")))
+        before = stamps()
+        quiet = flow.run_job(rt, source, Drop("hr.csv", _night(range(49, -1, -1), "Ann")))
+        assert stamps() == before
+        edited = flow.run_job(
+            rt, source, Drop("hr.csv", _night(range(50), "Ann") + b"\r\n"), progress=meanwhile
+        )
+        with rt.engine.connect() as conn:
+            name = conn.scalar(
+                users.select()
+                .with_only_columns(users.c.first_name)
+                .where(users.c.key == "user7@example.com")
+            )
+    finally:
+        rt.engine.dispose()
+    assert quiet.status == "applied"
+    assert quiet.counts.unchanged == 50
+    assert aheads[1].current is None  # the snapshot was not taken
+    assert edited.status == "applied"
+    assert (edited.counts.updated, edited.counts.unchanged) == (1, 49)
+    assert name == "Ann"

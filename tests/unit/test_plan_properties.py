@@ -14,7 +14,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.core.plan import FINGERPRINT_VERSION as VERSION
-from syncd.core.plan import Plan, build_plan, candidates, fingerprint
+from syncd.core.plan import (
+    FingerprintSums,
+    Plan,
+    build_plan,
+    candidates,
+    fingerprint,
+    fingerprint_sums,
+    quiet_plan,
+    quiet_sums,
+)
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
 from syncd.core.table import RowError
@@ -303,3 +312,80 @@ def test_a_fingerprint_of_another_version_never_equals_this_ones(
     ours = fingerprint(frame, FIELDS)
     theirs = fingerprint(frame, FIELDS, version=version)
     assert not (ours == theirs).any()
+
+
+def stored_sums(state: State) -> FingerprintSums:
+    """The active users' fingerprints summed, as the store sums them."""
+    active = [u["fingerprint"] for u in state.values() if u["status"] == "active"]
+    return fingerprint_sums(pl.Series("fingerprint", active, pl.Int64))
+
+
+@st.composite
+def nights(draw: st.DrawFn) -> tuple[State, File]:
+    """A directory and a file for it; mostly one that may be quiet (every row active and
+    valid), and mostly applied once already in full (the usual quiet night)."""
+    state, file = draw(imports())
+    if draw(st.sampled_from([False, True, True, True])):
+        file = File(tuple({**r, "status": "active"} for r in file.rows), (), 0)
+        if draw(st.sampled_from([False, True, True])):
+            first = plan(state, file, "full")
+            if first is not None:
+                state = apply(state, first[0])
+        # Then maybe a row says its user left, or a row failed (keyed, or not).
+        spoil = draw(st.sampled_from(["", "", "archived", "invalid", "unreadable"]))
+        if spoil == "archived" and file.rows:
+            at = draw(st.integers(0, len(file.rows) - 1))
+            rows = list(file.rows)
+            rows[at] = {**rows[at], "status": "archived"}
+            file = File(tuple(rows), (), 0)
+        elif spoil == "invalid":
+            spare = [k for k in KEYS if k not in {r["key"] for r in file.rows}]
+            file = File(file.rows, tuple(spare[:1]), 0)
+        elif spoil == "unreadable":
+            file = File(file.rows, (), 1)
+    return state, file
+
+
+@props
+@given(nights(), modes)
+def test_a_quiet_plan_is_the_plan_and_is_found_whenever_the_file_is_the_directory(
+    case: tuple[State, File], mode: Mode
+) -> None:
+    """Whenever `quiet_plan` answers (without the snapshot), `build_plan` plans the same:
+    nothing written, nobody archived, the same counts, frames of the same columns. And
+    whenever the file's rows are exactly the active users as their fingerprints hold
+    them, it does answer."""
+    state, file = case
+    v = file.validated()
+    sums = quiet_sums(v, fingerprint(v.records, v.fields))
+    quiet = None if sums is None else quiet_plan(v, mode, sums, stored_sums(state))
+    full = plan(state, file, mode)
+    if quiet is not None:
+        assert full is not None
+        expected, errors = full
+        assert errors == ()
+        assert quiet.counts == expected.counts
+        assert quiet.active_before == expected.active_before
+        assert quiet.archive_blocked is expected.archive_blocked is None
+        for name in ("creates", "updates", "refresh", "archives"):
+            ours, theirs = getattr(quiet, name), getattr(expected, name)
+            assert ours.height == theirs.height == 0, name
+            assert ours.schema == theirs.schema, name
+    active = {k: u for k, u in state.items() if u["status"] == "active"}
+    rows = {r["key"]: r for r in v.records.iter_rows(named=True)}
+    fingerprints = dict(zip(v.records["key"], fingerprint(v.records, v.fields), strict=True))
+    same = (
+        sums is not None
+        and rows.keys() == active.keys()
+        and all(u["fingerprint"] == fingerprints[k] for k, u in active.items())
+    )
+    assert (quiet is not None) == same
+
+
+def test_fingerprints_hold_the_key() -> None:
+    """Two records alike but for their key have different fingerprints: summed, a
+    directory's fingerprints tell which users hold which values (a file whose key
+    column was sorted apart from its other columns is no quiet night)."""
+    frame = records([{"key": "E1", "email": "a@x.com"}, {"key": "E2", "email": "a@x.com"}])
+    first, second = fingerprint(frame, FIELDS)
+    assert first != second
