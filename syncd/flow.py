@@ -690,7 +690,7 @@ def plan_against(
         # only when they match and cannot be shown current.
         guessed = None if ahead is None else ahead.guessed_sums()
         if guessed is None or guessed == sums:
-            if guessed is None or ahead is None or not ahead.sums_current():
+            if guessed is None or ahead is None or not ahead.sums_current(conn):
                 guessed = store.fingerprint_sums(conn, directory_id)
             quiet = quiet_plan(validated, mode, sums, guessed)
             if quiet is not None:

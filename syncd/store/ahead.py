@@ -1,5 +1,7 @@
 """A directory's snapshot read ahead, on a second connection, while the job reads and
 validates its file; kept only if it is exactly what the job would read under its lock.
+And, before it, the directory's fingerprint sums, which prove a quiet night without any
+snapshot (`syncd.core.plan.quiet_plan`).
 
 On a night that changes little, reading the snapshot is most of the planning: about a
 second at a million users. Most of that work is the database's and polars', done
@@ -7,7 +9,8 @@ without holding Python's GIL, and the file's validation leaves a core partly idl
 the two overlap almost entirely (measured on a million users on SQLite: the snapshot
 0.87 s alone, 1.04 s beside `syncd validate`, which took no longer for it). The price
 is memory: the snapshot (about 90 MiB a million users) is held while the file is
-checked, where it used to be read after.
+checked, where it used to be read after. A night proved quiet takes no snapshot: the
+read still running stops (SQLite's progress handler).
 
 The read is kept only if no other connection committed anything between it and the
 moment the job holds the directory's lock (the database's write lock): the reading
@@ -16,13 +19,18 @@ locked, and that number changes with every commit of any other connection. Equal
 snapshot is the directory as the lock keeps it; otherwise (or if the read failed) the
 job reads it again itself, as it would without this.
 
-On PostgreSQL nothing is read ahead. Its snapshot comes by COPY, a message per row, and
-the loop that gathers them holds the GIL: beside a 5,000,000-row validation it made the
-validation 6.9 s instead of 4.7 and the job 0.2 to 0.5 GiB bigger at its peak. Nor is there a
-proof as cheap as `data_version` that a read made on another connection is still
-current (one built on transaction ids read again after any commit on the server,
-autovacuum's included). A SQLite database in memory has no second connection onto the
-same data: nothing is read ahead there either.
+The sums (one row) are read ahead on both databases and proved current under the lock
+(`sums_current`): on SQLite by the `data_version` of a connection kept idle from before
+they were read; on PostgreSQL by the transactions the sums' REPEATABLE READ snapshot did
+not see, none of which may have committed (`pg_xact_status`). Not proved, the job reads
+them again under its lock (0.3 to 1 s a million users) when they match its file.
+
+On PostgreSQL no snapshot is read ahead. Its snapshot comes by COPY, a message per row,
+and the loop that gathers them holds the GIL: beside a 5,000,000-row validation it made
+the validation 6.9 s instead of 4.7 and the job 0.2 to 0.5 GiB bigger at its peak; and
+the transaction proof fails on any commit anywhere on the server, autovacuum's included,
+which for a snapshot means reading it twice. A SQLite database in memory has no second
+connection onto the same data: nothing is read ahead there.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from typing import Any
 
 import polars as pl
 import structlog
-from sqlalchemy import Connection, Engine, Select, select
+from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy.exc import DBAPIError
 
 from syncd.core.plan import FingerprintSums
 from syncd.store.directory import SNAPSHOT_SCHEMA, fingerprint_sums, snapshot
@@ -67,6 +76,7 @@ class SnapshotAhead:
         self._summed = threading.Event()  # the sums are read (or failed, or never began)
         self._thread: threading.Thread | None = None
         self._sum_thread: threading.Thread | None = None
+        self._seen: str | None = None  # PostgreSQL: the snapshot the sums were read in
         in_memory = (engine.url.database or "") in ("", ":memory:")
         self._sentinel: Any = None
         if engine.dialect.name == "sqlite" and not in_memory:
@@ -97,13 +107,20 @@ class SnapshotAhead:
         self._summed.wait()
         return self._sums
 
-    def sums_current(self) -> bool:
-        """Whether the sums read ahead are the directory's as the caller's lock keeps it:
-        no other connection committed anything since before they were read (SQLite's
-        `data_version`, asked of a connection kept idle for it). Ask it under the lock."""
-        if self._sentinel is None or self._sums is None:
+    def sums_current(self, conn: Connection) -> bool:
+        """Whether the sums read ahead are the directory's as the lock `conn` holds keeps
+        it: nobody else committed anything since before they were read.
+        - SQLite: `data_version`, asked of a connection kept idle for it, is unchanged.
+        - PostgreSQL: the sums were read in a REPEATABLE READ transaction, whose snapshot
+          (`pg_current_snapshot()`) says which transactions it saw; of those it did not
+          see (running then, or begun since) none has committed by now, as `conn` sees
+          it (`pg_xact_status`). Past `_MOST_UNSURE` of them (a busy server) no.
+        """
+        if self._sums is None:
             return False
-        return _data_version(self._sentinel) == self._version
+        if self._sentinel is not None:
+            return bool(_data_version(self._sentinel) == self._version)
+        return self._seen is not None and not _committed_since(conn, self._seen)
 
     def take(self, conn: Connection, directory_id: int) -> pl.DataFrame:
         """The snapshot of the directory, locked as `directory_id` on `conn`: the one read
@@ -171,9 +188,13 @@ class SnapshotAhead:
     def _sum_ahead(self) -> None:
         try:
             with self._engine.connect() as conn:
-                found = conn.scalar(self._directory_query())
-                if found is not None:
-                    self._sums = fingerprint_sums(conn, int(found))
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    seen = conn.scalar(text("SELECT pg_current_snapshot()::text"))
+                    found = conn.scalar(self._directory_query())
+                    if found is not None:
+                        self._sums = fingerprint_sums(conn, int(found))
+                        self._seen = str(seen)
         except Exception:  # the job reads them under its lock instead
             log.warning("sums_read_ahead_failed", directory=self._directory, exc_info=True)
         finally:
@@ -195,6 +216,55 @@ class SnapshotAhead:
 def _data_version(driver: Any) -> int:
     """SQLite's count of other connections' commits, as this connection has seen them."""
     return int(driver.execute("PRAGMA data_version").fetchone()[0])
+
+
+#: More transactions than this to ask PostgreSQL about, and the sums are read again.
+_MOST_UNSURE = 1000
+
+
+def _committed_since(conn: Connection, seen: str) -> bool:
+    """Whether a transaction that PostgreSQL's snapshot `seen` did not see has committed
+    by now, as `conn`'s next statement sees it (or, past `_MOST_UNSURE`, may have)."""
+    now = str(conn.scalar(text("SELECT pg_current_snapshot()::text")))
+    if _snapshot_parts(now)[1] - _snapshot_parts(seen)[1] > _MOST_UNSURE:
+        return True  # not even listed: that many transactions began since
+    unsure = finished_between(seen, now)
+    if len(unsure) > _MOST_UNSURE:
+        return True
+    return bool(unsure) and bool(committed(conn, unsure))
+
+
+def finished_between(seen: str, now: str) -> set[int]:
+    """The transactions that PostgreSQL's snapshot `seen` did not see and `now` no longer
+    sees running (text `xmin:xmax:xip,...`): running at `seen` or begun since, and not
+    running at `now`. Whichever of them committed, `now` sees and `seen` did not. The
+    transaction `now` was taken in is among them (a snapshot never lists its own): it has
+    not committed."""
+    _, seen_end, seen_running = _snapshot_parts(seen)
+    _, now_end, now_running = _snapshot_parts(now)
+    return (seen_running | set(range(seen_end, max(seen_end, now_end)))) - now_running
+
+
+def committed(conn: Connection, xids: set[int]) -> set[int]:
+    """Those of the transactions `xids` that have committed (`pg_xact_status`); all of
+    them if PostgreSQL refuses to say (it keeps the status of recent ones only)."""
+    query = text(
+        "SELECT x::text FROM unnest(CAST(:xids AS xid8[])) AS x"
+        " WHERE pg_xact_status(x) = 'committed'"
+    )
+    try:
+        with conn.begin_nested():  # a refusal leaves the job's transaction usable
+            found = conn.scalars(query, {"xids": "{" + ",".join(map(str, xids)) + "}"})
+            return {int(x) for x in found}
+    except DBAPIError:
+        log.warning("sums_read_ahead_unchecked", exc_info=True)
+        return set(xids)
+
+
+def _snapshot_parts(value: str) -> tuple[int, int, set[int]]:
+    """`xmin:xmax:xip,...` (pg_snapshot's text) as xmin, xmax and the running xids."""
+    low, end, running = value.split(":")
+    return int(low), int(end), {int(x) for x in running.split(",") if x}
 
 
 @contextmanager
