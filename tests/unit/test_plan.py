@@ -21,6 +21,7 @@ from syncd.core.plan import (
     build_plan,
     candidates,
     fingerprint,
+    fingerprint_before,
     match,
 )
 from syncd.core.profile import Mode
@@ -820,3 +821,32 @@ def test_the_same_password_gets_another_tag_for_another_user_or_secret() -> None
     tags = password_tags(keys, passwords, b"k").to_list()
     assert tags[0] != tags[1]
     assert password_tags(keys, passwords, b"other").to_list()[0] != tags[0]
+
+
+@pytest.mark.parametrize("others", [0, 20])
+def test_a_fingerprint_of_the_algorithm_before_is_refreshed_without_details(others: int) -> None:
+    """A directory written by the syncd before this one (its fingerprints left the key
+    out) needs only the changed users' details on its next night: a user whose stored
+    fingerprint equals the row's under that algorithm is unchanged, and refreshed to this
+    one's; a user whose values changed is compared and updated. (Beside `others` users
+    with current fingerprints: the few stale rows are then fingerprinted apart.)"""
+    rows = [
+        {"key": "E1", "email": "a@x.com", "first_name": "Ann"},
+        {"key": "E2", "email": "b@x.com", "first_name": "Bo"},
+    ]
+    extra = [{"key": f"X{i}", "email": f"x{i}@x.com", "first_name": "Xi"} for i in range(others)]
+    before = fingerprint_before(records(rows), FIELDS).to_list()
+    current = fingerprint(records(extra), FIELDS).to_list() if extra else []
+    users = [
+        {"user_id": i + 1, **row, "status": "active", "fingerprint": fp}
+        for i, (row, fp) in enumerate(zip(rows + extra, before + current, strict=True))
+    ]
+    v = validated([rows[0], {**rows[1], "first_name": "Cy"}, *extra])
+    snap = snapshot(users)
+    assert candidates(v.records, v.fields, snap).to_list() == [2]
+    plan, errors = build_plan(v, snap, details(users[1:2]), mode="full")
+    assert errors == ()
+    assert (plan.counts.unchanged, plan.counts.updated) == (1 + others, 1)
+    now = fingerprint(v.records, v.fields).to_list()
+    assert plan.refresh.rows() == [(1, now[0])]
+    assert plan.updates.select("user_id", "fingerprint").rows() == [(2, now[1])]

@@ -20,6 +20,7 @@ from syncd.core.plan import (
     build_plan,
     candidates,
     fingerprint,
+    fingerprint_before,
     fingerprint_sums,
     quiet_plan,
     quiet_sums,
@@ -63,10 +64,12 @@ def directories(draw: st.DrawFn) -> State:
         values = {"email": email, "first_name": draw(names), "groups": draw(groups)}
         stored = {"user_id": user_id, "key": key, **values}
         stored["status"] = draw(st.sampled_from(["active", "archived"]))
-        # As written by a record with these values, by an older algorithm, or by nobody.
+        # As written by a record with these values, by the algorithm before (which left
+        # the key out), by an older one, or by nobody.
         frame = records([{"key": key, **values}])
         fp, old = (fingerprint(frame, FIELDS, version=v)[0] for v in (VERSION, "f1-1.0.0"))
-        stored["fingerprint"] = draw(st.sampled_from([fp, None, old]))
+        legacy = fingerprint_before(frame, FIELDS)[0]
+        stored["fingerprint"] = draw(st.sampled_from([fp, None, old, legacy]))
         state[key] = stored
     return state
 
@@ -389,3 +392,31 @@ def test_fingerprints_hold_the_key() -> None:
     frame = records([{"key": "E1", "email": "a@x.com"}, {"key": "E2", "email": "a@x.com"}])
     first, second = fingerprint(frame, FIELDS)
     assert first != second
+
+
+@props
+@given(imports(), modes)
+def test_the_details_of_users_candidates_leaves_out_change_nothing(
+    case: tuple[State, File], mode: Mode
+) -> None:
+    """Planned with every stored user's details, a file plans exactly as with only the
+    candidates' (the users whose fingerprint differs, unless it is the previous
+    algorithm's and equal under it, and the holders of claimed emails): the users left
+    out were unchanged."""
+    state, file = case
+    v = file.validated()
+    users = list(state.values())
+    snap = snapshot(users)
+    try:
+        every = build_plan(v, snap, details(users), mode=mode)
+    except FileRejected:
+        return
+    some = plan(state, file, mode)
+    assert some is not None
+    ours, theirs = some[0], every[0]
+    assert ours.counts == theirs.counts
+    assert some[1] == every[1]
+    for name in ("creates", "updates", "archives", "refresh"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        order = "user_id" if name == "refresh" else a.columns[0]
+        assert a.sort(order).equals(b.sort(order)), name
