@@ -41,6 +41,7 @@ from syncd.core.guard import GuardLimits, Previous, judge
 from syncd.core.job_id import new_job_id
 from syncd.core.passwords import password_tags
 from syncd.core.plan import (
+    COMPARE_PART,
     NothingValid,
     Plan,
     build_plan,
@@ -704,8 +705,18 @@ def plan_against(
     matched = match(records, snapshot, fingerprints)
     wanted = candidates(records, validated.fields, snapshot, matched=matched)
     population = snapshot.height
-    details = store.details(conn, directory_id, wanted, population=population)
-    plan, conflicts = build_plan(validated, snapshot, details, mode=mode, matched=matched)
+
+    def details_of(user_ids: pl.Series) -> pl.DataFrame:
+        return store.details(conn, directory_id, user_ids, population=population)
+
+    if wanted.len() > COMPARE_PART:
+        # Most users to compare (after a polars upgrade, every one): compared in parts,
+        # each with its own users' details; the changes CSV needs the changed users'.
+        plan, conflicts = build_plan(validated, snapshot, details_of, mode=mode, matched=matched)
+        details = details_of(plan.updates["user_id"].cast(pl.Int64))
+    else:
+        details = details_of(wanted)
+        plan, conflicts = build_plan(validated, snapshot, details, mode=mode, matched=matched)
     missing = missing_users(plan, details)
     extra = store.details(conn, directory_id, missing, fields=("email",), population=population)
     return plan, conflicts, plan_changes(plan, details, extra)

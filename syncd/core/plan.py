@@ -145,8 +145,9 @@ def _legacy_rows(records: pl.DataFrame, fields: Sequence[str], matched: pl.DataF
     """The `ROW`s of the matched rows whose stored fingerprint differs from theirs only by
     the algorithm: it equals the row's fingerprint under `_LEGACY_VERSION`. Their values
     are as stored, so they are refreshed without being compared. Only the rows whose
-    stored fingerprint differs are fingerprinted again (all of them on the first night
-    after the upgrade; the few a back office edit cleared, after)."""
+    stored fingerprint differs are fingerprinted again: all of them on the first night
+    after the upgrade (or after polars changed, when none is equal); after it, the
+    changed users."""
     differ = pl.col("s_fp").is_not_null() & (pl.col("s_fp") != pl.col("fingerprint"))
     stale = matched.filter(pl.col("user_id").is_not_null() & differ).select(ROW, "s_fp")
     if stale.height == 0:
@@ -364,17 +365,57 @@ def _compared(
     return rows.with_columns(_changes=pl.col("changed").list.len() > 0)
 
 
+#: The stored details of the users `candidates()` names: the frame, or a function that
+#: reads those of some of them (`build_plan` compares that many rows at a time).
+Details = pl.DataFrame | Callable[[pl.Series], pl.DataFrame]
+#: Rows compared at a time when the details come by a function: a night that compares
+#: every user (after a polars upgrade its fingerprints are all stale) holds no more than
+#: this many users' details and compared rows at once.
+COMPARE_PART = 250_000
+#: What is kept of a compared row that writes nothing (its `_changes` and `email_changed`
+#: flags, and what a stale fingerprint's refresh needs).
+_FLAGS = (ROW, "user_id", "fingerprint", "s_fp", "_changes", "email_changed", "_kind")
+
+
+def _compared_parts(
+    records: pl.DataFrame,
+    need: pl.DataFrame,
+    snap: pl.DataFrame,
+    details: Details,
+    names: list[str],
+    mode: Mode,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The rows of `need` compared with their stored details (`_compared`, with kinds):
+    whole for the rows that write, and `_FLAGS` for every one. With details read by a
+    function, `COMPARE_PART` rows at a time."""
+    if isinstance(details, pl.DataFrame):
+        parts = [(need, details)]
+    else:
+        parts = [
+            (part, details(part["user_id"]))
+            for part in (need.slice(at, COMPARE_PART) for at in range(0, need.height, COMPARE_PART))
+        ] or [(need, details(need["user_id"]))]
+    writes, flags = [], []
+    for rows, stored in parts:
+        compared = with_kind(_compared(records, rows, snap, stored, names, mode))
+        writes.append(compared.filter(WRITES))
+        flags.append(compared.select(_FLAGS))
+        del compared, stored
+    return pl.concat(writes), pl.concat(flags)
+
+
 def build_plan(
     validated: Validated,
     snapshot: pl.DataFrame,
-    details: pl.DataFrame,
+    details: Details,
     *,
     mode: Mode,
     fingerprints: pl.Series | None = None,
     matched: pl.DataFrame | None = None,
 ) -> tuple[Plan, tuple[RowError, ...]]:
     """The plan of one job, and the rows it turns invalid (email conflicts), whose
-    errors the counts already include. `fingerprints`, `matched`: as for `candidates`."""
+    errors the counts already include. `details`: those of the users `candidates` names
+    (`Details`). `fingerprints`, `matched`: as for `candidates`."""
     records = validated.records
     if mode == "full" and records.height == 0:
         raise NothingValid()
@@ -401,12 +442,12 @@ def build_plan(
     if "password_tag" in records.columns:  # only the stored tag tells a new password
         need = need | (known & pl.col("password_tag").is_not_null())
     rows = rows.with_columns(_need=need).drop("s_fp", "password_tag", strict=False)
-    todo = with_kind(_compared(records, rows.filter("_need"), snap, details, names, mode))
+    todo, flags = _compared_parts(records, rows.filter("_need"), snap, details, names, mode)
     # The compared rows' answers flagged in place: no million-row frame is split or copied.
     rows = with_kind(
         rows.with_columns(
-            _changes=pl.col(ROW).is_in(todo.filter("_changes")[ROW].implode()),
-            email_changed=pl.col(ROW).is_in(todo.filter("email_changed")[ROW].implode()),
+            _changes=pl.col(ROW).is_in(flags.filter("_changes")[ROW].implode()),
+            email_changed=pl.col(ROW).is_in(flags.filter("email_changed")[ROW].implode()),
         )
     )
 
@@ -416,11 +457,11 @@ def build_plan(
     present = [rows.select("user_id").drop_nulls()]  # refused rows' users included
     lookalikes, lookalike_errors, meant = lookalike_keys(rows, snap, validated.key_header)
     refused = [guessed, lookalikes]
-    rows, todo = _without(rows, todo, refused)
+    rows, todo, flags = _without(refused, rows, todo, flags)
     conflicted, conflict_errors, holders = email_conflicts(
         rows, snap, validated.headers.get("email", "email")
     )
-    rows, todo = _without(rows, todo, [conflicted])
+    rows, todo, flags = _without([conflicted], rows, todo, flags)
     present += [meant, holders]
     conflicts = tuple(
         sorted((*guessed_errors, *lookalike_errors, *conflict_errors), key=lambda e: e.row)
@@ -439,13 +480,13 @@ def build_plan(
     reactivate = (KIND == "reactivate").alias("reactivate")
     updates = pl.concat(
         [
-            todo.filter(WRITES).with_columns(reactivate).select(update_columns),
+            todo.with_columns(reactivate).select(update_columns),
             plain.with_columns(reactivate).select(update_columns),
         ]
     ).sort(ROW)
     # Nothing to write, but a stale fingerprint would send the user to details every time.
     # (Only compared rows and the legacy ones can be stale: the others' are equal.)
-    refresh = todo.filter(~WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
+    refresh = flags.filter(~WRITES & ~pl.col("s_fp").eq_missing(pl.col("fingerprint")))
     refresh = refresh.select("user_id", "fingerprint")
     if legacy.len():
         old = rows.filter(pl.col(ROW).is_in(legacy.implode()) & ~WRITES & ~pl.col("_need"))
@@ -630,11 +671,9 @@ def _blocked_sentence(unreadable: int, guessed: int, encoding: str, absent: int)
     )
 
 
-def _without(
-    rows: pl.DataFrame, todo: pl.DataFrame, refused: Sequence[pl.Series]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """`rows` and `todo` without the refused rows (each a Series of `ROW`)."""
+def _without(refused: Sequence[pl.Series], *frames: pl.DataFrame) -> list[pl.DataFrame]:
+    """`frames` without the refused rows (each of `refused` a Series of `ROW`)."""
     gone = pl.concat(refused).to_frame(ROW) if refused else None
     if gone is None or gone.height == 0:
-        return rows, todo
-    return rows.join(gone, on=ROW, how="anti"), todo.join(gone, on=ROW, how="anti")
+        return list(frames)
+    return [frame.join(gone, on=ROW, how="anti") for frame in frames]

@@ -79,11 +79,16 @@ class SnapshotAhead:
         self._seen: str | None = None  # PostgreSQL: the snapshot the sums were read in
         in_memory = (engine.url.database or "") in ("", ":memory:")
         self._sentinel: Any = None
+        self._version = 0
         if engine.dialect.name == "sqlite" and not in_memory:
             # Idle all along, so its `data_version` can be asked whenever: unchanged, no
             # other connection committed since before the read began (`sums_current`).
-            self._sentinel = engine.raw_connection()
-            self._version = _data_version(self._sentinel)
+            try:
+                self._sentinel = engine.raw_connection()
+                self._version = _data_version(self._sentinel)
+            except Exception:  # the sums are then read again under the lock
+                log.warning("sums_sentinel_failed", directory=directory, exc_info=True)
+                self._close_sentinel()
             self._thread = threading.Thread(
                 target=self._read_ahead, name=f"snapshot-ahead:{directory}", daemon=False
             )
@@ -147,9 +152,12 @@ class SnapshotAhead:
         self._locked.set()
         if self._sum_thread is not None:  # one row: its connection is back in the pool
             self._sum_thread.join()
-        if self._sentinel is not None:
-            self._sentinel.close()
-            self._sentinel = None
+        self._close_sentinel()
+
+    def _close_sentinel(self) -> None:
+        sentinel, self._sentinel = self._sentinel, None
+        if sentinel is not None:
+            sentinel.close()
 
     def _stopped(self) -> int:
         """SQLite's progress handler: non-zero stops the running statement."""

@@ -173,14 +173,8 @@ def _night(keys: range, name: str) -> bytes:
     return ("Email,First Name\r\n" + "\r\n".join(rows) + "\r\n").encode()
 
 
-def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A night's job takes the snapshot read ahead; one whose directory gained a user
-    between that read and its lock (a command-line upload committed meanwhile) plans on
-    the directory as it is then, and updates that user instead of creating it twice."""
-    rt = _runtime(tmp_path)
-    source = rt.config.sources[0]
+def _watched_aheads(monkeypatch: pytest.MonkeyPatch) -> list[SnapshotAhead]:
+    """The read aheads of the jobs run from now on, in order."""
     aheads: list[SnapshotAhead] = []
     real = flow.store.snapshot_ahead
 
@@ -191,6 +185,18 @@ def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
             yield ahead
 
     monkeypatch.setattr(flow.store, "snapshot_ahead", watched)
+    return aheads
+
+
+def test_a_job_plans_on_the_snapshot_read_while_its_file_was_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A night's job takes the snapshot read ahead; one whose directory gained a user
+    between that read and its lock (a command-line upload committed meanwhile) plans on
+    the directory as it is then, and updates that user instead of creating it twice."""
+    rt = _runtime(tmp_path)
+    source = rt.config.sources[0]
+    aheads = _watched_aheads(monkeypatch)
 
     def meanwhile(stage: str) -> None:
         if stage == "validating":  # the read ahead is done: someone else commits
@@ -286,13 +292,14 @@ def test_the_stored_sums_are_the_active_users_fingerprints_summed(
     assert found == planner.fingerprint_sums(pl.Series("fingerprint", active, pl.Int64))
 
 
-def _runtime_on(tmp_path: Path, url: str) -> Runtime:
-    """A runtime on the database at `url`, with one full source."""
+def _runtime_on(tmp_path: Path, url: str, source: str = "hr") -> Runtime:
+    """A runtime on the database at `url`, with one full source (of the directory of
+    its name)."""
     config = tmp_path / "syncd.toml"
     config.write_text(
         f'state_dir = "{tmp_path / "state"}"\n[database]\nurl = "{url}"\n'
-        '[[sources]]\nname = "hr"\nkind = "local"\npath = "unused"\nprofile = "default"\n'
-        'mode = "full"\n',
+        f'[[sources]]\nname = "{source}"\nkind = "local"\npath = "unused"\n'
+        f'profile = "default"\nmode = "full"\ndirectory = "{source}"\n',
         encoding="utf-8",
     )
     return open_runtime(load_config(config))
@@ -307,16 +314,7 @@ def test_a_quiet_night_is_planned_without_the_snapshot_unless_someone_wrote_mean
     name, the fingerprint cleared), is planned user by user, and puts that user back."""
     rt = _runtime_on(tmp_path, db_url)
     source = rt.config.sources[0]
-    aheads: list[SnapshotAhead] = []
-    real = flow.store.snapshot_ahead
-
-    @contextmanager
-    def watched(engine: Engine, directory: str) -> Iterator[SnapshotAhead]:
-        with real(engine, directory) as ahead:
-            aheads.append(ahead)
-            yield ahead
-
-    monkeypatch.setattr(flow.store, "snapshot_ahead", watched)
+    aheads = _watched_aheads(monkeypatch)
 
     def meanwhile(stage: str) -> None:
         if stage == "validating":  # the sums are read ahead: someone edits a user

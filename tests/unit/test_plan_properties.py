@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from unittest import mock
 
 import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syncd.core import plan as planner
 from syncd.core.plan import FINGERPRINT_VERSION as VERSION
 from syncd.core.plan import (
     FingerprintSums,
@@ -416,6 +418,40 @@ def test_the_details_of_users_candidates_leaves_out_change_nothing(
     ours, theirs = some[0], every[0]
     assert ours.counts == theirs.counts
     assert some[1] == every[1]
+    for name in ("creates", "updates", "archives", "refresh"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        order = "user_id" if name == "refresh" else a.columns[0]
+        assert a.sort(order).equals(b.sort(order)), name
+
+
+@props
+@given(imports(), modes, st.integers(min_value=1, max_value=3))
+def test_comparing_in_parts_plans_the_same(case: tuple[State, File], mode: Mode, part: int) -> None:
+    """With the details read by a function, `part` users at a time (a night that
+    compares most of the directory), the plan and the refused rows are the ones planned
+    with every candidate's details at once; no read asks for more than `part` users."""
+    state, file = case
+    v = file.validated()
+    users = list(state.values())
+    snap = snapshot(users)
+    wanted = set(candidates(v.records, v.fields, snap).to_list())
+    asked: list[int] = []
+
+    def details_of(ids: pl.Series) -> pl.DataFrame:
+        asked.append(ids.len())
+        return details([u for u in users if u["user_id"] in set(ids.to_list())])
+
+    candidates_details = details([u for u in users if u["user_id"] in wanted])
+    try:
+        whole = build_plan(v, snap, candidates_details, mode=mode)
+    except FileRejected:
+        return
+    with mock.patch.object(planner, "COMPARE_PART", part):
+        parts = build_plan(v, snap, details_of, mode=mode)
+    assert max(asked) <= part
+    assert parts[1] == whole[1]
+    ours, theirs = parts[0], whole[0]
+    assert ours.counts == theirs.counts
     for name in ("creates", "updates", "archives", "refresh"):
         a, b = getattr(ours, name), getattr(theirs, name)
         order = "user_id" if name == "refresh" else a.columns[0]
