@@ -709,9 +709,10 @@ def plan_against(
     def details_of(user_ids: pl.Series) -> pl.DataFrame:
         return store.details(conn, directory_id, user_ids, population=population)
 
-    if wanted.len() > COMPARE_PART:
+    if wanted.len() > max(COMPARE_PART, population // 4):
         # Most users to compare (after a polars upgrade, every one): compared in parts,
         # each with its own users' details; the changes CSV needs the changed users'.
+        # (A night that changes fewer, however many, reads their details at once.)
         plan, conflicts = build_plan(validated, snapshot, details_of, mode=mode, matched=matched)
         details = details_of(plan.updates["user_id"].cast(pl.Int64))
     else:
