@@ -687,13 +687,14 @@ def plan_against(
     if sums is not None:
         # A night that may change nothing is proved so, when it does, by the active
         # users' fingerprints summed (`quiet_plan`): no snapshot is read or matched. The
-        # sums are read ahead; they are read again under the lock (0.3 s a million users)
-        # only when they match and cannot be shown current.
+        # sums are read ahead; they are read again under the lock (0.3 to 1 s a million
+        # users) only when they match and cannot be shown current.
         guessed = None if ahead is None else ahead.guessed_sums()
         if guessed is None or guessed == sums:
-            if guessed is None or ahead is None or not ahead.sums_current(conn):
-                guessed = store.fingerprint_sums(conn, directory_id)
-            quiet = quiet_plan(validated, mode, sums, guessed)
+            stored = guessed
+            if stored is None or ahead is None or not ahead.sums_current(conn):
+                stored = store.fingerprint_sums(conn, directory_id)
+            quiet = quiet_plan(validated, mode, sums, stored)
             if quiet is not None:
                 if ahead is not None:
                     ahead.close()  # its snapshot is not needed: the read stops
