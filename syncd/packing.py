@@ -14,8 +14,9 @@ import gzip
 
 import zstandard
 
+from syncd.core.decoding import ZSTD_MAGIC
+
 _LEVEL = 1
-_ZSTD = b"\x28\xb5\x2f\xfd"  # every zstd frame begins so
 
 
 def pack(data: bytes) -> bytes:
@@ -31,6 +32,6 @@ def packer() -> zstandard.ZstdCompressionObj:
 
 def unpack(content: bytes) -> bytes:
     """What `pack` (or a `packer`, or gzip, for copies kept before) was given."""
-    if content.startswith(_ZSTD):
+    if content.startswith(ZSTD_MAGIC):
         return zstandard.ZstdDecompressor().decompressobj().decompress(content)
     return gzip.decompress(content)

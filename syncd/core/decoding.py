@@ -219,6 +219,11 @@ def _bomless_utf16(data: bytes) -> str | None:
     return None
 
 
+#: The first bytes of every gzip member and every zstd frame.
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
 def _reject_binary(data: bytes) -> None:
     head = data[:4096]
     if head.startswith(b"PK\x03\x04"):
@@ -233,9 +238,9 @@ def _reject_binary(data: bytes) -> None:
         raise FileRejected(f"this looks like an old Excel workbook (.xls); {_SAVE_AS_CSV}")
     if head.startswith(b"%PDF"):
         raise FileRejected("this is a PDF document, not a CSV file; export the data as CSV")
-    if head.startswith(b"\x1f\x8b"):
+    if head.startswith(GZIP_MAGIC):
         raise FileRejected("this is a gzip archive, not a CSV file; decompress it first")
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
+    if head.startswith(ZSTD_MAGIC):
         raise FileRejected("this is a zstd archive, not a CSV file; decompress it first")
     _reject_markup(head)
 

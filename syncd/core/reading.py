@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from syncd.core.decoding import Decoded, after_invalid_utf8, decode
+from syncd.core.decoding import GZIP_MAGIC, ZSTD_MAGIC, Decoded, after_invalid_utf8, decode
 from syncd.core.dialect import (
     SAMPLE_BYTES,
     delimiter_name,
@@ -142,7 +142,7 @@ def _read(
 #: How polars tells compressed input, which it decompresses instead of parsing: gzip,
 #: zlib ("x" then one of four bytes, "x^" among them) and zstd. Text that starts so (a
 #: first cell "x^2") goes to the structural pass, which reads it as text.
-_COMPRESSED = (b"\x1f\x8b", b"x\x01", b"x^", b"x\x9c", b"x\xda", b"\x28\xb5\x2f\xfd")
+_COMPRESSED = (GZIP_MAGIC, b"x\x01", b"x^", b"x\x9c", b"x\xda", ZSTD_MAGIC)
 
 
 def _decompressed_by_polars(data: bytes) -> bool:

@@ -61,8 +61,9 @@ class _Read:
 
 class SnapshotAhead:
     """The snapshot of the directory `directory`, being read on a connection of `engine`
-    of its own (on a SQLite file; elsewhere `take` reads it on the job's connection).
-    `take` it once the directory is locked; `close` it in any case."""
+    of its own (on a SQLite file; elsewhere `take` reads it on the job's connection), and
+    its fingerprint sums before it (on any database file). `take` it, or ask for the sums,
+    once the directory is locked; `close` it in any case."""
 
     def __init__(self, engine: Engine, directory: str) -> None:
         self._engine = engine
@@ -107,8 +108,8 @@ class SnapshotAhead:
     def guessed_sums(self) -> FingerprintSums | None:
         """The directory's active users' fingerprints summed as they were when the job
         began (`syncd.core.plan.quiet_plan`), or None if they could not be read ahead. A
-        guess, not a proof: the job reads them again under its lock before it trusts a
-        match; a mismatch only spares it that read on a night that changes something."""
+        guess until `sums_current` proves it; a mismatch with the file's spares the job
+        the proof on a night that changes something."""
         self._summed.wait()
         return self._sums
 
