@@ -305,6 +305,7 @@ class _Job:
             )
         self.retain(conn, self.retained())
         store.purge_expired(conn, now=self.started)
+        store.prune_users_writes(conn)
 
     def retain(self, conn: Connection, retained: bytes | None) -> None:
         """Keep the file for support as `keep` decided (redacted, as it came, or not at
@@ -693,6 +694,7 @@ def plan_against(
         if guessed is None or guessed == sums:
             stored = guessed
             if stored is None or ahead is None or not ahead.sums_current(conn):
+                log.debug("sums_read_again", directory_id=directory_id)
                 stored = store.fingerprint_sums(conn, directory_id)
             quiet = quiet_plan(validated, mode, sums, stored)
             if quiet is not None:

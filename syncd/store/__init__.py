@@ -15,7 +15,7 @@ below are the store's public API, importable from `syncd.store` directly.
 """
 
 from syncd.core.status import JobStatus
-from syncd.store.ahead import SnapshotAhead, snapshot_ahead
+from syncd.store.ahead import SnapshotAhead, prune_users_writes, snapshot_ahead
 from syncd.store.apply import apply_plan
 from syncd.store.directory import (
     UserView,
@@ -138,6 +138,7 @@ __all__ = [
     "make_engine",
     "mark_failed",
     "mark_sent",
+    "prune_users_writes",
     "purge_expired",
     "put_job_file",
     "queue_file",

@@ -21,16 +21,16 @@ job reads it again itself, as it would without this.
 
 The sums (one row) are read ahead on both databases and proved current under the lock
 (`sums_current`): on SQLite by the `data_version` of a connection kept idle from before
-they were read; on PostgreSQL by the transactions the sums' REPEATABLE READ snapshot did
-not see, none of which may have committed (`pg_xact_status`). Not proved, the job reads
-them again under its lock (0.3 to 1 s a million users) when they match its file.
+they were read; on PostgreSQL by the transactions that wrote `users` (`users_writes`,
+noted by a trigger), none of which the sums' REPEATABLE READ snapshot did not see may
+have committed. Not proved, the job reads them again under its lock (0.3 to 1 s a
+million users) when they match its file.
 
 On PostgreSQL no snapshot is read ahead. Its snapshot comes by COPY, a message per row,
 and the loop that gathers them holds the GIL: beside a 5,000,000-row validation it made
-the validation 6.9 s instead of 4.7 and the job 0.2 to 0.5 GiB bigger at its peak; and
-the transaction proof fails on any commit anywhere on the server, autovacuum's included,
-which for a snapshot means reading it twice. A SQLite database in memory has no second
-connection onto the same data: nothing is read ahead there.
+the validation 6.9 s instead of 4.7 and the job 0.2 to 0.5 GiB bigger at its peak. A
+SQLite database in memory has no second connection onto the same data: nothing is read
+ahead there.
 """
 
 from __future__ import annotations
@@ -39,12 +39,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import polars as pl
 import structlog
 from sqlalchemy import Connection, Engine, Select, select, text
-from sqlalchemy.exc import DBAPIError
 
 from syncd.core.plan import FingerprintSums
 from syncd.store.directory import SNAPSHOT_SCHEMA, fingerprint_sums, snapshot
@@ -78,6 +78,7 @@ class SnapshotAhead:
         self._thread: threading.Thread | None = None
         self._sum_thread: threading.Thread | None = None
         self._seen: str | None = None  # PostgreSQL: the snapshot the sums were read in
+        self._began: datetime | None = None  # and when it was taken, by the server's clock
         in_memory = (engine.url.database or "") in ("", ":memory:")
         self._sentinel: Any = None
         self._version = 0
@@ -115,18 +116,25 @@ class SnapshotAhead:
 
     def sums_current(self, conn: Connection) -> bool:
         """Whether the sums read ahead are the directory's as the lock `conn` holds keeps
-        it: nobody else committed anything since before they were read.
-        - SQLite: `data_version`, asked of a connection kept idle for it, is unchanged.
+        it: nobody else committed a change to it since before they were read.
+        - SQLite: `data_version`, asked of a connection kept idle for it, is unchanged
+          (no commit at all, to any table, by another connection).
         - PostgreSQL: the sums were read in a REPEATABLE READ transaction, whose snapshot
-          (`pg_current_snapshot()`) says which transactions it saw; of those it did not
-          see (running then, or begun since) none has committed by now, as `conn` sees
-          it (`pg_xact_status`). Past `_MOST_UNSURE` of them (a busy server) no.
+          (`pg_current_snapshot()`) says which transactions it saw; of the transactions
+          that wrote `users` (`users_writes`), none it did not see (running then, or
+          begun since) has committed by now, as `conn` sees it. Commits that wrote no
+          user (autovacuum's, the jobs table's, other databases') do not count. A read
+          older than `_PROOF_AGE` is not proved: the rows kept may no longer say.
         """
         if self._sums is None:
             return False
         if self._sentinel is not None:
             return bool(_data_version(self._sentinel) == self._version)
-        return self._seen is not None and not _committed_since(conn, self._seen)
+        return (
+            self._seen is not None
+            and self._began is not None
+            and not users_written_since(conn, self._seen, self._began)
+        )
 
     def take(self, conn: Connection, directory_id: int) -> pl.DataFrame:
         """The snapshot of the directory, locked as `directory_id` on `conn`: the one read
@@ -199,11 +207,13 @@ class SnapshotAhead:
             with self._engine.connect() as conn:
                 conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
-                    seen = conn.scalar(text("SELECT pg_current_snapshot()::text"))
+                    seen, began = conn.execute(
+                        text("SELECT pg_current_snapshot()::text, now()")
+                    ).one()
                     found = conn.scalar(self._directory_query())
                     if found is not None:
                         self._sums = fingerprint_sums(conn, int(found))
-                        self._seen = str(seen)
+                        self._seen, self._began = str(seen), began
         except Exception:  # the job reads them under its lock instead
             log.warning("sums_read_ahead_failed", directory=self._directory, exc_info=True)
         finally:
@@ -227,53 +237,37 @@ def _data_version(driver: Any) -> int:
     return int(driver.execute("PRAGMA data_version").fetchone()[0])
 
 
-#: More transactions than this to ask PostgreSQL about, and the sums are read again.
-_MOST_UNSURE = 1000
+#: How long a read ahead may wait for its lock and still be proved current: rows of
+#: `users_writes` are kept twice as long (`prune_users_writes`).
+USERS_WRITES_KEPT = timedelta(days=1)
+_PROOF_AGE = USERS_WRITES_KEPT / 2
 
 
-def _committed_since(conn: Connection, seen: str) -> bool:
-    """Whether a transaction that PostgreSQL's snapshot `seen` did not see has committed
-    by now, as `conn`'s next statement sees it (or, past `_MOST_UNSURE`, may have)."""
-    now = str(conn.scalar(text("SELECT pg_current_snapshot()::text")))
-    if _snapshot_parts(now)[1] - _snapshot_parts(seen)[1] > _MOST_UNSURE:
-        return True  # not even listed: that many transactions began since
-    unsure = finished_between(seen, now)
-    if len(unsure) > _MOST_UNSURE:
-        return True
-    return bool(unsure) and bool(committed(conn, unsure))
+_UNSEEN_WRITE = text(
+    "SELECT EXISTS (SELECT 1 FROM users_writes WHERE NOT pg_visible_in_snapshot("
+    " CAST(CAST(xid AS text) AS xid8), CAST(:seen AS pg_snapshot))),"
+    " now() - CAST(:began AS timestamptz) > :age"
+)
 
 
-def finished_between(seen: str, now: str) -> set[int]:
-    """The transactions that PostgreSQL's snapshot `seen` did not see and `now` no longer
-    sees running (text `xmin:xmax:xip,...`): running at `seen` or begun since, and not
-    running at `now`. Whichever of them committed, `now` sees and `seen` did not. The
-    transaction `now` was taken in is among them (a snapshot never lists its own): it has
-    not committed."""
-    _, seen_end, seen_running = _snapshot_parts(seen)
-    _, now_end, now_running = _snapshot_parts(now)
-    return (seen_running | set(range(seen_end, max(seen_end, now_end)))) - now_running
+def prune_users_writes(conn: Connection) -> None:
+    """Forget the transactions that wrote `users` more than `USERS_WRITES_KEPT` ago (on
+    PostgreSQL; nothing writes them elsewhere)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("DELETE FROM users_writes WHERE at < now() - :kept"),
+            {"kept": USERS_WRITES_KEPT},
+        )
 
 
-def committed(conn: Connection, xids: set[int]) -> set[int]:
-    """Those of the transactions `xids` that have committed (`pg_xact_status`); all of
-    them if PostgreSQL refuses to say (it keeps the status of recent ones only)."""
-    query = text(
-        "SELECT x::text FROM unnest(CAST(:xids AS xid8[])) AS x"
-        " WHERE pg_xact_status(x) = 'committed'"
-    )
-    try:
-        with conn.begin_nested():  # a refusal leaves the job's transaction usable
-            found = conn.scalars(query, {"xids": "{" + ",".join(map(str, xids)) + "}"})
-            return {int(x) for x in found}
-    except DBAPIError:
-        log.warning("sums_read_ahead_unchecked", exc_info=True)
-        return set(xids)
-
-
-def _snapshot_parts(value: str) -> tuple[int, int, set[int]]:
-    """`xmin:xmax:xip,...` (pg_snapshot's text) as xmin, xmax and the running xids."""
-    low, end, running = value.split(":")
-    return int(low), int(end), {int(x) for x in running.split(",") if x}
+def users_written_since(conn: Connection, seen: str, began: datetime) -> bool:
+    """Whether a transaction that wrote `users` and that PostgreSQL's snapshot `seen` did
+    not see has committed by now, as `conn`'s next statement sees it (`users_writes`),
+    or the read is too old for the rows kept to say."""
+    written, stale = conn.execute(
+        _UNSEEN_WRITE, {"seen": seen, "began": began, "age": _PROOF_AGE}
+    ).one()
+    return bool(written or stale)
 
 
 @contextmanager

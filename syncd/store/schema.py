@@ -1,7 +1,8 @@
 """The database tables, as SQLAlchemy Core metadata (SQLite and PostgreSQL alike).
 
-The directory: `directories`, `users` (custom field values in its JSON `fields`) and the
-users' lists (`groups` + `memberships`, `labels`, `source_usernames`). Jobs: `jobs`,
+The directory: `directories`, `users` (custom field values in its JSON `fields`), the
+users' lists (`groups` + `memberships`, `labels`, `source_usernames`) and, on PostgreSQL,
+`users_writes` (the transactions that wrote `users`). Jobs: `jobs`,
 `row_errors`, `retained_files`, `job_files`, `held_passwords`. Reports: `outbox`. Sources:
 `source_state` (whether a source is late, and who was told).
 
@@ -33,6 +34,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -141,6 +143,21 @@ users = Table(
 )
 #: The indexes `syncd.store.apply` may drop and rebuild around a first load.
 USER_INDEXES = tuple(users.indexes)
+
+# PostgreSQL: every transaction that wrote `users` (by any statement, syncd's or anyone
+# else's), noted by a statement trigger (migration 0009) as it writes. A job proves the
+# fingerprint sums it read ahead are still the directory's when no transaction its
+# read did not see, and listed here, has committed since (`syncd.store.ahead`): other
+# commits on the server (autovacuum's, other tables') no longer spoil the proof. Only
+# inserted, each by its own transaction, so writers never wait on each other; rows a
+# day old are dropped (`prune_users_writes`). Nothing writes it on SQLite, where
+# `PRAGMA data_version` proves the same.
+users_writes = Table(
+    "users_writes",
+    metadata,
+    Column("xid", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UtcDateTime, nullable=False, server_default=func.now()),
+)
 
 groups = Table(
     "groups",
