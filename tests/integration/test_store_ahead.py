@@ -7,7 +7,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 
@@ -172,22 +172,29 @@ def test_a_directory_created_meanwhile_by_another_job_is_read_again(tmp_path: st
     assert sorted(taken["key"].to_list()) == ["a", "b"]
 
 
-def test_postgresql_reads_nothing_ahead(postgres_url: str) -> None:
-    """On PostgreSQL no second connection reads: `take` reads on the job's connection,
-    under its lock, what another connection committed just before."""
-    engine = make_engine(postgres_url)
+@contextmanager
+def _postgres_with(url: str, keys: list[str]) -> Iterator[Engine]:
+    """An engine on the PostgreSQL database `url`, migrated, whose directory `hr` holds
+    users `keys`; disposed of after."""
+    engine = make_engine(url)
     ensure_schema(engine)
     try:
         with engine.begin() as conn:
             hr = directory_id(conn, "hr")
-            apply_plan(conn, hr, make_plan(creates=_people(["a"])), job_id="J", now=T0)
-        with snapshot_ahead(engine, "hr") as ahead:
-            assert ahead.ended.is_set()
-            _commit(engine, "create", 0)
-            with engine.begin() as conn:
-                taken = ahead.take(conn, lock_directory(conn, "hr"))
+            apply_plan(conn, hr, make_plan(creates=_people(keys)), job_id="J", now=T0)
+        yield engine
     finally:
         engine.dispose()
+
+
+def test_postgresql_reads_nothing_ahead(postgres_url: str) -> None:
+    """On PostgreSQL no second connection reads: `take` reads on the job's connection,
+    under its lock, what another connection committed just before."""
+    with _postgres_with(postgres_url, ["a"]) as engine, snapshot_ahead(engine, "hr") as ahead:
+        assert ahead.ended.is_set()
+        _commit(engine, "create", 0)
+        with engine.begin() as conn:
+            taken = ahead.take(conn, lock_directory(conn, "hr"))
     assert sorted(taken["key"].to_list()) == ["a", "new0"]
     assert ahead.current is False
 
@@ -412,12 +419,7 @@ def test_postgresql_proves_no_read_older_than_the_writes_it_keeps(postgres_url: 
     """A read ahead taken just now, with no user written since, is proved current; the
     same read said to be older than half of what `users_writes` keeps is not, since the
     rows that would disprove it may have been dropped; dropping keeps the recent rows."""
-    engine = make_engine(postgres_url)
-    ensure_schema(engine)
-    try:
-        with engine.begin() as conn:
-            hr = lock_directory(conn, "hr")
-            apply_plan(conn, hr, make_plan(creates=_people(["a"])), job_id="J", now=T0)
+    with _postgres_with(postgres_url, ["a"]) as engine:
         with engine.begin() as conn:
             conn.execute(
                 insert(users_writes).values(xid=1, at=datetime.now(UTC) - USERS_WRITES_KEPT)
@@ -425,12 +427,10 @@ def test_postgresql_proves_no_read_older_than_the_writes_it_keeps(postgres_url: 
         with engine.begin() as conn:
             seen, now = conn.execute(text("SELECT pg_current_snapshot()::text, now()")).one()
             fresh = users_written_since(conn, str(seen), now)
-            old = users_written_since(conn, str(seen), now - USERS_WRITES_KEPT / 2 - timedelta(1))
+            old = users_written_since(conn, str(seen), now - USERS_WRITES_KEPT)
             before = len(_writers(conn))
             prune_users_writes(conn)
             after = _writers(conn)
-    finally:
-        engine.dispose()
     assert (fresh, old) == (False, True)
     assert before == 2
     assert len(after) == 1
