@@ -5,6 +5,7 @@ and so are the fingerprint sums that prove a quiet night (`syncd.core.plan.quiet
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -435,3 +436,29 @@ def test_postgresql_proves_no_read_older_than_the_writes_it_keeps(postgres_url: 
     assert before == 2
     assert len(after) == 1
     assert 1 not in after
+
+
+def test_postgresql_notes_a_write_by_a_role_that_may_not_write_the_notes(
+    postgres_url: str,
+) -> None:
+    """The application the directory serves may write `users` under a role of its own,
+    granted nothing on `users_writes`: its write succeeds and is noted all the same."""
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with _postgres_with(postgres_url, ["a"]) as engine:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE ROLE {role}")
+            conn.exec_driver_sql(f"GRANT SELECT, UPDATE ON users TO {role}")
+        try:
+            with engine.begin() as conn:
+                before = _writers(conn)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"SET LOCAL ROLE {role}")
+                conn.execute(update(users).where(users.c.key == "a").values(first_name="Ann"))
+                mine = int(str(conn.scalar(text("SELECT pg_current_xact_id()::text"))))
+            with engine.begin() as conn:
+                after = _writers(conn)
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP OWNED BY {role}")
+                conn.exec_driver_sql(f"DROP ROLE {role}")
+    assert after - before == {mine}

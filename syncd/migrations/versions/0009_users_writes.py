@@ -12,6 +12,10 @@ read did not see, and listed here, has committed since (`syncd.store.ahead`). Th
 it replaces asked about every transaction committed on the server: after a large load,
 autovacuum's commits alone made every quiet night read the sums again.
 
+The trigger's function runs with the rights of the role that ran this migration
+(SECURITY DEFINER, its search path fixed as it was then), so a role that may write
+`users` but not `users_writes`, such as the application's, still can.
+
 The table is created on SQLite too (one schema for both); nothing writes it there.
 """
 
@@ -28,7 +32,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _FUNCTION = """
-CREATE FUNCTION syncd_note_users_write() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION syncd_note_users_write() RETURNS trigger LANGUAGE plpgsql
+SECURITY DEFINER SET search_path FROM CURRENT AS $$
 BEGIN
     INSERT INTO users_writes (xid) VALUES (pg_current_xact_id()::text::bigint)
     ON CONFLICT DO NOTHING;
@@ -46,7 +51,7 @@ FOR EACH STATEMENT EXECUTE FUNCTION syncd_note_users_write()
 def upgrade() -> None:
     op.create_table(
         "users_writes",
-        sa.Column("xid", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("xid", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("xid", name=op.f("pk_users_writes")),
     )
