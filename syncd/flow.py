@@ -47,6 +47,7 @@ from syncd.core.plan import (
     build_plan,
     candidates,
     fingerprint,
+    legacy_rows,
     match,
     quiet_plan,
     quiet_sums,
@@ -706,7 +707,8 @@ def plan_against(
     else:
         snapshot = ahead.take(conn, directory_id)
     matched = match(records, snapshot, fingerprints)
-    wanted = candidates(records, validated.fields, snapshot, matched=matched)
+    legacy = legacy_rows(records, validated.fields, matched)
+    wanted = candidates(records, validated.fields, snapshot, matched=matched, legacy=legacy)
     population = snapshot.height
 
     def details_of(user_ids: pl.Series) -> pl.DataFrame:
@@ -716,11 +718,15 @@ def plan_against(
         # Most users to compare (after a polars upgrade, every one): compared in parts,
         # each with its own users' details; the changes CSV needs the changed users'.
         # (A night that changes fewer, however many, reads their details at once.)
-        plan, conflicts = build_plan(validated, snapshot, details_of, mode=mode, matched=matched)
+        plan, conflicts = build_plan(
+            validated, snapshot, details_of, mode=mode, matched=matched, legacy=legacy
+        )
         details = details_of(plan.updates["user_id"].cast(pl.Int64))
     else:
         details = details_of(wanted)
-        plan, conflicts = build_plan(validated, snapshot, details, mode=mode, matched=matched)
+        plan, conflicts = build_plan(
+            validated, snapshot, details, mode=mode, matched=matched, legacy=legacy
+        )
     missing = missing_users(plan, details)
     extra = store.details(conn, directory_id, missing, fields=("email",), population=population)
     return plan, conflicts, plan_changes(plan, details, extra)

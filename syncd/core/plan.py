@@ -42,7 +42,7 @@ from syncd.errors import FileRejected
 #: fingerprints stale, never wrong. (`f3` folds the key in: see `quiet_plan`.)
 FINGERPRINT_VERSION = f"f3-{pl.__version__}"
 #: The version before the key was folded in. A stored fingerprint of it, equal to the
-#: row's own under it, proves the values unchanged as well (`_legacy_rows`): a directory
+#: row's own under it, proves the values unchanged as well (`legacy_rows`): a directory
 #: written by the syncd before is refreshed without every user's details (at 5,000,000
 #: users that took 113 s and 7.2 GiB).
 _LEGACY_VERSION = f"f2-{pl.__version__}"
@@ -141,7 +141,7 @@ def fingerprint_before(records: pl.DataFrame, fields: Sequence[str]) -> pl.Serie
     return _fingerprint(records, fields, _LEGACY_VERSION, with_key=False)
 
 
-def _legacy_rows(records: pl.DataFrame, fields: Sequence[str], matched: pl.DataFrame) -> pl.Series:
+def legacy_rows(records: pl.DataFrame, fields: Sequence[str], matched: pl.DataFrame) -> pl.Series:
     """The `ROW`s of the matched rows whose stored fingerprint differs from theirs only by
     the algorithm: it equals the row's fingerprint under `_LEGACY_VERSION`. Their values
     are as stored, so they are refreshed without being compared. Only the rows whose
@@ -234,17 +234,20 @@ def candidates(
     *,
     fingerprints: pl.Series | None = None,
     matched: pl.DataFrame | None = None,
+    legacy: pl.Series | None = None,
 ) -> pl.Series:
     """The user_ids whose stored details `build_plan` needs; empty for an unchanged file.
-    `fingerprints`: `fingerprint(records, fields)`, and `matched`: `match(...)` of them,
-    if the caller has them already."""
+    `fingerprints`: `fingerprint(records, fields)`, `matched`: `match(...)` of them, and
+    `legacy`: `legacy_rows(...)` of those, if the caller has them already (it then
+    passes the same to `build_plan`: each is worked out once)."""
     if matched is None:
         if fingerprints is None:
             fingerprints = fingerprint(records, fields)
         matched = match(records, snapshot, fingerprints)
     rows = matched
     matched_user = pl.col("user_id").is_not_null()
-    legacy = _legacy_rows(records, fields, matched)
+    if legacy is None:
+        legacy = legacy_rows(records, fields, matched)
     stale = ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
     if legacy.len():
         stale = stale & ~pl.col(ROW).is_in(legacy.implode())
@@ -412,10 +415,11 @@ def build_plan(
     mode: Mode,
     fingerprints: pl.Series | None = None,
     matched: pl.DataFrame | None = None,
+    legacy: pl.Series | None = None,
 ) -> tuple[Plan, tuple[RowError, ...]]:
     """The plan of one job, and the rows it turns invalid (email conflicts), whose
     errors the counts already include. `details`: those of the users `candidates` names
-    (`Details`). `fingerprints`, `matched`: as for `candidates`."""
+    (`Details`). `fingerprints`, `matched`, `legacy`: as for `candidates`."""
     records = validated.records
     if mode == "full" and records.height == 0:
         raise NothingValid()
@@ -435,7 +439,8 @@ def build_plan(
     # An equal fingerprint proves the row would change nothing (see the module docstring);
     # so does a stored one of the previous algorithm, equal under it (then refreshed).
     known = pl.col("user_id").is_not_null()
-    legacy = _legacy_rows(records, names, matched)
+    if legacy is None:
+        legacy = legacy_rows(records, names, matched)
     need = known & ~pl.col("s_fp").eq_missing(pl.col("fingerprint"))
     if legacy.len():
         need = need & ~pl.col(ROW).is_in(legacy.implode())
@@ -569,7 +574,10 @@ class FingerprintSums:
     high: int
 
 
-_LOW_BITS = 0xFFFF_FFFF
+#: How `FingerprintSums` split each fingerprint: its low `HALF_BITS` bits (`LOW_BITS`
+#: masked), unsigned, and the rest, shifted down (the store sums them in SQL alike).
+HALF_BITS = 32
+LOW_BITS = (1 << HALF_BITS) - 1
 
 
 def fingerprint_sums(fingerprints: pl.Series) -> FingerprintSums:
@@ -579,8 +587,8 @@ def fingerprint_sums(fingerprints: pl.Series) -> FingerprintSums:
     sums = fingerprints.to_frame().select(
         users=pl.len(),
         unfingerprinted=fp.null_count(),
-        low=(fp & _LOW_BITS).sum(),
-        high=(fp // (_LOW_BITS + 1)).sum(),
+        low=(fp & LOW_BITS).sum(),
+        high=(fp // (1 << HALF_BITS)).sum(),
     )
     return FingerprintSums(**{k: int(v) for k, v in sums.row(0, named=True).items()})
 

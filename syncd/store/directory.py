@@ -33,7 +33,7 @@ from sqlalchemy import (
     true,
 )
 
-from syncd.core.plan import FingerprintSums
+from syncd.core.plan import HALF_BITS, LOW_BITS, FingerprintSums
 from syncd.core.records import CUSTOM_PREFIX
 from syncd.store.bulk import insert_unless_exists, read_frame, staged
 from syncd.store.schema import (
@@ -126,8 +126,9 @@ def fingerprint_sums(conn: Connection, directory_id: int) -> FingerprintSums:
     query = select(
         func.count(),
         func.count(fp),
-        func.coalesce(func.sum(fp.op("&")(0xFFFF_FFFF)), 0),
-        func.coalesce(func.sum(fp.op(">>")(literal_column("32"))), 0),  # PostgreSQL: an int
+        func.coalesce(func.sum(fp.op("&")(LOW_BITS)), 0),
+        # PostgreSQL shifts a bigint by an integer only: the count is written in.
+        func.coalesce(func.sum(fp.op(">>")(literal_column(str(HALF_BITS)))), 0),
     ).where(mine, users.c.status == "active")
     count, fingerprinted, low, high = conn.execute(query).one()
     return FingerprintSums(
