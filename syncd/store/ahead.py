@@ -44,11 +44,11 @@ from typing import Any
 
 import polars as pl
 import structlog
-from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy import Connection, Engine, Select, delete, func, select, text
 
 from syncd.core.plan import FingerprintSums
 from syncd.store.directory import SNAPSHOT_SCHEMA, fingerprint_sums, snapshot
-from syncd.store.schema import directories
+from syncd.store.schema import directories, users_writes
 
 log = structlog.get_logger("syncd.store")
 
@@ -77,8 +77,8 @@ class SnapshotAhead:
         self._summed = threading.Event()  # the sums are read (or failed, or never began)
         self._thread: threading.Thread | None = None
         self._sum_thread: threading.Thread | None = None
-        self._seen: str | None = None  # PostgreSQL: the snapshot the sums were read in
-        self._began: datetime | None = None  # and when it was taken, by the server's clock
+        # PostgreSQL: the snapshot the sums were read in, and when (the server's clock).
+        self._seen: tuple[str, datetime] | None = None
         in_memory = (engine.url.database or "") in ("", ":memory:")
         self._sentinel: Any = None
         self._version = 0
@@ -130,11 +130,7 @@ class SnapshotAhead:
             return False
         if self._sentinel is not None:
             return bool(_data_version(self._sentinel) == self._version)
-        return (
-            self._seen is not None
-            and self._began is not None
-            and not users_written_since(conn, self._seen, self._began)
-        )
+        return self._seen is not None and not users_written_since(conn, *self._seen)
 
     def take(self, conn: Connection, directory_id: int) -> pl.DataFrame:
         """The snapshot of the directory, locked as `directory_id` on `conn`: the one read
@@ -213,7 +209,7 @@ class SnapshotAhead:
                     found = conn.scalar(self._directory_query())
                     if found is not None:
                         self._sums = fingerprint_sums(conn, int(found))
-                        self._seen, self._began = str(seen), began
+                        self._seen = (str(seen), began)
         except Exception:  # the job reads them under its lock instead
             log.warning("sums_read_ahead_failed", directory=self._directory, exc_info=True)
         finally:
@@ -237,8 +233,8 @@ def _data_version(driver: Any) -> int:
     return int(driver.execute("PRAGMA data_version").fetchone()[0])
 
 
-#: How long a read ahead may wait for its lock and still be proved current: rows of
-#: `users_writes` are kept twice as long (`prune_users_writes`).
+#: How long the rows of `users_writes` are kept (`prune_users_writes`); a read ahead
+#: older than half that when its job holds the lock is never proved current.
 USERS_WRITES_KEPT = timedelta(days=1)
 _PROOF_AGE = USERS_WRITES_KEPT / 2
 
@@ -254,10 +250,7 @@ def prune_users_writes(conn: Connection) -> None:
     """Forget the transactions that wrote `users` more than `USERS_WRITES_KEPT` ago (on
     PostgreSQL; nothing writes them elsewhere)."""
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("DELETE FROM users_writes WHERE at < now() - :kept"),
-            {"kept": USERS_WRITES_KEPT},
-        )
+        conn.execute(delete(users_writes).where(users_writes.c.at < func.now() - USERS_WRITES_KEPT))
 
 
 def users_written_since(conn: Connection, seen: str, began: datetime) -> bool:
