@@ -12,11 +12,23 @@ for counts as present, so a full import never archives the person the row means.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from syncd.core.records import Validated
 from syncd.core.row_kinds import KIND, WRITES
 from syncd.core.table import ROW, RowError
+
+#: The seed of `email_hash`: any constant, the same in every process.
+_EMAIL_SEED = 0x5E_4D_A1_15
+
+
+def email_hash(email_lc: pl.Expr) -> pl.Expr:
+    """A lower-case email as the planner's snapshot holds it (`syncd.core.plan`): its
+    64-bit hash, null for none. Stable within one polars version, so a snapshot is hashed
+    by the process that plans against it, never stored."""
+    return pl.when(email_lc.is_not_null()).then(email_lc.hash(_EMAIL_SEED))
 
 
 def _distinct_hashes(values: pl.Series) -> bool:
@@ -26,12 +38,20 @@ def _distinct_hashes(values: pl.Series) -> bool:
     return values.hash().n_unique() == values.len()
 
 
+_NO_EMAILS = pl.DataFrame(schema={"user_id": pl.Int64, "email_lc": pl.String})
+
+
 def email_conflicts(
-    rows: pl.DataFrame, snap: pl.DataFrame, column: str
+    rows: pl.DataFrame,
+    snap: pl.DataFrame,
+    column: str,
+    stored_emails: Callable[[pl.Series], pl.DataFrame],
 ) -> tuple[pl.Series, tuple[RowError, ...], pl.DataFrame]:
     """Rows whose new email another user keeps, or that two rows claim, and the users
     who keep those emails (`user_id`); repeated because a rejected row keeps its user's
-    old email, which may undo a swap."""
+    old email, which may undo a swap. The snapshot holds the emails' hashes:
+    `stored_emails` gives the lower-case addresses (`user_id`, `email_lc`) of the users
+    whose hash a claim shares, which decide."""
     none = snap.head(0).select("user_id")
     if "email" not in rows.columns:
         return pl.Series(ROW, [], pl.UInt32), (), none
@@ -44,9 +64,14 @@ def email_conflicts(
         return pl.Series(ROW, [], pl.UInt32), (), none
     lowered = claiming["email"].str.to_lowercase().alias("email_lc")
     # Claims only shrink, so only holders of an email claimed now can ever matter.
-    held = snap.select("user_id", email_lc="s_email_lc", holder="key")
-    if held.height:
-        held = held.join(lowered.to_frame(), on="email_lc", how="semi")
+    held = snap.select("user_id", "s_email", holder="key")
+    if held.height:  # (a first load's snapshot is empty: its claims need no hashes)
+        hashes = lowered.to_frame().select(email_hash(pl.col("email_lc")).alias("s_email"))
+        held = held.join(hashes, on="s_email", how="semi")
+    # Those whose hash a claim shares, with their addresses: equal ones hold it.
+    emails = stored_emails(held["user_id"]) if held.height else _NO_EMAILS
+    held = held.drop("s_email").join(emails.select("user_id", "email_lc"), on="user_id")
+    held = held.join(lowered.to_frame(), on="email_lc", how="semi")
     if held.height == 0 and _distinct_hashes(lowered):
         # Nobody holds a claimed email and no two rows claim one: no conflict (what the
         # loop below finds at once), decided without its frames of every claim (a first
@@ -169,7 +194,9 @@ def guessed_text(
     new_key = pl.col("user_id").is_null() & non_ascii("key")
     new_email = pl.lit(False)
     if "email" in matched.columns:
-        stored = pl.col("email").str.to_lowercase().eq_missing(pl.col("s_email_lc"))
+        # By hash: an address that only shares its user's hash passes as theirs (one
+        # chance in 2^64 for each such row).
+        stored = email_hash(pl.col("email").str.to_lowercase()).eq_missing(pl.col("s_email"))
         new_email = non_ascii("email").fill_null(False) & ~stored
     suspect = matched.filter(new_key | new_email).select(
         ROW,

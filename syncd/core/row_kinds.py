@@ -16,16 +16,16 @@ WRITES = (KIND == "reactivate") | (KIND == "update") | ((KIND == "archive") & pl
 
 def with_kind(rows: pl.DataFrame) -> pl.DataFrame:
     """Add `_kind`: what the row does to its user, given `_changes` (any field differs)."""
-    was, now = pl.col("s_status"), pl.col("status")
+    was_active, now = pl.col("s_active"), pl.col("status")
     kind = (
         # No stored user: create, archived if the row says so (importing history).
         pl.when(pl.col("user_id").is_null())
         .then(pl.lit("create"))
         # An archived user who comes back active is reactivated, whatever else changed.
-        .when((was == "archived") & (now == "active"))
+        .when(~was_active & (now == "active"))
         .then(pl.lit("reactivate"))
         # An Archived row archives its active user (field changes ride along).
-        .when((was == "active") & (now == "archived"))
+        .when(was_active & (now == "archived"))
         .then(pl.lit("archive"))
         # Same status: only real differences make an update.
         .when(pl.col("_changes"))

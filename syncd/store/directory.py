@@ -16,7 +16,7 @@ let go before the next is read, and SQLite walks the table in storage order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -33,7 +33,7 @@ from sqlalchemy import (
     true,
 )
 
-from syncd.core.plan import HALF_BITS, LOW_BITS, FingerprintSums
+from syncd.core.plan import HALF_BITS, LOW_BITS, FingerprintSums, slim_snapshot
 from syncd.core.records import CUSTOM_PREFIX
 from syncd.store.bulk import insert_unless_exists, read_frame, staged
 from syncd.store.schema import (
@@ -57,7 +57,18 @@ SCALAR_FIELDS = (
 LIST_FIELDS = ("groups", "labels", "labels_id", "source_usernames")
 LABEL_KINDS = {"labels": "label", "labels_id": "label_id"}
 
+#: The planner's snapshot (`syncd.core.plan`): emails as their hashes, status as a flag.
 SNAPSHOT_SCHEMA = pl.Schema(
+    {
+        "user_id": pl.Int64,
+        "key": pl.String,
+        "email_hash": pl.UInt64,
+        "active": pl.Boolean,
+        "fingerprint": pl.Int64,
+    }
+)
+#: The snapshot's columns as they are read, before `slim_snapshot`.
+_SNAPSHOT_READ = pl.Schema(
     {
         "user_id": pl.Int64,
         "key": pl.String,
@@ -111,9 +122,10 @@ def lock_directory(conn: Connection, name: str) -> int:
 
 
 def snapshot(conn: Connection, directory_id: int) -> pl.DataFrame:
-    """Every user of the directory, active or archived: the planner's `snapshot` frame."""
+    """Every user of the directory, active or archived: the planner's `snapshot` frame
+    (`SNAPSHOT_SCHEMA`). The addresses read are hashed part by part as they come."""
     query = select(users.c.id, users.c.key, users.c.email_lc, users.c.status, users.c.fingerprint)
-    return _scan(conn, query, directory_id, SNAPSHOT_SCHEMA)
+    return _scan(conn, query, directory_id, _SNAPSHOT_READ, slim_snapshot)
 
 
 def fingerprint_sums(conn: Connection, directory_id: int) -> FingerprintSums:
@@ -141,14 +153,17 @@ def _scan(
     query: Select[tuple[object, ...]],
     directory_id: int | None,
     schema: pl.Schema,
+    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
 ) -> pl.DataFrame:
     """`query` (over `users`, maybe joined) for every user of the directory (None: of
-    all directories); on SQLite in ranges of `_SCAN_IDS` user ids, whose JSON text is let
-    go before the next is read. PostgreSQL sends compact CSV, and one sequential scan
-    beats ranges read through the primary key (measured: 0.9 s against 1.2 s)."""
+    all directories), as `each` turns every part read (if given); on SQLite in ranges of
+    `_SCAN_IDS` user ids, whose JSON text is let go before the next is read. PostgreSQL
+    sends compact CSV, and one sequential scan beats ranges read through the primary key
+    (measured: 0.9 s against 1.2 s)."""
+    done = each or (lambda part: part)
     if conn.dialect.name == "postgresql":
         mine = true() if directory_id is None else users.c.directory_id == directory_id
-        return read_frame(conn, query.where(mine), schema)
+        return done(read_frame(conn, query.where(mine), schema))
     scope: ColumnElement[bool] = true()
     if directory_id is not None:
         # `+ 0` keeps SQLite from reading through a (directory_id, ...) index in key
@@ -159,10 +174,14 @@ def _scan(
     low = conn.scalar(first.order_by(users.c.id))
     high = conn.scalar(first.order_by(users.c.id.desc()))
     if low is None or high is None:
-        return pl.DataFrame(schema=schema)
+        return done(pl.DataFrame(schema=schema))
     parts = [
-        read_frame(
-            conn, query.where(scope, users.c.id >= start, users.c.id < start + _SCAN_IDS), schema
+        done(
+            read_frame(
+                conn,
+                query.where(scope, users.c.id >= start, users.c.id < start + _SCAN_IDS),
+                schema,
+            )
         )
         for start in range(int(low), int(high) + 1, _SCAN_IDS)
     ]

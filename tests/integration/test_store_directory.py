@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from syncd.core.counts import Counts
 from syncd.core.plan import Plan
+from syncd.core.refusals import email_hash
 from syncd.store import apply as apply_module
 from syncd.store import directory as directory_module
 from syncd.store.apply import apply_plan
@@ -43,6 +44,16 @@ UPDATE_COLUMNS: dict[str, pl.DataType] = {
 
 # Fingerprints are any signed 64-bit integer: the first rows get both ends of the range.
 FINGERPRINTS = (-(2**63), 2**63 - 1)
+
+
+def hashed(*emails: str) -> list[int]:
+    """The snapshot's `email_hash` of each lower-case email."""
+    return (
+        pl.Series(emails, dtype=pl.String)
+        .to_frame("e")
+        .select(email_hash(pl.col("e")))["e"]
+        .to_list()
+    )
 
 
 def _fingerprint(i: int) -> int:
@@ -160,9 +171,9 @@ def test_created_users_read_back_with_every_field_type(conn: Connection) -> None
         password_hashes={"e1": "$argon2id$v=19$hash"},
     )
     snap = snapshot(conn, hr).sort("key")
-    assert snap.select("key", "email_lc", "status", "fingerprint").rows() == [
-        ("e1", "ann.lee@example.com", "active", -(2**63)),
-        ("e2", "bob@example.com", "archived", 2**63 - 1),
+    assert snap.select("key", "email_hash", "active", "fingerprint").rows() == [
+        ("e1", *hashed("ann.lee@example.com"), True, -(2**63)),
+        ("e2", *hashed("bob@example.com"), False, 2**63 - 1),
     ]
     got = details(conn, hr, snap["user_id"]).sort("user_id").to_dicts()
     ann = {k: v for k, v in ANN.items() if k not in ("key", "password")}
@@ -295,8 +306,9 @@ def test_users_trading_emails_in_one_job_are_applied(conn: Connection) -> None:
     swapped = records([a | {"email": "B@example.com"}, b | {"email": "a@example.com"}])
     updates = with_ids(conn, swapped, hr, changed=["email"])
     apply_plan(conn, hr, make_plan(updates=updates), job_id="J2", now=T1)
-    got = dict(snapshot(conn, hr).select("key", "email_lc").rows())
-    assert got == {"a": "b@example.com", "b": "a@example.com"}
+    got = dict(snapshot(conn, hr).select("key", "email_hash").rows())
+    assert got == dict(zip("ab", hashed("b@example.com", "a@example.com"), strict=True))
+    assert row_of(conn, "b")["email_lc"] == "a@example.com"
     assert row_of(conn, "a")["email"] == "B@example.com"
 
 
@@ -487,7 +499,7 @@ def test_a_first_load_into_an_empty_directory_keeps_every_constraint(
     ]
     apply_plan(conn, hr, make_plan(creates=records(people)), job_id="J", now=T0)
     snap = snapshot(conn, hr).sort("key")
-    assert snap["email_lc"].to_list() == [f"p{i}@example.com" for i in range(5)]
+    assert snap["email_hash"].to_list() == hashed(*(f"p{i}@example.com" for i in range(5)))
     got = details(conn, hr, snap["user_id"]).sort("user_id")
     assert got["groups"].to_list() == [[f"G{i % 2}", "All"] for i in range(5)]
     assert got["field:n"].to_list() == [None, "1", None, "3", None]
@@ -526,7 +538,8 @@ def test_a_snapshot_read_in_ranges_has_the_directory_and_only_it(
             person = records([{"key": f"k{i}", "email": f"k{i}.{directory}@example.com"}])
             apply_plan(conn, directory, make_plan(creates=person), job_id="J", now=T0)
     snap = snapshot(conn, hr)
-    assert sorted(snap["email_lc"].to_list()) == [f"k{i}.{hr}@example.com" for i in range(3)]
+    got = snap.sort("key")["email_hash"].to_list()
+    assert got == hashed(*(f"k{i}.{hr}@example.com" for i in range(3)))
     assert snap.schema == SNAPSHOT_SCHEMA
 
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from syncd.core.builtin_profiles import fixed_column
 from syncd.core.errors_csv import render_errors_csv
-from syncd.core.plan import Plan, build_plan, candidates
+from syncd.core.plan import Plan, build_plan, candidates, slim_snapshot
 from syncd.core.profile import DirectoryRules, Profile
 from syncd.core.reading import read_table
 from syncd.core.table import RowError
@@ -87,10 +87,10 @@ def read_plan(data: bytes, stored: pl.DataFrame) -> Plan | None:
     except FileRejected:
         return None
     mode, _ = effective_mode("full", table.header)
-    snapshot = stored.select(
+    snapshot = slim_snapshot(stored.select(
         "user_id", "key", email_lc=pl.col("email").str.to_lowercase(), status="status",
         fingerprint="fingerprint",
-    )  # fmt: skip
+    ))  # fmt: skip
     wanted = candidates(validated.records, validated.fields, snapshot)
     details = stored.filter(pl.col("user_id").is_in(wanted.implode())).select(
         "user_id", *validated.fields, password_tag=pl.lit(None, pl.String)

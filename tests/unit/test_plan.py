@@ -23,6 +23,7 @@ from syncd.core.plan import (
     fingerprint,
     fingerprint_before,
     match,
+    slim_snapshot,
 )
 from syncd.core.profile import Mode
 from syncd.core.records import Validated
@@ -93,7 +94,7 @@ def user(
 
 def snapshot(users: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
     """The snapshot frame of the store for these users."""
-    return pl.DataFrame(
+    read = pl.DataFrame(
         [
             {
                 "user_id": u["user_id"],
@@ -112,6 +113,7 @@ def snapshot(users: Sequence[Mapping[str, Any]]) -> pl.DataFrame:
             "fingerprint": pl.Int64(),
         },
     )
+    return slim_snapshot(read)
 
 
 def details(users: Sequence[Mapping[str, Any]], fields: Sequence[str] = FIELDS) -> pl.DataFrame:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.core import plan as planner
+from syncd.core import refusals
 from syncd.core.plan import FINGERPRINT_VERSION as VERSION
 from syncd.core.plan import (
     FingerprintSums,
@@ -451,6 +452,37 @@ def test_comparing_in_parts_plans_the_same(case: tuple[State, File], mode: Mode,
     assert max(asked) <= part
     assert parts[1] == whole[1]
     ours, theirs = parts[0], whole[0]
+    assert ours.counts == theirs.counts
+    for name in ("creates", "updates", "archives", "refresh"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        order = "user_id" if name == "refresh" else a.columns[0]
+        assert a.sort(order).equals(b.sort(order)), name
+
+
+def _one_hash(email_lc: pl.Expr) -> pl.Expr:
+    """Every address the same hash: the worst the snapshot's email hashes can do."""
+    return pl.when(email_lc.is_not_null()).then(pl.lit(0, pl.UInt64))
+
+
+@props
+@given(imports(), modes)
+def test_email_hashes_that_collide_plan_the_same(case: tuple[State, File], mode: Mode) -> None:
+    """The snapshot holds the emails' 64-bit hashes (`email_hash`): an equal hash sends
+    the planner to the addresses themselves, never decides alone. With every address
+    given one hash, candidates name more users, and the plan and the refused rows are
+    the ones planned with the real hashes."""
+    state, file = case
+    real = plan(state, file, mode)
+    with (
+        mock.patch.object(planner, "email_hash", _one_hash),
+        mock.patch.object(refusals, "email_hash", _one_hash),
+    ):
+        collided = plan(state, file, mode)
+    assert (real is None) == (collided is None)
+    if real is None or collided is None:
+        return
+    assert collided[1] == real[1]
+    ours, theirs = collided[0], real[0]
     assert ours.counts == theirs.counts
     for name in ("creates", "updates", "archives", "refresh"):
         a, b = getattr(ours, name), getattr(theirs, name)

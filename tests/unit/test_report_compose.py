@@ -19,7 +19,7 @@ from syncd.core.changes import CHANGE_COLUMNS, archived_users, plan_changes, ren
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.guard import GuardLimits, judge
 from syncd.core.passwords import password_tags
-from syncd.core.plan import build_plan
+from syncd.core.plan import build_plan, slim_snapshot
 from syncd.core.records import Validated
 from syncd.core.table import RowError
 from syncd.intake import Drop, check
@@ -80,7 +80,7 @@ def config() -> Config:
 def _directory(users: list[dict[str, Any]], validated: Validated) -> tuple[pl.DataFrame, ...]:
     """The snapshot and details frames of `users` (no fingerprints: all compared)."""
     fields = [f for f in validated.fields if f != "password"]
-    snapshot = pl.DataFrame(
+    snapshot = slim_snapshot(pl.DataFrame(
         {
             "user_id": list(range(1, len(users) + 1)),
             "key": [u["key"] for u in users],
@@ -90,7 +90,7 @@ def _directory(users: list[dict[str, Any]], validated: Validated) -> tuple[pl.Da
         },
         schema={"user_id": pl.Int64, "key": pl.String, "email_lc": pl.String,
                 "status": pl.String, "fingerprint": pl.Int64},
-    )  # fmt: skip
+    ))  # fmt: skip
     columns: dict[str, Any] = {"user_id": snapshot["user_id"]}
     for name in fields:
         dtype = validated.records.schema[name]
