@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import (
     Column,
     Connection,
@@ -73,6 +75,49 @@ def test_values_come_back_exactly_as_stored(conn: Connection) -> None:
     frame = pl.DataFrame(awkward, schema=SCHEMA, orient="row")
     insert_frame(conn, THINGS, frame)
     assert things(conn).rows() == awkward
+
+
+# Any text PostgreSQL stores (no NUL) and SQLite too; quotes, commas and line ends above all.
+_TEXT = st.none() | st.text(
+    st.sampled_from("\"\n\r,a' é")
+    | st.characters(exclude_categories=("Cs",), exclude_characters="\x00"),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(st.tuples(_TEXT, _TEXT), max_size=12, unique_by=lambda row: row[0]),
+    part=st.sampled_from([1, 2, 5, 40]),
+)
+def test_values_read_in_parts_come_back_exactly_as_stored(
+    conn: Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    rows: list[tuple[str | None, str | None]],
+    part: int,
+) -> None:
+    """Read a few bytes of text at a time (PostgreSQL parses COPY's text in parts, each
+    cut where a record ends), any text comes back exactly, in order; each part read is
+    handed to `each`, and together they are every row."""
+    monkeypatch.setattr(pgcopy, "_OUT_BYTES", part)
+    conn.execute(THINGS.delete())
+    stored = [(i + 1, name, note) for i, (name, note) in enumerate(rows)]
+    insert_frame(conn, THINGS, pl.DataFrame(stored, schema=SCHEMA, orient="row"))
+    seen: list[int] = []
+
+    def each(part: pl.DataFrame) -> pl.DataFrame:
+        seen.append(part.height)
+        return part.with_columns(pl.col("name").str.len_chars().alias("length"))
+
+    query = select(THINGS.c.id, THINGS.c.name, THINGS.c.note).order_by(THINGS.c.id)
+    got = read_frame(conn, query, SCHEMA, each)
+    assert got.drop("length").rows() == stored
+    assert got["length"].to_list() == [None if n is None else len(n) for _, n, _ in stored]
+    assert sum(seen) == len(stored)
+    if conn.dialect.name == "postgresql" and part == 1 and len(stored) > 1:
+        assert len(seen) > 1
 
 
 def test_reading_nothing_gives_an_empty_frame_with_the_schema(conn: Connection) -> None:

@@ -118,6 +118,18 @@ def plan(state: State, file: File, mode: Mode) -> tuple[Plan, tuple[RowError, ..
         return None
 
 
+def assert_same_plans(
+    ours: tuple[Plan, tuple[RowError, ...]], theirs: tuple[Plan, tuple[RowError, ...]]
+) -> None:
+    """Two plans (with their refused rows) are the same, in any row order."""
+    assert ours[1] == theirs[1]
+    assert ours[0].counts == theirs[0].counts
+    for name in ("creates", "updates", "archives", "refresh"):
+        a, b = getattr(ours[0], name), getattr(theirs[0], name)
+        order = "user_id" if name == "refresh" else a.columns[0]
+        assert a.sort(order).equals(b.sort(order)), name
+
+
 def apply(state: State, plan: Plan) -> State:
     """What the store does with a plan, on a dict."""
     new = {k: dict(u) for k, u in state.items()}
@@ -416,13 +428,7 @@ def test_the_details_of_users_candidates_leaves_out_change_nothing(
         return
     some = plan(state, file, mode)
     assert some is not None
-    ours, theirs = some[0], every[0]
-    assert ours.counts == theirs.counts
-    assert some[1] == every[1]
-    for name in ("creates", "updates", "archives", "refresh"):
-        a, b = getattr(ours, name), getattr(theirs, name)
-        order = "user_id" if name == "refresh" else a.columns[0]
-        assert a.sort(order).equals(b.sort(order)), name
+    assert_same_plans(some, every)
 
 
 @props
@@ -450,13 +456,7 @@ def test_comparing_in_parts_plans_the_same(case: tuple[State, File], mode: Mode,
     with mock.patch.object(planner, "COMPARE_PART", part):
         parts = build_plan(v, snap, details_of, mode=mode)
     assert max(asked) <= part
-    assert parts[1] == whole[1]
-    ours, theirs = parts[0], whole[0]
-    assert ours.counts == theirs.counts
-    for name in ("creates", "updates", "archives", "refresh"):
-        a, b = getattr(ours, name), getattr(theirs, name)
-        order = "user_id" if name == "refresh" else a.columns[0]
-        assert a.sort(order).equals(b.sort(order)), name
+    assert_same_plans(parts, whole)
 
 
 def _one_hash(email_lc: pl.Expr) -> pl.Expr:
@@ -481,10 +481,4 @@ def test_email_hashes_that_collide_plan_the_same(case: tuple[State, File], mode:
     assert (real is None) == (collided is None)
     if real is None or collided is None:
         return
-    assert collided[1] == real[1]
-    ours, theirs = collided[0], real[0]
-    assert ours.counts == theirs.counts
-    for name in ("creates", "updates", "archives", "refresh"):
-        a, b = getattr(ours, name), getattr(theirs, name)
-        order = "user_id" if name == "refresh" else a.columns[0]
-        assert a.sort(order).equals(b.sort(order)), name
+    assert_same_plans(collided, real)
