@@ -38,9 +38,6 @@ def _distinct_hashes(values: pl.Series) -> bool:
     return values.hash().n_unique() == values.len()
 
 
-_NO_EMAILS = pl.DataFrame(schema={"user_id": pl.Int64, "email_lc": pl.String})
-
-
 def email_conflicts(
     rows: pl.DataFrame,
     snap: pl.DataFrame,
@@ -65,13 +62,16 @@ def email_conflicts(
     lowered = claiming["email"].str.to_lowercase().alias("email_lc")
     # Claims only shrink, so only holders of an email claimed now can ever matter.
     held = snap.select("user_id", "s_email", holder="key")
-    if held.height:  # (a first load's snapshot is empty: its claims need no hashes)
+    if held.height:  # (a first load's snapshot is empty: no frame of every claim for it)
         hashes = lowered.to_frame().select(email_hash(pl.col("email_lc")).alias("s_email"))
         held = held.join(hashes, on="s_email", how="semi")
-    # Those whose hash a claim shares, with their addresses: equal ones hold it.
-    emails = stored_emails(held["user_id"]) if held.height else _NO_EMAILS
-    held = held.drop("s_email").join(emails.select("user_id", "email_lc"), on="user_id")
-    held = held.join(lowered.to_frame(), on="email_lc", how="semi")
+    held = held.drop("s_email")
+    if held.height:
+        # Those whose hash a claim shares, with their addresses: equal ones hold it.
+        emails = stored_emails(held["user_id"]).select("user_id", "email_lc")
+        held = held.join(emails, on="user_id").join(lowered.to_frame(), on="email_lc", how="semi")
+    else:
+        held = held.with_columns(email_lc=pl.lit(None, pl.String))
     if held.height == 0 and _distinct_hashes(lowered):
         # Nobody holds a claimed email and no two rows claim one: no conflict (what the
         # loop below finds at once), decided without its frames of every claim (a first
