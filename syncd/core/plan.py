@@ -285,8 +285,8 @@ def candidates(
         # shares a claim's hash is read for nothing, and no holder is missed.
         email_lc = pl.col("email").str.to_lowercase()
         claims = rows.filter(~email_hash(pl.col("email")).eq_missing(pl.col("s_email")))
-        claims = claims.filter(~email_hash(email_lc).eq_missing(pl.col("s_email")))
-        claims = claims.select(email_hash(email_lc).alias("email_hash"), claimant="key")
+        claims = claims.select(email_hash(email_lc).alias("email_hash"), "s_email", claimant="key")
+        claims = claims.filter(~pl.col("email_hash").eq_missing(pl.col("s_email"))).drop("s_email")
         stored = snapshot.select("user_id", "email_hash", "key")
         holders = stored.join(claims.drop_nulls(), on="email_hash")
         found.append(holders.filter(pl.col("key") != pl.col("claimant"))["user_id"])
@@ -442,15 +442,16 @@ def _stored_emails(details: Details, user_ids: pl.Series) -> pl.DataFrame:
     whose email hash a claim shares is among those `candidates()` names)."""
     ids = user_ids.unique().cast(pl.Int64).alias("user_id").to_frame()
 
-    def emails(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select(pl.col("user_id").cast(pl.Int64), pl.col("email").str.to_lowercase())
+    def emails(frame: pl.DataFrame) -> pl.DataFrame:  # (only the ids' are lower-cased)
+        frame = frame.select(pl.col("user_id").cast(pl.Int64), "email")
+        frame = frame.join(ids, on="user_id", how="semi")
+        return frame.select("user_id", email_lc=pl.col("email").str.to_lowercase())
 
     if isinstance(details, pl.DataFrame):
         found = emails(details)
     else:  # `COMPARE_PART` users at a time, as the compared rows' details
         parts = range(0, ids.height, COMPARE_PART)
         found = pl.concat([emails(details(ids["user_id"].slice(at, COMPARE_PART))) for at in parts])
-    found = found.join(ids, on="user_id", how="semi").rename({"email": "email_lc"})
     if found.height < ids.height:
         raise ValueError(
             f"details lack {ids.height - found.height} user(s) that candidates() named"
