@@ -361,11 +361,21 @@ def test_two_daemons_on_one_postgresql_apply_a_hundred_files_once_in_file_order(
     one = Running(tmp_path / "one", config, "one")
     two = Running(tmp_path / "two", config, "two")
     base = time.time() - 1000
+    # Each file is written and dated beside its folder, then renamed into it whole, as a
+    # careful exporter does: a file dated after the daemons could list it is a new file
+    # (another listing), which they would rightly take again.
+    staged = {
+        tmp_path / "drop": tmp_path / "staging",
+        remote: remote.with_name("two-daemons-staging"),
+    }
+    for folder in staged.values():
+        folder.mkdir()
     for n in range(50):
         for folder, tag in ((tmp_path / "drop", "f"), (remote, "s")):
-            path = folder / f"file{n:02d}.csv"
+            path = staged[folder] / f"file{n:02d}.csv"
             path.write_text(f"Email,First Name\r\n{tag}{n}@example.com,Ann\r\n", encoding="utf-8")
             os.utime(path, (base + n * 2, base + n * 2))
+            os.replace(path, folder / path.name)
     settled = [tmp_path / "drop" / "processed", remote / "processed"]
     one.wait_for(
         "every file to be settled",
