@@ -7,9 +7,12 @@ A test that asks for a server fixture gets that server's marker on its own, so
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import settings
 
+from tests.e2e.cli import SPAWNED, kill_left_running
 from tests.servers.postgres import db_url, postgres_server, postgres_url
 from tests.servers.smtp import smtp_server, smtp_server_requiring_login
 from tests.servers.sshd import sshd_factory, sshd_server
@@ -29,6 +32,17 @@ __all__ = [
     "sshd_factory",
     "sshd_server",
 ]
+
+
+@pytest.fixture(autouse=True)
+def _no_daemon_left_running() -> Iterator[None]:
+    """A `syncd run` a test started and left running (it failed before stopping it) is
+    killed when the test ends. Those a module's or class's shared fixture started were
+    started before this runs, and are left to their fixture."""
+    since = len(SPAWNED)
+    yield
+    kill_left_running(since)
+
 
 MARKER_BY_FIXTURE = {
     "postgres_server": "postgres",

@@ -94,7 +94,7 @@ def spawn(
 
     A file rather than a pipe: a daemon logging into a pipe nobody reads would block.
     """
-    return subprocess.Popen(
+    process = subprocess.Popen(
         [str(SYNCD), *map(str, args)],
         cwd=cwd,
         env=environment(env),
@@ -103,3 +103,20 @@ def spawn(
         stderr=stderr,
         umask=umask,
     )
+    SPAWNED.append(process)
+    return process
+
+
+#: Every process `spawn` started, so that one a failed test left running is stopped.
+SPAWNED: list[subprocess.Popen[bytes]] = []
+
+
+def kill_left_running(since: int) -> None:
+    """Kill the processes spawned since `SPAWNED` was `since` long that still run: a
+    test that failed before stopping its daemon would leave it running (and logging)
+    through every later test."""
+    for process in SPAWNED[since:]:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    del SPAWNED[since:]
