@@ -56,6 +56,11 @@ log = structlog.get_logger("syncd.daemon")
 
 #: How long a source that failed is left alone before its jobs are taken again.
 REST_SECONDS = 30.0
+#: The next job could not be taken (the database unreachable, most likely): the daemon
+#: tries again after this long, doubling the wait up to `TAKE_RETRY_MAX_SECONDS` while it
+#: keeps failing, rather than trying (and logging) without pause.
+TAKE_RETRY_SECONDS = 1.0
+TAKE_RETRY_MAX_SECONDS = 30.0
 #: How often the outbox is looked at for reports due (and after every job).
 SEND_EVERY_SECONDS = 30
 #: How often sources with `expect_every` are checked (and after every scan).
@@ -114,6 +119,9 @@ class Daemon:
         self._heartbeat = time.monotonic()
         self._job: str | None = None
         self._resting: dict[str, float] = {}
+        #: while jobs cannot be taken: how long the last wait was, and when to try again
+        self._take_wait = 0.0
+        self._take_again = 0.0
         self._scan_locks: dict[str, threading.Lock] = {}
         self._scan_again: dict[str, threading.Event] = {}
         self._send_again = threading.Event()
@@ -503,7 +511,7 @@ class Daemon:
         """Run one queued job; False when there was none to run."""
         now = time.monotonic()
         ready = {n: o for n, o in self._sources.items() if self._resting.get(n, 0.0) <= now}
-        if self.stopping.is_set():
+        if self.stopping.is_set() or now < self._take_again:
             return False
         began = time.monotonic()
         try:
@@ -514,11 +522,17 @@ class Daemon:
             log.error("fetch_failed", source=down.source, error=str(down))
             self._resting[down.source] = now + REST_SECONDS
             return False
-        except Exception:
+        except Exception as exc:
+            if self._job is None:  # nothing was claimed: the queue itself failed
+                self._cannot_take(exc)
+                return False
             log.exception("job_crashed", job_id=self._job)
             return True
         finally:
             self._job = None
+        if self._take_wait:
+            log.info("taking_jobs_again")
+            self._take_wait = self._take_again = 0.0
         if outcome is None:
             return False
         if self._metrics is not None:
@@ -535,6 +549,23 @@ class Daemon:
             **outcome.counts.as_dict(),
         )
         return True
+
+    def _cannot_take(self, error: Exception) -> None:
+        """The next job could not be taken: wait, longer each time it fails again. The
+        first failure is logged with its traceback, each retry that fails in one line."""
+        first = not self._take_wait
+        self._take_wait = min(2 * self._take_wait or TAKE_RETRY_SECONDS, TAKE_RETRY_MAX_SECONDS)
+        self._take_again = time.monotonic() + self._take_wait
+        said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        words = {
+            "error": said,
+            "retry_in_seconds": self._take_wait,
+            "hint": "check that the database is up and reachable; files wait until it is",
+        }
+        if first:
+            log.exception("cannot_take_jobs", **words)
+        else:
+            log.error("cannot_take_jobs", **words)
 
     def _claimed(self, job_id: str) -> None:
         self._job = job_id

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from tests.e2e.cli import spawn, syncd_json
 from tests.servers.sshd import SshdServer
@@ -404,3 +404,57 @@ def test_two_daemons_on_one_postgresql_apply_a_hundred_files_once_in_file_order(
     assert len(taken) == len(set(taken)) == 100
     assert one.events("file_taken")
     assert two.events("file_taken")
+
+
+def _allow_connections(url: str, allow: bool) -> None:
+    """Let clients connect to `url`'s database, or not (ending the connections it has):
+    to its clients, the database is down."""
+    target = make_url(url)
+    engine = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            name = conn.execute(text("SELECT quote_ident(:n)"), {"n": target.database}).scalar()
+            conn.execute(text(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(allow).lower()}"))
+            if not allow:
+                conn.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :n AND pid <> pg_backend_pid()"
+                    ),
+                    {"n": target.database},
+                )
+    finally:
+        engine.dispose()
+
+
+def test_a_database_down_for_a_while_costs_only_time(root: Path, postgres_url: str) -> None:
+    """With its database unreachable the daemon waits, longer each time (no loop logging
+    without pause, as it once did at full speed); once the database is back it takes the
+    file that came meanwhile."""
+    config = _config(root, postgres_url, mode="partial")
+    daemon = Running(root, config)
+    _drop(root, "before.csv", 3)
+    daemon.wait_for("the first job", lambda: len(daemon.events("job_done")) == 1)
+    _allow_connections(postgres_url, False)
+    try:
+        lines = len(daemon.log.read_bytes().splitlines())
+        _drop(root, "during.csv", 5)
+        time.sleep(8)
+        logged = daemon.log.read_bytes().splitlines()[lines:]
+        failures = daemon.events("cannot_take_jobs")
+        # Tried at once, then after 1, 2 and 4 seconds (one more, if the machine dawdled).
+        assert 3 <= len(failures) <= 5, failures
+        assert [f["retry_in_seconds"] for f in failures[:3]] == [1.0, 2.0, 4.0]
+        assert "Traceback" in failures[0]["exception"]
+        assert all("exception" not in f for f in failures[1:])
+        # the failed tries, the scans' (one a second) and little else
+        assert len(logged) < 40, logged[-5:]
+    finally:
+        _allow_connections(postgres_url, True)
+    daemon.wait_for("the file that came meanwhile", lambda: len(daemon.events("job_done")) == 2)
+    assert daemon.events("taking_jobs_again")
+    assert daemon.stop() == 0
+    assert sorted((j["file_name"], j["status"], j["rows"]) for j in _jobs(postgres_url)) == [
+        ("before.csv", "applied", 3),
+        ("during.csv", "applied", 5),
+    ]
