@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import fnmatch
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
+
+import structlog
 
 from syncd.sources.spool import Spool, Spooled
 
@@ -86,6 +88,45 @@ def is_candidate(name: str, pattern: str) -> bool:
     if any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS):
         return False
     return fnmatch.fnmatch(name.lower(), pattern.lower())
+
+
+#: Names a sender saves by mistake for a CSV export: workbooks and Excel's own formats.
+_WORKBOOKS = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods", ".numbers")
+
+log = structlog.get_logger("syncd.sources")
+
+
+@dataclass
+class OtherNames:
+    """The files a source lists but never takes, their names being outside its pattern
+    (`users.xlsx` where it takes `*.csv`): each is logged once, while it stays, so that a
+    file dropped by mistake does not wait unseen. Uploads in progress, hidden names and
+    `.done` markers are no mistake, and are not logged."""
+
+    source: str
+    pattern: str
+    _told: set[str] = field(default_factory=set)
+
+    def note(self, names: Iterable[str]) -> None:
+        """Log the names of this listing's files not logged before (`names`: every
+        regular file listed)."""
+        other = {
+            name
+            for name in names
+            if not name.lower().endswith(".done")
+            and not any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS)
+            and not fnmatch.fnmatch(name.lower(), self.pattern.lower())
+        }
+        for name in sorted(other - self._told):
+            if name.lower().endswith(_WORKBOOKS):
+                hint = (
+                    "a spreadsheet is never read: save it as CSV (in Excel: File > Save As > "
+                    "CSV UTF-8) and drop that file"
+                )
+            else:
+                hint = f"the source takes only names matching {self.pattern!r}"
+            log.warning("file_not_taken", source=self.source, name=name, hint=hint)
+        self._told = other  # a name gone and dropped again is logged again
 
 
 #: The longest file name, in bytes, of Linux filesystems (and so of most SFTP servers).

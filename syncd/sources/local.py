@@ -16,7 +16,14 @@ import structlog
 from syncd.core.limits import MAX_BYTES
 from syncd.errors import SourceError
 from syncd.private import private_folder, write_private
-from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
+from syncd.sources import (
+    OtherNames,
+    RemoteFile,
+    Settling,
+    is_candidate,
+    marker_name,
+    settled_name,
+)
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 
@@ -49,6 +56,7 @@ class LocalSource:
         self.cap = cap
         self._tracker = SettleTracker(settle_seconds)
         self._not_utf8: set[str] = set()
+        self._other_names = OtherNames(name, pattern)
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         try:
@@ -58,9 +66,13 @@ class LocalSource:
             raise SourceError(f"cannot list {self.path}: {exc.strerror}") from exc
         names = {e.name for e in entries}
         listing: dict[str, RemoteFile] = {}
+        files = []
         for entry in entries:
             try:
-                if not entry.is_file() or not is_candidate(entry.name, self.pattern):
+                if not entry.is_file():
+                    continue
+                files.append(entry.name)
+                if not is_candidate(entry.name, self.pattern):
                     continue
                 if not _utf8(entry.name):
                     self._skip_not_utf8(entry.name)
@@ -71,6 +83,7 @@ class LocalSource:
             except OSError:  # gone between listing and looking
                 continue
             listing[entry.name] = RemoteFile(entry.name, stat.st_size, stat.st_mtime)
+        self._other_names.note(filter(_utf8, files))
         if self.markers:
             return sorted(listing.values(), key=lambda f: f.order)
         return self._tracker.complete(listing, now)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from syncd.core.limits import MAX_BYTES
 from syncd.errors import SourceError
-from syncd.sources import RemoteFile, is_candidate, settled_name
+from syncd.sources import OtherNames, RemoteFile, is_candidate, settled_name
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 
@@ -31,6 +31,7 @@ class MemorySource:
 
     def __post_init__(self) -> None:
         self._tracker = SettleTracker(self.settle_seconds)
+        self._other_names = OtherNames(self.name, self.pattern)
 
     def put(self, name: str, data: bytes, mtime: float) -> None:
         self.files[name] = (data, mtime)
@@ -41,6 +42,7 @@ class MemorySource:
 
     def list_complete(self, now: float) -> list[RemoteFile]:
         self._up()
+        self._other_names.note(self.files)
         listing = {
             name: RemoteFile(name, len(data), mtime)
             for name, (data, mtime) in self.files.items()

@@ -26,7 +26,14 @@ import structlog
 from syncd.config import SourceConfig
 from syncd.core.limits import MAX_BYTES
 from syncd.errors import ConfigError, SourceError
-from syncd.sources import RemoteFile, Settling, is_candidate, marker_name, settled_name
+from syncd.sources import (
+    OtherNames,
+    RemoteFile,
+    Settling,
+    is_candidate,
+    marker_name,
+    settled_name,
+)
 from syncd.sources.settling import SettleTracker
 from syncd.sources.spool import FileChanged, Spool, Spooled
 from syncd.sources.ssh import TRANSPORT_ERRORS, SftpLogin, SftpRefused, connect
@@ -82,6 +89,7 @@ class SftpSource:
         self.settling: Settling = settling
         self.cap = cap
         self._tracker = SettleTracker(settle_seconds)
+        self._other_names = OtherNames(name, pattern)
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
 
@@ -139,6 +147,12 @@ class SftpSource:
                 ) from None
         names = {e.filename for e in entries}
         listing: dict[str, RemoteFile] = {}
+        files = [
+            e.filename
+            for e in entries
+            if e.st_mode is not None and stat.S_ISREG(e.st_mode) and "/" not in e.filename
+        ]
+        self._other_names.note(files)
         for entry in entries:
             if entry.st_mode is None or not stat.S_ISREG(entry.st_mode):
                 continue

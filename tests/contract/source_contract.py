@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from structlog.testing import capture_logs
 
 from syncd.sources import RemoteFile, Source
 from syncd.sources.spool import FileChanged, FileTooLarge, Spool
@@ -56,6 +57,31 @@ class SourceContract:
         for name in ("up.csv.part", "up.csv.tmp", ".hidden.csv", "notes.txt"):
             harness.put(name, b"x")
         assert harness.complete() == []
+
+    def test_a_file_outside_the_pattern_is_logged_once_while_it_stays(
+        self, harness: Harness
+    ) -> None:
+        """A workbook dropped where CSV exports go is never taken, but said in the log
+        once (with what to do), however many listings see it, and again if it comes
+        back; uploads in progress, hidden names and `.done` markers are not said."""
+        for name in ("users.xlsx", "notes.txt", "up.csv.part", ".hidden", "people.csv.done"):
+            harness.put(name, b"x")
+
+        def told(*ats: float) -> dict[str, str]:
+            with capture_logs() as logs:
+                for at in ats:
+                    assert harness.source.list_complete(at) == []
+            return {e["name"]: e["hint"] for e in logs if e["event"] == "file_not_taken"}
+
+        first = told(0.0, 100.0, 200.0)
+        assert sorted(first) == ["notes.txt", "users.xlsx"]
+        assert "Save As > CSV UTF-8" in first["users.xlsx"]
+        assert "'*.csv'" in first["notes.txt"]
+        assert told(300.0) == {}
+        harness.remove("users.xlsx")
+        assert told(400.0) == {}
+        harness.put("users.xlsx", b"again")
+        assert list(told(500.0)) == ["users.xlsx"]
 
     def test_files_are_listed_oldest_first(self, harness: Harness) -> None:
         """File order is modification time, then name."""
