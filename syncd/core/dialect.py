@@ -26,6 +26,18 @@ def delimiter_name(delimiter: str) -> str:
 
 #: A CR that does not end a CRLF (one regex pass: twice as fast as counting both).
 _LONE_CR = re.compile(rb"\r(?!\n)")
+#: Excel's delimiter line: `sep=;` alone on the file's first line (quoted by some
+#: writers), which Excel reads as the delimiter and never shows as a row.
+_SEP_LINE = re.compile(rb'(?i)("?)sep=([^\r\n"])\1(?:\r\n|\r|\n|$)')
+
+
+def excel_sep_line(data: bytes) -> tuple[str, int] | None:
+    """The delimiter a `sep=` first line names (see `_SEP_LINE`) and the length of that
+    line with its line end; None when the file does not start with one."""
+    found = _SEP_LINE.match(data)
+    if found is None:
+        return None
+    return found.group(2).decode("ascii", errors="replace"), found.end()
 
 
 def line_end(data: bytes) -> str | None:

@@ -18,15 +18,17 @@ import gc
 import io
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from syncd.core.decoding import GZIP_MAGIC, ZSTD_MAGIC, Decoded, after_invalid_utf8, decode
 from syncd.core.dialect import (
+    DELIMITERS,
     SAMPLE_BYTES,
     delimiter_name,
     detect_delimiter,
+    excel_sep_line,
     line_end,
     sample_records,
     sample_text,
@@ -93,6 +95,18 @@ def read_table(
         return _read(decoded, options, width, names)
 
 
+def _without_sep_line(decoded: Decoded) -> tuple[str | None, Decoded]:
+    """The delimiter Excel's `sep=` first line names, if the file starts with one (and
+    one syncd reads: a comma, semicolon, tab or bar), and the file without that line,
+    numbered as Excel shows it: the header is row 1. Another profile delimiter wins."""
+    found = excel_sep_line(decoded.data)
+    if found is None:
+        return None, decoded
+    named, length = found
+    hinted = named if named in DELIMITERS else None
+    return hinted, replace(decoded, data=decoded.data[length:])
+
+
 class _NotUtf8(Exception):
     """The bytes assumed to be UTF-8 are not; the caller falls back or rejects."""
 
@@ -112,16 +126,18 @@ class _Records:
 def _read(
     decoded: Decoded, options: ReadOptions, width: int | None, names: tuple[str, ...] | None
 ) -> RawTable:
+    sep_line = excel_sep_line(decoded.data) is not None
+    hinted, decoded = _without_sep_line(decoded)
     data = decoded.data
     if _content_start(data) == len(data):
-        if not data:
+        if not data and not sep_line:
             raise FileRejected("the file is empty: it holds nothing but a byte order mark")
         raise FileRejected("the file holds only blank lines; check that the export wrote data")
     sample = sample_text(data)
     complete = len(data) <= SAMPLE_BYTES
     delimiter = options.delimiter
     if delimiter == "auto":
-        delimiter = detect_delimiter(sample, complete=complete, expected_columns=width)
+        delimiter = hinted or detect_delimiter(sample, complete=complete, expected_columns=width)
     sampled = sample_records(sample, delimiter, complete=complete)
     for record in sampled:
         _check_columns(_width(record), options, delimiter)
@@ -501,12 +517,13 @@ def sniff_header(
         decoded = decode(data[:SAMPLE_BYTES], options.encoding, options.fallback_encoding)
     except FileRejected:
         return None
+    hinted, decoded = _without_sep_line(decoded)
     text = decoded.data.decode("utf-8", errors="replace")
     complete = len(data) <= SAMPLE_BYTES
     delimiter = options.delimiter
     if delimiter == "auto":
         width = None if options.header or header_names is None else len(header_names)
-        delimiter = detect_delimiter(text, complete=complete, expected_columns=width)
+        delimiter = hinted or detect_delimiter(text, complete=complete, expected_columns=width)
     records = sample_records(text, delimiter, complete=True)
     first = records[0] if records else []
     if options.header:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.formula import neutralise, undo, undo_expr
-from syncd.core.reading import ReadOptions, read_table
+from syncd.core.reading import ReadOptions, read_table, sniff_header
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.errors import FileRejected
 
@@ -193,6 +193,85 @@ def test_european_excel_semicolons_win_over_decimal_commas() -> None:
     """A ';' file whose numbers use decimal commas is still read as ';'."""
     data = b"Name;Amount;Rate\nAnn;1,5;2,25\nBo;3;4,75\n"
     assert read_table(data, AUTO).delimiter == ";"
+
+
+_CELL = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=6
+)
+
+
+@settings(max_examples=150)
+@given(
+    header=st.lists(
+        st.text("abcdefgh", min_size=1, max_size=5), min_size=1, max_size=4, unique=True
+    ),
+    cells=st.lists(st.lists(_CELL, min_size=4, max_size=4), min_size=1, max_size=5),
+    delimiter=st.sampled_from([",", ";", "\t", "|"]),
+    eol=st.sampled_from(["\r\n", "\n"]),
+    spelling=st.sampled_from(["sep={}", "SEP={}", '"sep={}"', "Sep={}"]),
+    bom=st.booleans(),
+)
+def test_an_excel_sep_line_names_the_delimiter_and_is_no_row(
+    header: list[str], cells: list[list[str]], delimiter: str, eol: str, spelling: str, bom: bool
+) -> None:
+    """A file that starts with Excel's `sep=X` line reads as the same file without it
+    read with delimiter X: the same header, cells and row numbers (the header is row 1,
+    as Excel shows it), whatever the cells hold."""
+    rows = [header, *([*row[: len(header) - 1], row[-1] or "x"] for row in cells)]
+    body = _csv(rows, delimiter, eol).encode()
+    with_line = (codecs.BOM_UTF8 if bom else b"") + (spelling.format(delimiter) + eol).encode()
+    try:
+        expected = read_table(body, ReadOptions(delimiter=delimiter))
+    except FileRejected as rejected:
+        refused = rejected.message
+    else:
+        refused = None
+    if refused is not None:
+        assert _rejected(with_line + body) == refused
+        return
+    table = read_table(with_line + body, AUTO)
+    assert table.delimiter == delimiter
+    assert table.header == expected.header
+    assert _rows(table) == _rows(expected)
+    assert _numbers(table) == _numbers(expected)
+    assert table.row_errors == expected.row_errors
+    assert sniff_header(with_line + body, AUTO) == expected.header
+
+
+def test_a_sep_line_decides_what_the_cells_alone_would_not() -> None:
+    """`a,b;c` splits evenly on ',' and on ';': the sep line says which."""
+    table = read_table(b"sep=;\na,b;c\n1,2;3\n", AUTO)
+    assert (table.delimiter, table.header, _rows(table)) == (";", ("a,b", "c"), [["1,2", "3"]])
+
+
+def test_a_profile_delimiter_wins_over_a_sep_line_which_is_still_no_row() -> None:
+    table = read_table(b"sep=;\r\nEmail,Name\r\na@x.com,Ann\r\n", ReadOptions(delimiter=","))
+    assert (table.header, _rows(table), _numbers(table)) == (
+        ("Email", "Name"),
+        [["a@x.com", "Ann"]],
+        [2],
+    )
+
+
+def test_a_cp1252_file_with_a_sep_line_is_read() -> None:
+    data = "sep=;\r\nE-Mail;Nachname\r\nj@x.com;Müller\r\n".encode("cp1252")
+    table = read_table(data, AUTO)
+    assert (table.encoding, table.header, _rows(table)) == (
+        "cp1252",
+        ("E-Mail", "Nachname"),
+        [["j@x.com", "Müller"]],
+    )
+
+
+def test_a_file_of_only_a_sep_line_holds_no_data() -> None:
+    assert "holds only blank lines" in _rejected(b"sep=,\r\n")
+    assert "holds only blank lines" in _rejected(b"sep=;")
+
+
+def test_a_sep_line_further_down_is_data() -> None:
+    """Excel honours the line only as the file's first; anywhere else it is a cell."""
+    table = read_table(b"Email\nsep=;\n", AUTO)
+    assert _rows(table) == [["sep=;"]]
 
 
 def test_a_tie_goes_to_the_earlier_delimiter_in_the_list() -> None:
@@ -514,7 +593,7 @@ def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
 _BLANK_LINES_READER = """
 import re
 from pathlib import Path
-from syncd.core.reading import ReadOptions, read_table
+from syncd.core.reading import ReadOptions, read_table, sniff_header
 def peak_kib():
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
