@@ -191,8 +191,12 @@ class _Job:
 
     def keep(self, checked: Checked) -> None:
         """Decide what is retained of the file for support (`syncd.retention`)."""
-        secrets = None if checked.table is not None else secrets_of(checked.header, self.profile)
-        plan = keep_plan(checked.table, secrets)
+        if checked.password_below:
+            plan = keep_plan(None, None)  # its columns, as read, cannot say which are secret
+        else:
+            read = checked.table is not None
+            secrets = None if read else secrets_of(checked.header, self.profile)
+            plan = keep_plan(checked.table, secrets)
         self.kept = plan.kind
         if plan.table is not None and not self.dry_run:
             self._redacted = _BACKGROUND.submit(redacted_copy, plan.table)

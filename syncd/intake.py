@@ -19,7 +19,7 @@ from syncd.core.errors_csv import render_errors_csv
 from syncd.core.profile import Mode, Profile
 from syncd.core.reading import ReadOptions, read_table, sniff_header
 from syncd.core.records import Validated
-from syncd.core.secrets import secret_columns
+from syncd.core.secrets import password_header_below, secret_columns
 from syncd.core.table import RawTable, is_errors_header
 from syncd.core.validation import validate
 from syncd.errors import FileRejected
@@ -86,7 +86,9 @@ class Checked:
 
     `table` is the file as read, when it could be read (its secret columns set);
     `header` its header as far as it could be made out, for a file that could not be
-    read (None when not even that).
+    read (None when not even that). `password_below`: the columns did not fit, and a row
+    under the header reads as a header naming a password (`password_header_below`): the
+    file is kept as one whose columns could not be read.
 
     A job takes the validated file over (`take`), as it takes a drop's bytes: it lets go
     of the cells and then the records as soon as it is done with each (hundreds of MiB
@@ -98,6 +100,7 @@ class Checked:
     header: tuple[str, ...] | None = None
     problems: tuple[str, ...] = ()
     rejection: str = ""
+    password_below: bool = False
 
     def take(self) -> Validated:
         """The validated file, which this no longer holds (nor its table)."""
@@ -193,6 +196,7 @@ def check(
             table=table,
             problems=(rejected.message, *rejected.problems),
             rejection=rejected.message,
+            password_below=password_header_below(table, password_names(profile)),
         )
 
 

@@ -57,6 +57,25 @@ def secret_columns(header: Sequence[str], password_names: Iterable[str] = ()) ->
     )
 
 
+#: How many data rows of a file whose columns did not fit are read as a header could be.
+HEADER_SEARCH_ROWS = 20
+
+
+def password_header_below(table: RawTable, password_names: Iterable[str] = ()) -> bool:
+    """Whether one of the first data rows of `table` reads as a header naming a password
+    column its header does not: the file's real header is further down (a title line
+    above it), so its columns, as read, cannot say which cells are passwords."""
+    names = tuple(password_names)
+    width = len(table.header)
+    head = table.cells.head(HEADER_SEARCH_ROWS)
+    for *row, number in head.select(*map(table.column_name, range(width)), ROW).iter_rows():
+        cells = [cell or "" for cell in row]
+        cells += table.overflow.get(number, ())
+        if secret_columns(cells, names) - table.secret_columns:
+            return True
+    return False
+
+
 def secret_cells(columns: frozenset[int], width: int, *, ragged: bool) -> frozenset[int]:
     """The positions whose cells must be blanked on a row of `width` cells (see the module
     docstring for why a ragged row loses everything right of its first secret column)."""
