@@ -9,18 +9,19 @@ even for a file rejected before it was validated.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from syncd.config import Config, SourceConfig
 from syncd.core.counts import Counts
 from syncd.core.errors_csv import render_errors_csv
+from syncd.core.formula import undo
 from syncd.core.profile import Mode, Profile
 from syncd.core.reading import ReadOptions, read_table, sniff_header
 from syncd.core.records import Validated
 from syncd.core.secrets import password_header_below, secret_columns
-from syncd.core.table import RawTable, is_errors_header
+from syncd.core.table import RawTable, is_errors_header, normalise_header
 from syncd.core.validation import validate
 from syncd.errors import FileRejected
 from syncd.outcome import JobOutcome
@@ -118,7 +119,24 @@ def read_options(profile: Profile) -> ReadOptions:
         header=profile.header,
         max_bytes=profile.max_bytes,
         max_rows=profile.max_rows,
+        header_test=_header_test(profile),
     )
+
+
+def _header_test(profile: Profile) -> Callable[[Sequence[str]], bool]:
+    """Whether a record reads as `profile`'s header: it names the key column and, if it
+    has more than one cell, another of the profile's columns too."""
+    key = profile.column(profile.key)
+    keys = {normalise_header(n) for n in key.names} if key is not None else set()
+    known = {normalise_header(n) for column in profile.columns for n in column.names}
+
+    def test(record: Sequence[str]) -> bool:
+        named = [normalise_header(undo(cell)) for cell in record if cell.strip()]
+        if not keys.intersection(named):
+            return False
+        return len(named) == 1 or sum(name in known for name in named) >= 2
+
+    return test
 
 
 def _header_names(profile: Profile) -> list[str] | None:

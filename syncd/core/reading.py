@@ -17,7 +17,7 @@ import csv
 import gc
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -54,6 +54,10 @@ class ReadOptions:
     max_rows: int = MAX_ROWS
     max_columns: int = 1000
     max_cell_chars: int = 1_000_000  # longer cells are a row error, not a crash
+    #: Whether a record reads as the header (the profile's key column among its cells):
+    #: when the first record does not, the header is looked for in the records below
+    #: it (a title line above it). None: the first record is the header.
+    header_test: Callable[[Sequence[str]], bool] | None = None
 
 
 def read_table(
@@ -307,12 +311,20 @@ def _shape(
 ) -> RawTable:
     """Header, width, row errors and un-neutralised cells from the parsed records."""
     frame = records.frame
+    notices = list(decoded.notices)
     has_header = options.header or _is_errors_csv_header(records, names)
     if has_header:
         if frame.height == 0:
             raise FileRejected("the file holds only blank lines; check that the export wrote data")
         header = [_str(c) for c in frame.row(0)[: records.first_width]]
-        frame = frame.slice(1)
+        above = _rows_above_header(frame, header, options.header_test)
+        if above:
+            # The header is further down; what is above it (titles) is no data. Its
+            # width is up to its last named column: a row longer is a cell too many.
+            found = [_str(c) for c in frame.row(above)[: _span(frame)]]
+            header = found[: _width(found)]
+            notices.append(_skipped_notice(frame, above))
+        frame = frame.slice(above + 1)
         if frame.height == 0:
             raise FileRejected(
                 "the file has a header row but no data rows; check that the export wrote data"
@@ -359,11 +371,38 @@ def _shape(
         delimiter=delimiter,
         has_header=has_header,
         row_errors=tuple(sorted(row_errors, key=lambda e: e.row)),
-        notices=decoded.notices,
+        notices=tuple(notices),
         overflow=overflow,
         guessed_encoding=decoded.guessed,
         cut_row=cut_row,
     )
+
+
+#: How many records below a first record that is not the header are looked at for it.
+HEADER_SEARCH_ROWS = 20
+
+
+def _rows_above_header(
+    frame: pl.DataFrame, first: list[str], test: Callable[[Sequence[str]], bool] | None
+) -> int:
+    """How many records come before the header: 0 when the first record is the header
+    (or cannot be told from one); else the position of the first record among the
+    next `HEADER_SEARCH_ROWS` that reads as the header, if one does."""
+    if test is None or test(first):
+        return 0
+    for position, record in enumerate(frame.head(HEADER_SEARCH_ROWS + 1).iter_rows()):
+        if position and test([_str(c) for c in record[:-1]]):
+            return position
+    return 0
+
+
+def _skipped_notice(frame: pl.DataFrame, above: int) -> str:
+    """What a job says of the records it skipped above the header."""
+    rows = frame[ROW].head(above + 1).to_list()
+    title = next((c for c in frame.row(0)[:-1] if c), "")
+    shown = title if len(title) <= 60 else title[:57] + "..."
+    which = f"row {rows[0]} was" if above == 1 else f"rows {rows[0]} to {rows[above - 1]} were"
+    return f"the header is on row {rows[above]}, so {which} skipped ({shown!r})"
 
 
 def _ends_cut_short(data: bytes, delimiter: str, width: int) -> bool:
@@ -527,6 +566,9 @@ def sniff_header(
     records = sample_records(text, delimiter, complete=True)
     first = records[0] if records else []
     if options.header:
+        test = options.header_test
+        if test is not None and not test(first):
+            first = next((r for r in records[1 : HEADER_SEARCH_ROWS + 1] if test(r)), first)
         return tuple(undo(cell) for cell in first)
     names = tuple(header_names or ())
     return (*names, undo(first[-1])) if _errors_csv_record(first, names) else names

@@ -10,6 +10,8 @@ import io
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Literal
 
 import polars as pl
@@ -272,6 +274,62 @@ def test_a_sep_line_further_down_is_data() -> None:
     """Excel honours the line only as the file's first; anywhere else it is a cell."""
     table = read_table(b"Email\nsep=;\n", AUTO)
     assert _rows(table) == [["sep=;"]]
+
+
+def _names_email(record: Sequence[str]) -> bool:
+    return "Email" in record
+
+
+_FINDS_EMAIL = ReadOptions(header_test=_names_email)
+
+
+@settings(max_examples=150)
+@given(
+    titles=st.lists(
+        st.lists(st.text("Report 2026-12 by HR", min_size=1, max_size=12), min_size=1, max_size=3),
+        min_size=1,
+        max_size=4,
+    ),
+    blank=st.booleans(),
+    others=st.lists(st.text("abcdefgh", min_size=1, max_size=5), max_size=3, unique=True),
+    cells=st.lists(st.lists(_CELL, min_size=4, max_size=4), min_size=1, max_size=5),
+    delimiter=st.sampled_from([",", ";", "\t"]),
+)
+def test_title_rows_above_the_header_are_skipped_and_still_counted(
+    titles: list[list[str]], blank: bool, others: list[str], cells: list[list[str]], delimiter: str
+) -> None:
+    """A file with title rows above its header (what report exports write) reads as the
+    same file without them: the same header and cells, with row numbers that still count
+    the title rows (row 12 is row 12 in the spreadsheet), and a notice naming them."""
+    header = ["Email", *others]
+    rows = [header, *([*row[: len(header) - 1], row[-1] or "x"] for row in cells)]
+    body = _csv(rows, delimiter).encode()
+    above = _csv(titles, delimiter) + ("\r\n" if blank else "")
+    expected = read_table(body, ReadOptions(delimiter=delimiter))
+    table = read_table(above.encode() + body, replace(_FINDS_EMAIL, delimiter=delimiter))
+    shift = len(titles) + blank
+    assert table.header == expected.header
+    assert _rows(table) == _rows(expected)
+    assert _numbers(table) == [n + shift for n in _numbers(expected)]
+    assert f"the header is on row {1 + shift}" in table.notices[-1]
+    assert sniff_header(above.encode() + body, replace(_FINDS_EMAIL, delimiter=delimiter)) == (
+        expected.header
+    )
+
+
+def test_without_a_header_in_reach_the_first_row_stays_the_header() -> None:
+    """No row among the first ones names the key column: the first row is the header (and
+    validation says the key column is missing), as without a header test."""
+    data = b"Name,Role\nAnn,User\n" + b"Bo,User\n" * 30 + b"Email,Name\n"
+    assert read_table(data, _FINDS_EMAIL).header == ("Name", "Role")
+    assert sniff_header(data, _FINDS_EMAIL) == ("Name", "Role")
+    far = b"Title\n" * 21 + b"Email,Name\na@x.com,Ann\n"
+    assert read_table(far, _FINDS_EMAIL).header == ("Title",)
+
+
+def test_a_first_row_that_is_the_header_is_taken_whatever_follows() -> None:
+    table = read_table(b"Email,Name\nEmail,Bo\n", _FINDS_EMAIL)
+    assert (table.header, _rows(table), table.notices) == (("Email", "Name"), [["Email", "Bo"]], ())
 
 
 def test_a_tie_goes_to_the_earlier_delimiter_in_the_list() -> None:
