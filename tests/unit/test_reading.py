@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.formula import neutralise, undo, undo_expr
-from syncd.core.reading import ReadOptions, read_table, sniff_header
+from syncd.core.reading import WHITESPACE, ReadOptions, read_table, sniff_header
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.errors import FileRejected
 
@@ -411,6 +411,50 @@ def test_rows_of_only_empty_cells_count_as_blank() -> None:
     assert _numbers(table) == [2, 4]
 
 
+def test_whitespace_is_what_polars_strips_off_a_cell() -> None:
+    """The structural pass and the fast one call the same rows blank: `WHITESPACE` is
+    exactly what `str.strip_chars()` (which validation runs on every cell) takes off."""
+    every = [chr(i) for i in range(0x110000) if not 0xD800 <= i <= 0xDFFF]
+    stripped = pl.Series(every).str.strip_chars().str.len_bytes() == 0
+    assert {ch for ch, blank in zip(every, stripped, strict=True) if blank} == set(WHITESPACE)
+
+
+@settings(max_examples=150)
+@given(
+    cells=st.lists(st.lists(_CELL, min_size=3, max_size=3), min_size=1, max_size=5),
+    inserted=st.lists(
+        st.tuples(
+            st.integers(0, 5), st.lists(st.text(WHITESPACE, max_size=3), min_size=1, max_size=4)
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    structural=st.booleans(),
+)
+def test_rows_of_only_whitespace_are_blank_rows(
+    cells: list[list[str]], inserted: list[tuple[int, list[str]]], structural: bool
+) -> None:
+    """Rows whose cells hold nothing but whitespace (an export that pads its empty rows)
+    read as the blank rows they are: the file reads as it does without them, its rows
+    keeping their numbers, on either pass (a bare CR line end takes the structural one)."""
+    rows = [["Email", "Name", "Note"]]
+    rows += ([*row[:2], row[2] if row[2].strip(WHITESPACE) else "x"] for row in cells)
+    padded: list[list[str]] = [rows[0]]
+    numbers: list[int] = []
+    for n, row in enumerate(rows[1:]):
+        for at, blank in inserted:
+            if at == n:
+                padded.append(blank)
+        padded.append(row)
+        numbers.append(len(padded))
+    eol = "\r" if structural else "\r\n"
+    options = ReadOptions(delimiter=",")
+    expected = read_table(_csv(rows, lineterminator=eol, quoting=csv.QUOTE_ALL).encode(), options)
+    table = read_table(_csv(padded, lineterminator=eol, quoting=csv.QUOTE_ALL).encode(), options)
+    assert _rows(table) == _rows(expected)
+    assert _numbers(table) == [numbers[_numbers(expected).index(n)] for n in _numbers(expected)]
+
+
 def test_blank_lines_before_the_header_are_skipped_and_counted() -> None:
     """The header is the first non-blank record; rows keep their spreadsheet numbers."""
     table = read_table(b"\r\n\r\nEmail,Name\r\na@x.com,Ann\r\n", AUTO)
@@ -651,7 +695,7 @@ def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
 _BLANK_LINES_READER = """
 import re
 from pathlib import Path
-from syncd.core.reading import ReadOptions, read_table, sniff_header
+from syncd.core.reading import WHITESPACE, ReadOptions, read_table, sniff_header
 def peak_kib():
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
