@@ -37,6 +37,7 @@ from types import FrameType
 from typing import Any
 
 import structlog
+from sqlalchemy.exc import OperationalError
 
 from syncd.cleanup import clean_up
 from syncd.config import SourceConfig, load_config
@@ -321,6 +322,11 @@ class Daemon:
             log.error("scan_failed", source=name, error=str(error))
             self._scanned[name] = (datetime.now(UTC), str(error))
             return
+        except OperationalError as error:  # the database away: said in one line
+            said = _first_line(error)
+            log.error("scan_failed", source=name, error=said, hint=DATABASE_HINT)
+            self._scanned[name] = (datetime.now(UTC), said)
+            return
         except Exception as error:  # a bug in a scan must not stop the daemon
             log.exception("scan_crashed", source=name)
             self._scanned[name] = (datetime.now(UTC), f"syncd failed ({type(error).__name__})")
@@ -556,11 +562,10 @@ class Daemon:
         first = not self._take_wait
         self._take_wait = min(2 * self._take_wait or TAKE_RETRY_SECONDS, TAKE_RETRY_MAX_SECONDS)
         self._take_again = time.monotonic() + self._take_wait
-        said = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         words = {
-            "error": said,
+            "error": _first_line(error),
             "retry_in_seconds": self._take_wait,
-            "hint": "check that the database is up and reachable; files wait until it is",
+            "hint": DATABASE_HINT,
         }
         if first:
             log.exception("cannot_take_jobs", **words)
@@ -574,6 +579,16 @@ class Daemon:
     def _progress(self, stage: str) -> None:
         self._heartbeat = time.monotonic()
         self.notify.status(f"running job {self._job}: {stage}")
+
+
+#: What the log says to do when the database cannot be reached.
+DATABASE_HINT = "check that the database is up and reachable; files wait until it is"
+
+
+def _first_line(error: Exception) -> str:
+    """An error's first line (SQLAlchemy's run to several), or its type if it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _explained(outcome: JobOutcome) -> bool:

@@ -447,6 +447,11 @@ def test_a_database_down_for_a_while_costs_only_time(root: Path, postgres_url: s
         assert [f["retry_in_seconds"] for f in failures[:3]] == [1.0, 2.0, 4.0]
         assert "Traceback" in failures[0]["exception"]
         assert all("exception" not in f for f in failures[1:])
+        # the scans (one a second) fail as plainly, in one line each
+        scans = daemon.events("scan_failed")
+        assert scans, logged[-5:]
+        assert all("check that the database is up" in e["hint"] for e in scans)
+        assert not daemon.events("scan_crashed")
         # the failed tries, the scans' (one a second) and little else
         assert len(logged) < 40, logged[-5:]
     finally:
