@@ -35,7 +35,14 @@ from syncd.core.dialect import (
 )
 from syncd.core.formula import undo, undo_expr
 from syncd.core.limits import MAX_BYTES, MAX_ROWS
-from syncd.core.table import ROW, RawTable, RowError, is_errors_header, normalise_header
+from syncd.core.table import (
+    HEADER_SEARCH_ROWS,
+    ROW,
+    RawTable,
+    RowError,
+    is_errors_header,
+    normalise_header,
+)
 from syncd.errors import FileRejected
 
 _CONTENT = re.compile(rb"[^\r\n]")
@@ -130,8 +137,8 @@ class _Records:
 def _read(
     decoded: Decoded, options: ReadOptions, width: int | None, names: tuple[str, ...] | None
 ) -> RawTable:
-    sep_line = excel_sep_line(decoded.data) is not None
-    hinted, decoded = _without_sep_line(decoded)
+    hinted, stripped = _without_sep_line(decoded)
+    sep_line, decoded = stripped is not decoded, stripped
     data = decoded.data
     if _content_start(data) == len(data):
         if not data and not sep_line:
@@ -386,10 +393,6 @@ def _shape(
         guessed_encoding=decoded.guessed,
         cut_row=cut_row,
     )
-
-
-#: How many records below a first record that is not the header are looked at for it.
-HEADER_SEARCH_ROWS = 20
 
 
 def _rows_above_header(

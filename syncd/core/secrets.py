@@ -15,7 +15,7 @@ from dataclasses import replace
 
 import polars as pl
 
-from syncd.core.table import ROW, RawTable, normalise_header
+from syncd.core.table import HEADER_SEARCH_ROWS, ROW, RawTable, normalise_header
 
 #: Header words (as `normalise_header` leaves them) that name a password, anywhere in
 #: the header: "User Password", "passwd", "Mot de passe", "Contraseña"...
@@ -55,10 +55,6 @@ def secret_columns(header: Sequence[str], password_names: Iterable[str] = ()) ->
     return frozenset(
         i for i, h in enumerate(header) if names_a_password(h) or normalise_header(h) in mapped
     )
-
-
-#: How many data rows of a file whose columns did not fit are read as a header could be.
-HEADER_SEARCH_ROWS = 20
 
 
 def password_header_below(table: RawTable, password_names: Iterable[str] = ()) -> bool:

@@ -21,6 +21,9 @@ _NO_OVERFLOW: Mapping[int, tuple[str, ...]] = MappingProxyType({})
 #: Name of the column holding each data row's spreadsheet row number: the header is row 1
 #: in a file with a header, blank rows count, a quoted newline does not start a new row.
 ROW = "_row"
+#: How many rows below a first row that is not the header are looked at for it (a
+#: report export's title rows above its header).
+HEADER_SEARCH_ROWS = 20
 #: The header of the column an errors CSV adds (compared case- and space-insensitively).
 ERRORS_HEADER = "errors"
 

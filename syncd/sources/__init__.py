@@ -85,9 +85,12 @@ class Source(Protocol):
 def is_candidate(name: str, pattern: str) -> bool:
     """Whether a listed name may be taken: it matches the source's pattern (any case)
     and is neither an upload in progress nor hidden."""
-    if any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS):
-        return False
-    return fnmatch.fnmatch(name.lower(), pattern.lower())
+    return not _ignored(name) and fnmatch.fnmatch(name.lower(), pattern.lower())
+
+
+def _ignored(name: str) -> bool:
+    """An upload in progress or a hidden name: never taken, and no mistake either."""
+    return any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS)
 
 
 #: Names a sender saves by mistake for a CSV export: workbooks and Excel's own formats.
@@ -113,9 +116,9 @@ class OtherNames:
         other = {
             name
             for name in names
-            if not name.lower().endswith(".done")
-            and not any(fnmatch.fnmatch(name, ignored) for ignored in IGNORED_PATTERNS)
-            and not fnmatch.fnmatch(name.lower(), self.pattern.lower())
+            if not is_candidate(name, self.pattern)
+            and not _ignored(name)
+            and not name.lower().endswith(".done")
         }
         for name in sorted(other - self._told):
             if name.lower().endswith(_WORKBOOKS):
