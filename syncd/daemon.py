@@ -51,6 +51,7 @@ from syncd.scanning import scan
 from syncd.sdnotify import Notifier
 from syncd.sources.spool import Spool
 from syncd.staleness import check_sources, watched
+from syncd.tracebacks import describe
 from syncd.work import Opened, SourceDown, open_sources, take_next
 
 log = structlog.get_logger("syncd.daemon")
@@ -323,7 +324,7 @@ class Daemon:
             self._scanned[name] = (datetime.now(UTC), str(error))
             return
         except OperationalError as error:  # the database away: said in one line
-            said = _first_line(error)
+            said = describe(error)
             log.error("scan_failed", source=name, error=said, hint=DATABASE_HINT)
             self._scanned[name] = (datetime.now(UTC), said)
             return
@@ -563,7 +564,7 @@ class Daemon:
         self._take_wait = min(2 * self._take_wait or TAKE_RETRY_SECONDS, TAKE_RETRY_MAX_SECONDS)
         self._take_again = time.monotonic() + self._take_wait
         words = {
-            "error": _first_line(error),
+            "error": describe(error),
             "retry_in_seconds": self._take_wait,
             "hint": DATABASE_HINT,
         }
@@ -583,12 +584,6 @@ class Daemon:
 
 #: What the log says to do when the database cannot be reached.
 DATABASE_HINT = "check that the database is up and reachable; files wait until it is"
-
-
-def _first_line(error: Exception) -> str:
-    """An error's first line (SQLAlchemy's run to several), or its type if it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _explained(outcome: JobOutcome) -> bool:

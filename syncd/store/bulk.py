@@ -52,7 +52,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.types import TypeEngine
 
-from syncd.store.pgcopy import copy_in, copy_out
+from syncd.store.pgcopy import as_read, copy_in, copy_out
 
 # SQLite: rows turned into Python tuples at a time, and rows per INSERT statement (it
 # allows 32,766 bound values). Many rows per statement halve the time of narrow rows
@@ -169,7 +169,7 @@ def read_frame(
     conn: Connection,
     query: Select[tuple[object, ...]],
     schema: pl.Schema,
-    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    each: Callable[[pl.DataFrame], pl.DataFrame] = as_read,
 ) -> pl.DataFrame:
     """The rows of `query` as a frame with `schema` (names in the query's column order).
 
@@ -190,8 +190,7 @@ def read_frame(
         [pl.Series(name, [value], pl.String) for name, value in zip(schema, found, strict=True)]
     )
     decoded = raw.select(pl.col(name).str.json_decode(pl.List(schema[name])) for name in schema)
-    frame = decoded.explode(list(schema))
-    return frame if each is None else each(frame)
+    return each(decoded.explode(list(schema)))
 
 
 def new_ids(conn: Connection, table: Table, count: int, *, alone: bool = False) -> pl.Series:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 from syncd.core.plan import HALF_BITS, LOW_BITS, FingerprintSums, slim_snapshot
 from syncd.core.records import CUSTOM_PREFIX
 from syncd.store.bulk import insert_unless_exists, read_frame, staged
+from syncd.store.pgcopy import as_read
 from syncd.store.schema import (
     directories,
     groups,
@@ -153,7 +154,7 @@ def _scan(
     query: Select[tuple[object, ...]],
     directory_id: int | None,
     schema: pl.Schema,
-    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    each: Callable[[pl.DataFrame], pl.DataFrame] = as_read,
 ) -> pl.DataFrame:
     """`query` (over `users`, maybe joined) for every user of the directory (None: of
     all directories), as `each` turns every part read (if given); on SQLite in ranges of
@@ -173,8 +174,7 @@ def _scan(
     low = conn.scalar(first.order_by(users.c.id))
     high = conn.scalar(first.order_by(users.c.id.desc()))
     if low is None or high is None:
-        empty = pl.DataFrame(schema=schema)
-        return empty if each is None else each(empty)
+        return each(pl.DataFrame(schema=schema))
     parts = [
         read_frame(
             conn,

@@ -169,17 +169,21 @@ def _copy(
         raise
 
 
+def as_read(part: pl.DataFrame) -> pl.DataFrame:
+    """What a reader's `each` is when the caller gives none: every part as it was read."""
+    return part
+
+
 def copy_out(
     conn: Connection,
     query: Select[tuple[object, ...]],
     schema: pl.Schema,
-    each: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    each: Callable[[pl.DataFrame], pl.DataFrame] = as_read,
 ) -> pl.DataFrame:
     """The rows of `query` as a frame with `schema`, read by polars from COPY's CSV, as
     `each` turns every part parsed (if given). The text is parsed as it comes, about
     `_OUT_BYTES` at a time, each part cut at the end of a record: at 5,000,000 users the
     snapshot's 400 MB of text was held whole, and copied once more for polars."""
-    done = each or (lambda part: part)
     compiled = query.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
     parts: list[pl.DataFrame] = []
     with _copy(conn, f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
@@ -190,11 +194,11 @@ def copy_out(
             if len(pending) >= due:
                 cut = _records_end(pending)
                 if cut:
-                    parts.append(done(_parsed(bytes(memoryview(pending)[:cut]), schema)))
+                    parts.append(each(_parsed(bytes(memoryview(pending)[:cut]), schema)))
                     del pending[:cut]
                 # (a record longer than the rest: looked at again once the text doubled)
                 due = max(_OUT_BYTES, 2 * len(pending))
-        parts.append(done(_parsed(bytes(pending), schema)))
+        parts.append(each(_parsed(bytes(pending), schema)))
     return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 
