@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from structlog.testing import capture_logs
 
 from syncd.sources import NAME_MAX, RemoteFile, settled_name
 from syncd.sources.local import LocalSource
@@ -277,3 +278,26 @@ class TestMemorySource(SourceContract):
             lambda name: source.files.pop(name),
             5,
         )
+
+
+_NAMES = ["a.csv", "B.CSV", "users.xlsx", "notes.txt", "up.csv.part", ".hidden", "a.csv.done", "x~"]
+_OTHER = {"users.xlsx", "notes.txt"}  # what a `*.csv` source never takes, by mistake
+
+
+@settings(max_examples=200)
+@given(st.lists(st.sets(st.sampled_from(_NAMES)), min_size=1, max_size=8))
+def test_a_name_outside_the_pattern_is_logged_each_time_it_appears(
+    listings: list[set[str]],
+) -> None:
+    """Over any run of listings, a name outside the pattern is logged at the listings
+    where it is there and was not at the one before, and never otherwise; names the
+    source takes, uploads in progress, hidden names and markers never."""
+    source = MemorySource("drop")
+    before: set[str] = set()
+    for names in listings:
+        source.files = dict.fromkeys(names, (b"x", 0.0))
+        with capture_logs() as logs:
+            source.list_complete(0.0)
+        told = sorted(e["name"] for e in logs if e["event"] == "file_not_taken")
+        assert told == sorted((names & _OTHER) - before)
+        before = names & _OTHER
