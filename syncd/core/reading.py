@@ -8,6 +8,9 @@ say exactly which row is wrong.
 Either way the cells come out exactly as received; file-level problems raise
 `FileRejected`, row-level ones (a row with too many cells, a cell too long) become
 `RowError`s for validation to report with the rest.
+
+A big file that the fast path reads can also be read a part at a time (`FileParts`), so
+that only one part's cells are in memory at once.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import csv
 import gc
 import io
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import polars as pl
@@ -106,6 +109,177 @@ def read_table(
         return _read(decoded, options, width, names)
 
 
+class NotInParts(Exception):
+    """A file `FileParts` does not read: read it whole (`read_table`), which also says
+    what is wrong with it, if anything is."""
+
+
+#: How many bytes of a file make one part: about 240,000 rows of a 12-column export.
+PART_BYTES = 32 * 1024 * 1024
+
+
+class FileParts:
+    """A file with a header read a part at a time, each part a `RawTable` of its own.
+
+    What the parts hold together is exactly what `read_table` reads: the same header,
+    cells, row numbers, row errors and notices. A file is read in parts only where that
+    is sure: one polars parses whole (the fast path), its header on its first row, with
+    no empty header cell at its end, and no more lines than the profile allows rows.
+    Anything else raises `NotInParts`, at once or while the parts are read (a part that
+    polars refuses), and the caller reads the file whole.
+
+    A part ends at a line end outside quotes: the quotes before it counted from the
+    part's start are even. A stray quote can fool the count, but then polars refuses
+    the part that holds it (it refuses stray and unclosed quotes alike), so a part that
+    parses begins and ends where the file's records do.
+    """
+
+    def __init__(self, data: bytes, options: ReadOptions, part_bytes: int = PART_BYTES) -> None:
+        if not options.header or not data or len(data) > options.max_bytes:
+            raise NotInParts
+        try:
+            decoded = decode(data, options.encoding, options.fallback_encoding)
+            hinted, decoded = _without_sep_line(decoded)
+            data = decoded.data
+            if _content_start(data) == len(data):
+                raise NotInParts
+            sample = sample_text(data)
+            complete = len(data) <= SAMPLE_BYTES
+            delimiter = options.delimiter
+            if delimiter == "auto":
+                delimiter = hinted or detect_delimiter(sample, complete=complete)
+            elif not (len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'):
+                raise NotInParts
+            sampled = sample_records(sample, delimiter, complete=complete)
+            for record in sampled:
+                _check_columns(_width(record), options, delimiter)
+        except FileRejected as rejected:
+            raise NotInParts from rejected
+        eol = line_end(data)
+        if eol is None or _decompressed_by_polars(data):
+            raise NotInParts
+        lines = _lines(data, delimiter, eol)
+        if lines - 1 > options.max_rows or _mostly_blank(
+            lines, len(data), max(map(len, sampled), default=1)
+        ):
+            raise NotInParts
+        self._decoded = decoded
+        self._options = options
+        self._delimiter = delimiter
+        self._part_bytes = max(1, part_bytes)
+        #: each part read so far: where its bytes start and end, its first row's number
+        self._spans: list[tuple[int, int, int]] = []
+        self._header: list[str] | None = None
+        self._width = 0
+
+    def __iter__(self) -> Iterator[RawTable]:
+        """Each part in turn, header and all; raises NotInParts as soon as one cannot be
+        read in parts. Parts holding only blank rows come out empty."""
+        data = self._decoded.data
+        start, row, rows = 0, 1, 0
+        self._spans = []
+        while start < len(data):
+            end = self._end(start)
+            self._spans.append((start, end, row))
+            table, row = self._part(start, end, row)
+            rows += table.rows
+            start = end
+            yield table
+            del table  # not held while the next part is read
+        if rows == 0:
+            raise NotInParts  # a header and no data rows: said by `read_table`
+
+    def rows(self, wanted: Collection[int]) -> RawTable:
+        """The rows numbered `wanted`, read again from the parts (all read before) that
+        hold them, as one table in row order."""
+        spans = self._spans
+        tables = []
+        for i, (start, end, first) in enumerate(spans):
+            after = spans[i + 1][2] if i + 1 < len(spans) else None
+            mine = {r for r in wanted if r >= first and (after is None or r < after)}
+            if mine:
+                tables.append(self._part(start, end, first)[0].keep_rows(mine))
+        if not tables:
+            raise ValueError("no rows wanted of parts read")
+        overflow = {row: cells for t in tables for row, cells in t.overflow.items()}
+        return replace(
+            tables[-1],
+            cells=pl.concat([t.cells for t in tables]),
+            row_errors=tuple(e for t in tables for e in t.row_errors),
+            overflow=overflow,
+            total_rows=None,
+        )
+
+    def _end(self, start: int) -> int:
+        """Where the part starting at `start` ends: after the first line end at least
+        `part_bytes` on that has an even count of quotes before it."""
+        data = self._decoded.data
+        end = data.find(b"\n", start + self._part_bytes)
+        quotes = data.count(b'"', start, end) if end != -1 else 0
+        while end != -1 and quotes % 2:
+            after = data.find(b'"', end)
+            if after == -1:
+                return len(data)  # an unclosed quote: the last part, which polars refuses
+            following = data.find(b"\n", after)
+            quotes += data.count(b'"', end, len(data) if following == -1 else following)
+            end = following
+        return len(data) if end == -1 else end + 1
+
+    def _part(self, start: int, end: int, first_row: int) -> tuple[RawTable, int]:
+        """The part of the file's bytes `start:end`, whose first record is `first_row`,
+        and the number of the record after its last."""
+        decoded, options, delimiter = self._decoded, self._options, self._delimiter
+        first = start == 0
+        if first:
+            chunk = decoded.data[start:end]
+        else:
+            # Polars takes the column count from the first line: a part's own first line
+            # may be shorter than the file's, so a line as wide as the header goes first.
+            padding = delimiter.encode() * (self._width - 2) + b"\n"
+            chunk = b"".join((padding, memoryview(decoded.data)[start:end]))
+        try:
+            records = _parse_fast(
+                chunk,
+                delimiter,
+                "\n",
+                verified=decoded.verified,
+                first_row=first_row if first else first_row - 1,
+                padded=not first,
+            )
+        except _NotUtf8 as not_utf8:
+            raise NotInParts from not_utf8
+        if records is None:
+            raise NotInParts
+        del chunk
+        frame = records.frame
+        if first:
+            if frame.height == 0:
+                raise NotInParts
+            header = [_str(c) for c in frame.row(0)[: records.first_width]]
+            test = options.header_test
+            if (test is not None and not test(header)) or (len(header) > 1 and not header[-1]):
+                raise NotInParts  # title rows, or columns that may be dropped if empty
+            try:
+                _check_columns(len(header), options, delimiter)
+            except FileRejected as rejected:
+                raise NotInParts from rejected
+            self._header, self._width = header, frame.width
+            frame = frame.slice(1)
+        elif frame.width != self._width or self._header is None:
+            raise NotInParts  # polars would have refused the whole file's longer row
+        table = _table(
+            frame,
+            self._header,
+            decoded,
+            delimiter,
+            options,
+            True,
+            decoded.notices,
+            last=end == len(decoded.data),
+        )
+        return table, records.next_row
+
+
 def _without_sep_line(decoded: Decoded) -> tuple[str | None, Decoded]:
     """The delimiter Excel's `sep=` first line names, if the file starts with one (and
     one syncd reads: a comma, semicolon, tab or bar), and the file without that line,
@@ -132,6 +306,8 @@ class _Records:
 
     frame: pl.DataFrame
     first_width: int
+    #: the number the record after the last would have (blank records counted)
+    next_row: int = 0
 
 
 def _read(
@@ -158,7 +334,7 @@ def _read(
     if (
         eol is not None
         and not _decompressed_by_polars(data)
-        and not _mostly_blank(data, delimiter, eol, columns)
+        and not _mostly_blank(_lines(data, delimiter, eol), len(data), columns)
     ):
         records = _parse_fast(data, delimiter, eol, verified=decoded.verified)
     if records is None:
@@ -185,9 +361,14 @@ def _decompressed_by_polars(data: bytes) -> bool:
 _FAST_PATH_ROWS_BYTES = 256 * 1024 * 1024
 
 
-def _mostly_blank(data: bytes, delimiter: str, eol: str, columns: int) -> bool:
-    """Whether polars would spend far more on the file's lines than the file is big:
-    millions of blank lines (real rows cost about what their bytes do).
+def _mostly_blank(lines: int, size: int, columns: int) -> bool:
+    """Whether polars would spend far more on a file's `lines` than its `size`: millions
+    of blank lines (real rows cost about what their bytes do)."""
+    return lines * (columns * 16 + 4) > max(_FAST_PATH_ROWS_BYTES, 8 * size)
+
+
+def _lines(data: bytes, delimiter: str, eol: str) -> int:
+    """The records (blank ones too) polars would read in `data`.
 
     Polars counts the rows it would hold without holding them, several times faster
     than `bytes.count` counts line ends.
@@ -208,13 +389,24 @@ def _mostly_blank(data: bytes, delimiter: str, eol: str, columns: int) -> bool:
         )
     except (pl.exceptions.PolarsError, pl.exceptions.PanicException):
         lines = data.count(eol.encode())
-    return lines * (columns * 16 + 4) > max(_FAST_PATH_ROWS_BYTES, 8 * len(data))
+    return lines
 
 
-def _parse_fast(data: bytes, delimiter: str, eol: str, *, verified: bool) -> _Records | None:
-    """Polars' parser over the whole file; None when it refuses the file's structure.
+def _parse_fast(
+    data: bytes,
+    delimiter: str,
+    eol: str,
+    *,
+    verified: bool,
+    first_row: int = 1,
+    padded: bool = False,
+) -> _Records | None:
+    """Polars' parser over the whole file (or a part of it whose first record is
+    `first_row`); None when it refuses the file's structure.
 
-    Unless the bytes are `verified` UTF-8, polars is what checks them.
+    Unless the bytes are `verified` UTF-8, polars is what checks them. A `padded` part
+    starts with a record of empty cells as wide as the file's first line, which polars
+    takes the column count from, numbered `first_row` and dropped.
     """
     # Polars takes the column count from the first line, so blank lines before the header
     # are cut off here; they still count in the row numbers.
@@ -236,7 +428,7 @@ def _parse_fast(data: bytes, delimiter: str, eol: str, *, verified: bool) -> _Re
             # The parser's own row index is chunked like the cells; a column added
             # afterwards is not, and every later filter would then copy the whole frame.
             row_index_name=ROW,
-            row_index_offset=1 + skipped,
+            row_index_offset=first_row + skipped,
         )
     except pl.exceptions.ComputeError as exc:
         if not verified and str(exc).startswith("invalid utf-8"):
@@ -246,12 +438,15 @@ def _parse_fast(data: bytes, delimiter: str, eol: str, *, verified: bool) -> _Re
         return None
     if frame.width <= 1:
         return None
+    next_row = first_row + skipped + frame.height
+    if padded:
+        frame = frame.slice(1)
     parsed = [c for c in frame.columns if c != ROW]
     cells = [f"c{i}" for i in range(len(parsed))]
     frame = frame.rename(dict(zip(parsed, cells, strict=True))).select(*cells, ROW)
     if frame.schema[ROW] != pl.UInt32:
         frame = frame.with_columns(pl.col(ROW).cast(pl.UInt32))
-    return _Records(_without_blank_rows(frame, cells), len(cells))
+    return _Records(_without_blank_rows(frame, cells), len(cells), next_row)
 
 
 def _without_blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.DataFrame:
@@ -364,10 +559,26 @@ def _shape(
             "allowed; split it or raise max_rows in the profile"
         )
     _check_columns(len(header), options, delimiter)
+    return _table(frame, header, decoded, delimiter, options, has_header, tuple(notices))
+
+
+def _table(
+    frame: pl.DataFrame,
+    header: list[str],
+    decoded: Decoded,
+    delimiter: str,
+    options: ReadOptions,
+    has_header: bool,
+    notices: tuple[str, ...],
+    *,
+    last: bool = True,
+) -> RawTable:
+    """The table of a file's data records (or of a part of them, its `last` or not):
+    cut to the header, their row errors found, their cells as written."""
     frame, row_errors, overflow = _fit(frame, len(header), delimiter, has_header)
     row_errors += _long_cells(frame, header, options.max_cell_chars, len(decoded.data))
     cut_row = None
-    if _ends_cut_short(decoded.data, delimiter, len(header)):
+    if last and frame.height and _ends_cut_short(decoded.data, delimiter, len(header)):
         cut_row = int(frame[ROW][-1])
         row_errors.append(
             RowError(
@@ -388,7 +599,7 @@ def _shape(
         delimiter=delimiter,
         has_header=has_header,
         row_errors=tuple(sorted(row_errors, key=lambda e: e.row)),
-        notices=tuple(notices),
+        notices=notices,
         overflow=overflow,
         guessed_encoding=decoded.guessed,
         cut_row=cut_row,

@@ -5,7 +5,8 @@ then every column is stripped, put in NFC, and checked by its rule as polars exp
 over the whole column, keys are normalised and checked for repeats, and Python runs only
 for the cells that failed (to say why) and for addresses the fast email pattern left
 undecided. Whether a file with row errors is rejected (`on_row_error`) is the caller's
-decision.
+decision. A file read in parts (`syncd.core.reading.FileParts`) is checked a part at a
+time by `validate_parts`, which says exactly what `validate` says of the whole file.
 
 A row's key counts as unreadable (so the planner archives nobody that job) when the key
 cannot be trusted: blank or invalid (an email key), holding text lost to a wrong
@@ -24,8 +25,8 @@ the others (see `_phones`).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -83,61 +84,19 @@ def validate(
     ones flagged in a `FAILED` column, for a caller that takes them out itself once it
     has let go of the cells (`syncd.core.records.take_valid`).
     """
-    columns = map_header(table, profile)
-    if table.rows == 0:
-        raise FileRejected(
-            "the file has no data rows; nothing was applied",
-            ["add the users below the header row, one user per row"],
-        )
-    specs = [
-        _Spec(
-            n,
-            m,
-            rule_for(m.column, rules, profile.phone_region),
-            m.column.required or m.column.field == profile.key,
-        )
-        for n, m in enumerate(columns.columns)
-    ]
-    key = next(s for s in specs if s.field == profile.key)
-    email = next((s for s in specs if s.field == "email"), None)
-
-    # email-validator's reasons for the addresses it refused, by column: asked once.
-    problems: dict[int, dict[str, str]] = {}
-    frame = _checked(table, specs, problems)
-    untrusted = _untrusted_rows(table)
-    trusted = pl.lit(True) if untrusted.is_empty() else ~pl.col(ROW).is_in(untrusted.implode())
-    frame = frame.with_columns(_key_expr(key, frame, trusted).alias(_KEY))
-    other_email = email if email is not None and email is not key else None
+    part = _check_part(table, profile, rules)
+    frame = _with_repeats(part)
     frame = frame.with_columns(
-        _repeated(frame, pl.col(_KEY), pl.col(_KEY).is_not_null()).alias(_REPEATED_KEY),
-        (
-            pl.lit(False)
-            if other_email is None
-            else _repeated(frame, other_email.col("l"), _readable(other_email) & trusted)
-        ).alias(_REPEATED_EMAIL),
+        (_failed(part) | pl.col(_REPEATED_KEY) | pl.col(_REPEATED_EMAIL)).alias(_BAD)
     )
-    broken = pl.Series(sorted({e.row for e in table.row_errors}), dtype=pl.UInt32)
-    frame = frame.with_columns(
-        (
-            ~pl.all_horizontal([s.col("k") for s in specs])
-            | pl.col(_REPEATED_KEY)
-            | pl.col(_REPEATED_EMAIL)
-            | pl.col(ROW).is_in(broken.implode())
-        ).alias(_BAD)
-    )
+    specs, key, trusted, problems = part.specs, part.key, part.trusted, part.problems
 
     any_bad = bool(frame[_BAD].any())
     errors = [*table.row_errors]
     if any_bad:
         errors += _cell_errors(frame, trusted, specs, problems)
-    errors += _repeat_errors(frame, key, pl.col(_REPEATED_KEY), pl.col(_KEY), "user")
-    if other_email is not None:
-        repeated = pl.col(_REPEATED_EMAIL)
-        errors += _repeat_errors(
-            frame, other_email, repeated, other_email.col("l"), "email address"
-        )
-    order = {s.mapped.header: s.mapped.index for s in specs}
-    errors.sort(key=lambda e: (e.row, order.get(e.column, -1) if e.column else -1))
+    errors += _repeats_said(part, frame)
+    errors.sort(key=part.error_order)
 
     # Columns are picked before rows are: filtering copies every column it is given.
     bad = pl.col(_BAD)
@@ -164,11 +123,215 @@ def validate(
         errors=tuple(errors),
         invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
         unreadable_keys=invalid.null_count(),
-        notices=(*table.notices, *columns.notices),
+        notices=(*table.notices, *part.notices),
         headers=headers,
         key_header=key.mapped.header,
         valid_rows=valid_rows,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A table's cells checked (columns `s`, `v`, `k`, ... and `_KEY`), repeats not yet
+    looked for: what a table read whole and each part of a file read in parts share."""
+
+    frame: pl.DataFrame
+    specs: list[_Spec]
+    key: _Spec
+    #: the email column when it is not the key (its addresses may each appear once)
+    email: _Spec | None
+    trusted: pl.Expr
+    #: rows the reading already found broken (too many cells, cut short, a cell too long)
+    broken: pl.Series
+    problems: dict[int, dict[str, str]]
+    notices: tuple[str, ...]
+    #: each mapped column's place in the file, by its header
+    places: dict[str, int]
+
+    def error_order(self, error: RowError) -> tuple[int, int]:
+        """Errors go by row, then by the column's place in the file (the row's own first)."""
+        return error.row, self.places.get(error.column, -1) if error.column else -1
+
+
+def _check_part(table: RawTable, profile: Profile, rules: DirectoryRules) -> _Part:
+    columns = map_header(table, profile)
+    if table.rows == 0:
+        raise FileRejected(
+            "the file has no data rows; nothing was applied",
+            ["add the users below the header row, one user per row"],
+        )
+    specs = [
+        _Spec(
+            n,
+            m,
+            rule_for(m.column, rules, profile.phone_region),
+            m.column.required or m.column.field == profile.key,
+        )
+        for n, m in enumerate(columns.columns)
+    ]
+    key = next(s for s in specs if s.field == profile.key)
+    email = next((s for s in specs if s.field == "email"), None)
+
+    # email-validator's reasons for the addresses it refused, by column: asked once.
+    problems: dict[int, dict[str, str]] = {}
+    frame = _checked(table, specs, problems)
+    untrusted = _untrusted_rows(table)
+    trusted = pl.lit(True) if untrusted.is_empty() else ~pl.col(ROW).is_in(untrusted.implode())
+    frame = frame.with_columns(_key_expr(key, frame, trusted).alias(_KEY))
+    return _Part(
+        frame=frame,
+        specs=specs,
+        key=key,
+        email=email if email is not None and email is not key else None,
+        trusted=trusted,
+        broken=pl.Series(sorted({e.row for e in table.row_errors}), dtype=pl.UInt32),
+        problems=problems,
+        notices=columns.notices,
+        places={s.mapped.header: s.mapped.index for s in specs},
+    )
+
+
+def _failed(part: _Part) -> pl.Expr:
+    """A row that failed a cell's rule, or that the reading found broken."""
+    return ~pl.all_horizontal([s.col("k") for s in part.specs]) | pl.col(ROW).is_in(
+        part.broken.implode()
+    )
+
+
+def _compared(part: _Part) -> tuple[tuple[pl.Expr, pl.Expr], tuple[pl.Expr, pl.Expr] | None]:
+    """What repeats are looked for in, each with the rows it is read on: the key, and
+    the email column when it is not the key."""
+    key = (pl.col(_KEY), pl.col(_KEY).is_not_null())
+    email = part.email
+    return key, None if email is None else (email.col("l"), _readable(email) & part.trusted)
+
+
+def _with_repeats(part: _Part) -> pl.DataFrame:
+    """The part's frame with the rows whose key or address repeats flagged."""
+    key, email = _compared(part)
+    return part.frame.with_columns(
+        _repeated(part.frame, *key).alias(_REPEATED_KEY),
+        (pl.lit(False) if email is None else _repeated(part.frame, *email)).alias(_REPEATED_EMAIL),
+    )
+
+
+def _hashes(part: _Part) -> pl.DataFrame:
+    """Each row's key and address as `_repeated` hashes them (null where not compared)."""
+    key, email = _compared(part)
+    return part.frame.select(
+        pl.col(ROW),
+        _hashed(*key).alias(_REPEATED_KEY),
+        (pl.lit(None, pl.UInt64) if email is None else _hashed(*email)).alias(_REPEATED_EMAIL),
+    )
+
+
+def _shared_rows(hashes: pl.DataFrame) -> list[int]:
+    """The rows whose key or address hash another row's too: every row that may repeat
+    one, and none other can."""
+    found = pl.lit(False)
+    for name in (_REPEATED_KEY, _REPEATED_EMAIL):
+        shared = _shared(hashes[name])
+        if not shared.is_empty():
+            found = found | pl.col(name).is_in(shared.implode())
+    return hashes.filter(found)[ROW].to_list()
+
+
+def validate_parts(
+    parts: Iterable[RawTable],
+    rows_of: Callable[[Collection[int]], RawTable],
+    profile: Profile,
+    rules: DirectoryRules,
+) -> Validated:
+    """`validate(keep_records=False)` of a file read in parts, holding one part's cells
+    at a time: the same errors, counts, keys and notices as the file validated whole, and
+    a table holding only the failed rows' cells (for the errors CSV).
+
+    Repeats are found across the parts: each row's key and address are kept as hashes
+    (20 bytes a row), and the rows whose hash another row shares are read again
+    (`rows_of`, a table of the rows asked for) and checked together, which finds every
+    repeat a whole file's check finds, with the same rows named.
+    """
+    errors: list[RowError] = []
+    broken: list[RowError] = []
+    hashes: list[pl.DataFrame] = []
+    failed: list[pl.DataFrame] = []
+    kept: list[RawTable] = []
+    first: _Part | None = None
+    notices: tuple[str, ...] = ()
+    records = pl.DataFrame()
+    rows = 0
+    last: RawTable | None = None
+    for table in parts:
+        if last is None:
+            notices = table.notices
+        last = table
+        rows += table.rows
+        if table.rows == 0:
+            continue
+        part = _check_part(table, profile, rules)
+        bad = part.frame.select(ROW, _KEY, _failed(part).alias(_BAD)).filter(pl.col(_BAD))
+        broken += table.row_errors
+        if not bad.is_empty():
+            errors += _cell_errors(part.frame, part.trusted, part.specs, part.problems)
+        hashes.append(_hashes(part))
+        failed.append(bad.select(ROW, _KEY))
+        kept.append(table.keep_rows(set(bad[ROW].to_list())))
+        if first is None:
+            _, _, values = _record_columns(part.specs)
+            records = part.frame.clear().select(
+                pl.col(ROW), pl.col(_KEY).alias("key"), _status(part.specs).alias("status"), *values
+            )
+            first = replace(part, frame=records)
+        del table, part, bad  # one part's cells in memory at a time
+    if first is None or last is None:
+        raise FileRejected(
+            "the file has no data rows; nothing was applied",
+            ["add the users below the header row, one user per row"],
+        )
+    shared = _shared_rows(pl.concat(hashes))
+    del hashes
+    if shared:
+        again = rows_of(shared)
+        part = _check_part(again, profile, rules)
+        frame = _with_repeats(part)
+        errors += _repeats_said(part, frame)
+        repeated = frame.filter(pl.col(_REPEATED_KEY) | pl.col(_REPEATED_EMAIL))
+        failed.append(repeated.select(ROW, _KEY))
+        kept.append(again.keep_rows(set(repeated[ROW].to_list())))
+    errors = [*broken, *errors]
+    errors.sort(key=first.error_order)
+    invalid = pl.concat(failed).unique(ROW).sort(ROW)[_KEY]
+    fields, headers, _ = _record_columns(first.specs)
+    table = replace(
+        last,
+        cells=pl.concat([t.cells for t in kept]).unique(ROW).sort(ROW),
+        row_errors=tuple(broken),
+        notices=notices,
+        overflow={row: cells for t in kept for row, cells in t.overflow.items()},
+        total_rows=rows,
+    )
+    return Validated(
+        table=table,
+        records=records,
+        fields=fields,
+        errors=tuple(errors),
+        invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
+        unreadable_keys=invalid.null_count(),
+        notices=(*notices, *first.notices),
+        headers=headers,
+        key_header=first.key.mapped.header,
+        valid_rows=rows - invalid.len(),
+    )
+
+
+def _repeats_said(part: _Part, frame: pl.DataFrame) -> list[RowError]:
+    """The errors of the repeated keys and addresses `frame` flags."""
+    errors = _repeat_errors(frame, part.key, pl.col(_REPEATED_KEY), pl.col(_KEY), "user")
+    if part.email is not None:
+        errors += _repeat_errors(
+            frame, part.email, pl.col(_REPEATED_EMAIL), part.email.col("l"), "email address"
+        )
+    return errors
 
 
 def _in_parts(cells: pl.DataFrame) -> pl.DataFrame:
@@ -437,16 +600,23 @@ def _repeated(frame: pl.DataFrame, values: pl.Expr, readable: pl.Expr) -> pl.Exp
     # Hashes are far cheaper to compare than strings: sorted, a hash equal to the one
     # before it is shared, and only the rows sharing a hash need their values compared.
     # (Sorting 1M hashes takes a fifth of the time `is_duplicated` does.)
-    keyed = frame.select(
-        pl.col(ROW), values.alias("v"), pl.when(readable).then(values.hash()).alias("h")
-    )
-    ordered = keyed["h"].drop_nulls().sort()
-    shared = ordered.filter(ordered == ordered.shift(1))
+    keyed = frame.select(pl.col(ROW), values.alias("v"), _hashed(values, readable).alias("h"))
+    shared = _shared(keyed["h"])
     if shared.is_empty():
         return pl.lit(False)
-    candidates = keyed.filter(pl.col("h").is_in(shared.unique().implode()))
+    candidates = keyed.filter(pl.col("h").is_in(shared.implode()))
     rows = candidates.filter(pl.col("v").is_duplicated())[ROW]
     return pl.col(ROW).is_in(rows.implode())
+
+
+def _hashed(values: pl.Expr, readable: pl.Expr) -> pl.Expr:
+    return pl.when(readable).then(values.hash())
+
+
+def _shared(hashes: pl.Series) -> pl.Series:
+    """The hashes that occur more than once (sorted, a hash equal to the one before it)."""
+    ordered = hashes.drop_nulls().sort()
+    return ordered.filter(ordered == ordered.shift(1)).unique()
 
 
 def _cell_errors(

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 from bench import measure
+from syncd.config import load_config
+from syncd.core.reading import FileParts
+from syncd.intake import PARTS_FROM_BYTES, read_options
 from tests.e2e.cli import SYNCD, environment, syncd, syncd_json
 from tests.e2e.conftest import COUNT_NAMES, OUTCOME_KEYS
 
@@ -604,3 +607,49 @@ def test_a_file_over_max_bytes_gets_the_json_object_and_an_import_its_job(
     with sqlite3.connect(tmp_path / "var" / "syncd.db") as db:
         queued = db.execute("SELECT job_id, kind FROM outbox").fetchall()
     assert queued == [(outcome["job_id"], "rejected")], "its sender hears of it"
+
+
+# --- a file read in parts ------------------------------------------------------------------
+
+
+def test_a_file_of_256_mib_is_read_in_parts_and_says_what_a_whole_read_says(
+    config: Path, tmp_path: Path
+) -> None:
+    """A file over the size `validate` reads in parts (32 MiB each, this one in ten):
+    repeats far apart are found across the parts, each occurrence naming the other's row,
+    and the errors CSV holds the failed rows alone, in file order, as written."""
+    note = "x" * 200
+    count = 1_150_000
+    lines = [HEADER.strip() + ',"Note, ""free"" text"']
+    lines += [
+        f'E-{i},u{i}@example.com,Ann,Lee,User,Sales,2020-01-02,,"{note}, ""{i}"""'
+        for i in range(count)
+    ]
+    lines[3] = lines[3].replace("u2@example.com", "u1000000@example.com")  # row 4
+    lines[600_000] = lines[600_000].replace(",User,", ",Admn,")  # row 600,001
+    lines[-1] = lines[-1].replace(f"E-{count - 1},", "E-7,")  # row 1,150,001
+    file = tmp_path / "big.csv"
+    file.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    assert file.stat().st_size >= PARTS_FROM_BYTES
+    loaded = load_config(config, {})
+    options = read_options(loaded.profiles["staff"])
+    assert sum(1 for _ in FileParts(file.read_bytes(), options)) >= 9  # none refused
+    finished, outcome = syncd_json(
+        "--config", config, "validate", file, "--source", "hr", "--json", cwd=tmp_path,
+        timeout=180,
+    )  # fmt: skip
+    assert finished.code == 1, finished.stderr
+    assert outcome["counts"]["rows"] == count
+    assert outcome["counts"]["invalid"] == 5
+    assert outcome["counts"]["valid"] == count - 5
+    rows = _read_errors_csv(tmp_path / "big.errors.csv")
+    assert [(r[0], r[-1]) for r in rows[1:]] == [
+        ("E-2", "Primary Email: 'u1000000@example.com' is also on row 1000002; "
+                "each email address may appear once"),
+        ("E-7", "Employee ID: 'E-7' is also on row 1150001; each user may appear once"),
+        ("E-599999", "Role: 'Admn' is not one of User, Admin, Supervisor"),
+        ("E-1000000", "Primary Email: 'u1000000@example.com' is also on row 4; "
+                      "each email address may appear once"),
+        ("E-7", "Employee ID: 'E-7' is also on row 9; each user may appear once"),
+    ]  # fmt: skip
+    assert rows[1][-2] == f'{note}, "2"'
