@@ -22,6 +22,7 @@ from syncd.core.errors_csv import render_errors_csv
 from syncd.core.profile import Profile
 from syncd.core.reading import FileParts, NotInParts
 from syncd.intake import Checked, Drop, check, check_in_parts, read_options
+from tests.hostile_corpus import CORPUS
 from tests.unit.test_full_sync_safety import HEADER, PROFILE, Person, damaged, people
 
 CONFIG = load_config(None, {})
@@ -161,3 +162,38 @@ def test_a_header_refused_in_parts_is_refused_as_whole() -> None:
         assert any("'Email'" in problem for problem in checked.problems)
         assert checked.password_below is bool(below)
         assert said(checked) == said(whole(PROFILE, file))
+
+
+_BIG = 2_000_000  # bytes: the corpus's few huge files are read whole, as in parts
+
+
+def _hostile() -> list[tuple[str, bytes, str]]:
+    """The hostile files of `syncd validate` (default profile) and of the daemon
+    (`hr_full`), under the size above."""
+    from tests.e2e.test_hostile_files import CASES
+
+    files = []
+    for name, case in CASES.items():
+        out = io.BytesIO()
+        case.data(out)
+        files.append((name, out.getvalue(), "default"))
+    for hostile in CORPUS:
+        out = io.BytesIO()
+        hostile.write(out)
+        files.append((hostile.name, out.getvalue(), "hr_full"))
+    return [f for f in files if len(f[1]) <= _BIG]
+
+
+@pytest.mark.parametrize(("name", "file", "profile"), _hostile(), ids=lambda v: str(v)[:40])
+def test_a_hostile_file_says_the_same_in_parts_as_whole(
+    name: str, file: bytes, profile: str
+) -> None:
+    """Every file of the hostile corpora, in parts of 1, 50 and 4,000 bytes: read whole
+    instead, or saying exactly what it says read whole."""
+    chosen = CONFIG.profiles[profile]
+    for part_bytes in (1, 50, 4000):
+        if len(file) > part_bytes * 2000:
+            continue  # a part a line of a megabyte of blank lines is a test of patience
+        in_parts = check_in_parts(CONFIG, chosen, file, part_bytes=part_bytes)
+        if in_parts is not None:
+            assert said(in_parts) == said(whole(chosen, file)), (name, part_bytes)
