@@ -92,9 +92,7 @@ def read_table(
             "or raise max_bytes in the profile"
         )
     delimiter = options.delimiter
-    if delimiter != "auto" and not (
-        len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'
-    ):
+    if delimiter != "auto" and not _usable(delimiter):
         raise FileRejected(
             f"the profile's delimiter {delimiter!r} cannot be used; "
             "use one of ',', ';', '|', a tab, or 'auto'"
@@ -107,6 +105,11 @@ def read_table(
     except _NotUtf8:
         decoded = after_invalid_utf8(data, decoded, options.fallback_encoding)
         return _read(decoded, options, width, names)
+
+
+def _usable(delimiter: str) -> bool:
+    """Whether a profile's delimiter is one a CSV file can be read with."""
+    return len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'
 
 
 class NotInParts(Exception):
@@ -148,7 +151,7 @@ class FileParts:
             delimiter = options.delimiter
             if delimiter == "auto":
                 delimiter = hinted or detect_delimiter(sample, complete=complete)
-            elif not (len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'):
+            elif not _usable(delimiter):
                 raise NotInParts
             sampled = sample_records(sample, delimiter, complete=complete)
             for record in sampled:
@@ -637,8 +640,8 @@ def _ends_cut_short(data: bytes, delimiter: str, width: int) -> bool:
         return False
     start = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
     line = data[start:].decode("utf-8", errors="replace")
-    if line.count('"') % 2:
-        return False
+    if line.count('"') % 2 or not line.strip(WHITESPACE):
+        return False  # a blank last line is a blank row, whatever row is above it
     cells = next(csv.reader([line], delimiter=delimiter, quotechar='"'), [])
     return 0 < len(cells) < width
 

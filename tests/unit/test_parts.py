@@ -93,6 +93,7 @@ def test_a_file_checked_in_parts_says_what_it_says_checked_whole(data: st.DataOb
     staff = data.draw(people())
     if data.draw(st.booleans()):
         file = written(rows_of(staff, data.draw), data.draw(st.sampled_from(["\r\n", "\n"])))
+        file += data.draw(st.sampled_from([b"", b"   ", b"\t", b"E-9,e9@example.com"]))  # no eol
     else:  # damaged as real feeds are: encodings, normal forms, cuts, stray bytes
         file = data.draw(damaged(staff)).data
     part_bytes = data.draw(st.integers(1, 120))

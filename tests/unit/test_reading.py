@@ -986,12 +986,14 @@ def test_a_rows_extra_cells_are_kept_apart_for_the_errors_csv() -> None:
         (b"Email,Name,Role\r\na@x.com,Ann,User\r\nb@x.com,Bo", 3),
         (b"Email,Name,Role\na@x.com,Ann,User\nb@x.com,Bo,User", None),
         (b"Email,Name,Role\na@x.com,Ann,User\nb@x.com,Bo\n", None),
+        (b"Email,Name,Role\na@x.com,Ann,User\n   ", None),
+        (b"Email,Name,Role\r\na@x.com,Ann,User\r\n\t", None),
     ],
 )
 def test_a_file_cut_short_in_a_row_names_that_row(data: bytes, cut: int | None) -> None:
     """A last row with fewer cells than the header and no line end after it is where an
-    export was cut short: that row gets a row error. A whole last row, or a short row
-    that ends with a line end, is not cut."""
+    export was cut short: that row gets a row error. A whole last row, a short row
+    that ends with a line end, or a last line of whitespace (a blank row) is not cut."""
     table = read_table(data, AUTO)
     assert table.cut_row == cut
     if cut is not None:
