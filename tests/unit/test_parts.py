@@ -185,7 +185,10 @@ def _hostile() -> list[tuple[str, bytes, str]]:
     return [f for f in files if len(f[1]) <= _BIG]
 
 
-@pytest.mark.parametrize(("name", "file", "profile"), _hostile(), ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize(
+    ("name", "file", "profile"),
+    [pytest.param(*case, id=f"{case[2]}-{case[0]}") for case in _hostile()],
+)
 def test_a_hostile_file_says_the_same_in_parts_as_whole(
     name: str, file: bytes, profile: str
 ) -> None:
