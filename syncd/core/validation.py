@@ -89,7 +89,7 @@ def validate(
     frame = frame.with_columns(
         (_failed(part) | pl.col(_REPEATED_KEY) | pl.col(_REPEATED_EMAIL)).alias(_BAD)
     )
-    specs, key, trusted, problems = part.specs, part.key, part.trusted, part.problems
+    specs, trusted, problems = part.specs, part.trusted, part.problems
 
     any_bad = bool(frame[_BAD].any())
     errors = [*table.row_errors]
@@ -101,7 +101,7 @@ def validate(
     # Columns are picked before rows are: filtering copies every column it is given.
     bad = pl.col(_BAD)
     invalid = frame.select(_KEY, _BAD).filter(bad)[_KEY] if any_bad else pl.Series(dtype=pl.String)
-    fields, headers, values = _record_columns(specs)
+    _, _, values = _record_columns(specs)
     records = frame.select(
         pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values, bad
     )
@@ -116,18 +116,7 @@ def validate(
         records = records.rename({_BAD: FAILED})
     else:
         records = (records.filter(~bad) if any_bad else records).drop(_BAD)
-    return Validated(
-        table=table,
-        records=records,
-        fields=fields,
-        errors=tuple(errors),
-        invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
-        unreadable_keys=invalid.null_count(),
-        notices=(*table.notices, *part.notices),
-        headers=headers,
-        key_header=key.mapped.header,
-        valid_rows=valid_rows,
-    )
+    return _validated(part, table, records, errors, invalid, valid_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,7 +290,6 @@ def validate_parts(
     errors = [*broken, *errors]
     errors.sort(key=first.error_order)
     invalid = pl.concat(failed).unique(ROW).sort(ROW)[_KEY]
-    fields, headers, _ = _record_columns(first.specs)
     table = replace(
         last,
         cells=pl.concat([t.cells for t in kept]).unique(ROW).sort(ROW),
@@ -310,6 +298,20 @@ def validate_parts(
         overflow={row: cells for t in kept for row, cells in t.overflow.items()},
         total_rows=rows,
     )
+    return _validated(first, table, records, errors, invalid, rows - invalid.len())
+
+
+def _validated(
+    part: _Part,
+    table: RawTable,
+    records: pl.DataFrame,
+    errors: list[RowError],
+    invalid: pl.Series,
+    valid_rows: int | None,
+) -> Validated:
+    """What validation says of `table`: its records, its errors, and the keys of its
+    failed rows (`invalid`, in row order, null where unreadable)."""
+    fields, headers, _ = _record_columns(part.specs)
     return Validated(
         table=table,
         records=records,
@@ -317,10 +319,10 @@ def validate_parts(
         errors=tuple(errors),
         invalid_keys=tuple(invalid.drop_nulls().unique(maintain_order=True).to_list()),
         unreadable_keys=invalid.null_count(),
-        notices=(*notices, *first.notices),
+        notices=(*table.notices, *part.notices),
         headers=headers,
-        key_header=first.key.mapped.header,
-        valid_rows=rows - invalid.len(),
+        key_header=part.key.mapped.header,
+        valid_rows=valid_rows,
     )
 
 
