@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +27,8 @@ from tests.hostile_corpus import CORPUS
 from tests.unit.test_full_sync_safety import HEADER, PROFILE, Person, damaged, people
 
 CONFIG = load_config(None, {})
+#: The same columns keyed on the email: its repeats are the key's.
+BY_EMAIL = replace(PROFILE, key="email")
 
 
 def whole(profile: Profile, data: bytes) -> Checked:
@@ -97,9 +100,10 @@ def test_a_file_checked_in_parts_says_what_it_says_checked_whole(data: st.DataOb
     else:  # damaged as real feeds are: encodings, normal forms, cuts, stray bytes
         file = data.draw(damaged(staff)).data
     part_bytes = data.draw(st.integers(1, 120))
-    in_parts = check_in_parts(CONFIG, PROFILE, file, part_bytes=part_bytes)
+    profile = data.draw(st.sampled_from([PROFILE, BY_EMAIL]))
+    in_parts = check_in_parts(CONFIG, profile, file, part_bytes=part_bytes)
     if in_parts is not None:
-        assert said(in_parts) == said(whole(PROFILE, file)), file
+        assert said(in_parts) == said(whole(profile, file)), file
 
 
 @pytest.mark.parametrize("eol", ["\r\n", "\n"])
