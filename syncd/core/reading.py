@@ -19,6 +19,7 @@ import codecs
 import csv
 import gc
 import io
+import itertools
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -465,21 +466,32 @@ def _without_blank_rows(frame: pl.DataFrame, cells: list[str]) -> pl.DataFrame:
     return frame.filter(~pl.col(ROW).is_in(blank.implode())) if len(blank) else frame
 
 
-def _parse_structural(data: bytes, delimiter: str, options: ReadOptions) -> _Records:
-    """Python's csv module record by record: slower, but it can name the broken row."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _NotUtf8 from exc
+#: How many records the structural pass holds as Python lists before it makes them
+#: columns: a list of strings costs about 60 bytes a cell, a polars column about 20.
+_STRUCTURAL_BATCH = 65_536
+
+
+def _parse_structural(
+    data: bytes, delimiter: str, options: ReadOptions, *, batch: int = _STRUCTURAL_BATCH
+) -> _Records:
+    """Python's csv module record by record: slower, but it can name the broken row.
+
+    The text is decoded as it is read and the records are made columns `batch` at a
+    time, so a big file costs about what its columns do (a file of 5,000,000 rows read
+    whole as text and lists took 12 GB).
+    """
     # Cells longer than csv's default limit (128 KiB) are a row error, not a csv crash.
-    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 2))
+    csv.field_size_limit(max(csv.field_size_limit(), len(data) + 2))
     # A sentinel record after the text: if the file ends inside a quoted cell, the
     # sentinel ends up in that cell instead of in a record of its own. NUL cannot occur
     # in the text (decoding rejects it).
-    lines = io.StringIO(text + "\n" + _SENTINEL, newline="")
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", newline="")
+    lines = itertools.chain(text, ("\n", _SENTINEL))
+    frames: list[pl.DataFrame] = []
     records: list[list[str]] = []
     rows: list[int] = []
     number = 0
+    first_width: int | None = None
     # Millions of small lists would set off the cyclic garbage collector over and over
     # (4x slower); none of them can form a cycle.
     collecting = gc.isenabled()
@@ -490,30 +502,53 @@ def _parse_structural(data: bytes, delimiter: str, options: ReadOptions) -> _Rec
             if len(record) > options.max_columns:
                 _check_columns(_width(record), options, delimiter, row=number)
             if any(cell.strip(WHITESPACE) for cell in record):
+                if first_width is None:
+                    first_width = len(record)
+                if len(records) == batch:  # the last record stays: it may be the sentinel
+                    frames.append(_columns(records[:-1], rows[:-1]))
+                    records, rows = records[-1:], rows[-1:]
                 records.append(record)
                 rows.append(number)
-        if records[-1] != [_SENTINEL]:
-            raise FileRejected(
-                f"unbalanced quotes: the quoted cell that opens in row {rows[-1]} is never "
-                'closed; add the missing closing " (a " inside a cell is written "") '
-                "and upload again"
-            )
-        records.pop()
-        rows.pop()
-        first_width = len(records[0]) if records else 0
-        span = max(map(len, records), default=1)
-        for record in records:
-            if len(record) < span:
-                record.extend([""] * (span - len(record)))
-        columns = list(zip(*records, strict=True)) or [() for _ in range(span)]
+    except UnicodeDecodeError as exc:
+        raise _NotUtf8 from exc
     finally:
         if collecting:
             gc.enable()
+    if records[-1] != [_SENTINEL]:
+        raise FileRejected(
+            f"unbalanced quotes: the quoted cell that opens in row {rows[-1]} is never "
+            'closed; add the missing closing " (a " inside a cell is written "") '
+            "and upload again"
+        )
+    records.pop()
+    rows.pop()
+    real = bool(records or frames)
+    if records or not frames:
+        frames.append(_columns(records, rows))
+    span = max(f.width for f in frames) - 1
+    frame = pl.concat([_padded(f, span) for f in frames], rechunk=False)
+    return _Records(frame, first_width if real and first_width is not None else 0)
+
+
+def _padded(frame: pl.DataFrame, span: int) -> pl.DataFrame:
+    """`frame`'s cells padded with "" to `span` columns."""
+    have = frame.width - 1
+    return frame.select(
+        *(pl.col(f"c{i}") if i < have else pl.lit("").alias(f"c{i}") for i in range(span)), ROW
+    )
+
+
+def _columns(records: list[list[str]], rows: list[int]) -> pl.DataFrame:
+    """Records as columns `c0..` (short ones padded with "") plus `ROW`."""
+    span = max(map(len, records), default=1)
+    for record in records:
+        if len(record) < span:
+            record.extend([""] * (span - len(record)))
+    columns = list(zip(*records, strict=True)) or [() for _ in range(span)]
     frame = pl.DataFrame(
         [pl.Series(f"c{i}", column, dtype=pl.String) for i, column in enumerate(columns)]
     )
-    frame = frame.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32))
-    return _Records(frame, first_width)
+    return frame.with_columns(pl.Series(ROW, rows, dtype=pl.UInt32))
 
 
 def _shape(

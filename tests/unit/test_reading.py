@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from syncd.core.errors_csv import render_errors_csv
 from syncd.core.formula import neutralise, undo, undo_expr
-from syncd.core.reading import WHITESPACE, ReadOptions, read_table, sniff_header
+from syncd.core.reading import WHITESPACE, ReadOptions, _parse_structural, read_table, sniff_header
 from syncd.core.table import ROW, RawTable, RowError
 from syncd.errors import FileRejected
 
@@ -707,7 +707,7 @@ def test_nul_bytes_in_a_utf8_file_mean_it_is_not_text() -> None:
 _BLANK_LINES_READER = """
 import re
 from pathlib import Path
-from syncd.core.reading import WHITESPACE, ReadOptions, read_table, sniff_header
+from syncd.core.reading import WHITESPACE, ReadOptions, _parse_structural, read_table, sniff_header
 def peak_kib():
     status = Path("/proc/self/status").read_text()
     return int(re.search(r"VmHWM:\\s+(\\d+) kB", status).group(1))
@@ -1051,3 +1051,34 @@ def test_text_that_starts_as_polars_tells_compressed_input_is_read_as_text(start
     text = start.decode("latin-1").lstrip("\r\n")
     assert table.header == (text + "2", "b")
     assert table.cells.rows() == [("3", "4", 3 if start.startswith(b"\r\n") else 2)]
+
+
+# The structural pass, a batch at a time
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    records=st.lists(
+        st.lists(st.sampled_from(["", " ", "a", "Zoë", 'x"y', "1,2", "l\r\nm", "\t"]), max_size=5),
+        max_size=12,
+    ),
+    end=st.sampled_from(["\r\n", "\n", "\r"]),
+    tail=st.sampled_from(["", "\r\n", '"open', "a,b"]),
+    batch=st.integers(1, 4),
+)
+def test_the_structural_pass_reads_the_same_a_batch_at_a_time(
+    records: list[list[str]], end: str, tail: str, batch: int
+) -> None:
+    """Records of any width, blank ones, quoted line ends, an unclosed quote at the end:
+    made columns a few records at a time, they are the columns made all at once (the
+    same cells, padding, row numbers and first width), or the same refusal."""
+    data = (_csv(records, ",", end, csv.QUOTE_MINIMAL) + tail).encode()
+
+    def parsed(size: int) -> object:
+        try:
+            got = _parse_structural(data, ",", AUTO, batch=size)
+        except FileRejected as refused:
+            return refused.message
+        return got.frame.rows(), got.frame.columns, got.first_width
+
+    assert parsed(batch) == parsed(10_000)
