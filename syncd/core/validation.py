@@ -89,6 +89,9 @@ def validate(
     frame = frame.with_columns(
         (_failed(part) | pl.col(_REPEATED_KEY) | pl.col(_REPEATED_EMAIL)).alias(_BAD)
     )
+    # `frame` holds the part's columns and more: the part lets go of them, so that the
+    # working columns go with `frame` below.
+    part = replace(part, frame=frame.clear())
     specs, trusted, problems = part.specs, part.trusted, part.problems
 
     any_bad = bool(frame[_BAD].any())
