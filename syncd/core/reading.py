@@ -504,7 +504,7 @@ def _parse_structural(
             if any(cell.strip(WHITESPACE) for cell in record):
                 if first_width is None:
                     first_width = len(record)
-                if len(records) == batch:  # the last record stays: it may be the sentinel
+                if len(records) > batch:  # the last record stays: it may be the sentinel
                     frames.append(_columns(records[:-1], rows[:-1]))
                     records, rows = records[-1:], rows[-1:]
                 records.append(record)
