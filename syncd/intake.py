@@ -95,6 +95,13 @@ class Drop:
         data, self._data = self.data, None
         return data
 
+    def give_back(self, data: bytes) -> None:
+        """Hold the bytes again, handed back by a reader that took them and did not
+        read the file after all (`check_in_parts`)."""
+        if self._data is not None:
+            raise RuntimeError(f"the bytes of {self.name} are here already")
+        self._data = data
+
 
 @dataclass(slots=True)
 class Checked:
@@ -244,7 +251,7 @@ PARTS_FROM_BYTES = 256 * 1024 * 1024
 def check_in_parts(
     config: Config,
     profile: Profile,
-    data: bytes,
+    drop: Drop,
     progress: Progress = quiet,
     *,
     part_bytes: int = PART_BYTES,
@@ -252,12 +259,18 @@ def check_in_parts(
     """`check(keep_records=False)` of a file read a part at a time: the same errors and
     counts, one part's cells in memory at a time, and a table holding only the failed
     rows' cells. None when the file is not one that can be read in parts (see
-    `FileParts`): `check` reads it whole."""
+    `FileParts`): the drop has its bytes back, for `check` to read the file whole.
+
+    Takes the drop's bytes, as `check` does: a file whose text starts after a BOM or a
+    `sep=` line is then held once, as its text (`FileParts.given`)."""
     names = password_names(profile)
+    data = drop.take()
     try:
         parts = FileParts(data, read_options(profile), part_bytes)
     except NotInParts:
+        drop.give_back(data)
         return None
+    del data
     heads: list[RawTable] = []
 
     def tables(read: Iterator[RawTable]) -> Iterator[RawTable]:
@@ -275,12 +288,14 @@ def check_in_parts(
     try:
         validated = validate_parts(read, parts.rows, profile, config.directory)
     except NotInParts:
+        drop.give_back(parts.given())
         return None
     except FileRejected as rejected:
         try:  # the rest is read through: reading it whole might refuse it first
             for _ in read:
                 pass
         except NotInParts:
+            drop.give_back(parts.given())
             return None
         cells = pl.concat([h.cells for h in heads]).head(HEADER_SEARCH_ROWS)
         head = replace(heads[0], cells=cells)
@@ -326,7 +341,7 @@ def validate_file(
     profile = config.profiles[source.profile]
     checked = None
     if len(drop.data) >= PARTS_FROM_BYTES:
-        checked = check_in_parts(config, profile, drop.data, progress)
+        checked = check_in_parts(config, profile, drop, progress)
     if checked is None:
         checked = check(config, profile, drop, progress, keep_records=False)
     mode, note = effective_mode(

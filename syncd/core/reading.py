@@ -141,6 +141,7 @@ class FileParts:
     def __init__(self, data: bytes, options: ReadOptions, part_bytes: int = PART_BYTES) -> None:
         if not options.header or not data or len(data) > options.max_bytes:
             raise NotInParts
+        given = data
         try:
             decoded = decode(data, options.encoding, options.fallback_encoding)
             hinted, decoded = _without_sep_line(decoded)
@@ -167,6 +168,10 @@ class FileParts:
             lines, len(data), max(map(len, sampled), default=1)
         ):
             raise NotInParts
+        # The text is most often the file's own bytes after a BOM or a `sep=` line, a
+        # copy: the file is then not held besides (`given` puts it back together).
+        self._given: bytes | None = None if data is given or given.endswith(data) else given
+        self._before = given[: len(given) - len(data)]
         self._decoded = decoded
         self._options = options
         self._delimiter = delimiter
@@ -192,6 +197,13 @@ class FileParts:
             del table  # not held while the next part is read
         if rows == 0:
             raise NotInParts  # a header and no data rows: said by `read_table`
+
+    def given(self) -> bytes:
+        """The file's bytes as they were given (to read it whole after all)."""
+        if self._given is not None:
+            return self._given
+        text = self._decoded.data
+        return self._before + text if self._before else text
 
     def rows(self, wanted: Collection[int]) -> RawTable:
         """The rows numbered `wanted`, read again from the parts (all read before) that

@@ -10,6 +10,7 @@ same errors, counts, keys, notices and errors CSV as the whole file.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import replace
@@ -101,7 +102,7 @@ def test_a_file_checked_in_parts_says_what_it_says_checked_whole(data: st.DataOb
         file = data.draw(damaged(staff)).data
     part_bytes = data.draw(st.integers(1, 120))
     profile = data.draw(st.sampled_from([PROFILE, BY_EMAIL]))
-    in_parts = check_in_parts(CONFIG, profile, file, part_bytes=part_bytes)
+    in_parts = check_in_parts(CONFIG, profile, Drop("users.csv", file), part_bytes=part_bytes)
     if in_parts is not None:
         assert said(in_parts) == said(whole(profile, file)), file
 
@@ -124,7 +125,7 @@ def test_a_clean_export_and_one_with_row_errors_are_read_in_parts(
     assert len(parts) > (1 if part_bytes < 1000 else 0)
     numbers = [n for p in parts for n in p.cells["_row"].to_list()]
     assert numbers == [*range(2, 22), *range(23, 43)]  # row 22 is blank
-    checked = check_in_parts(CONFIG, PROFILE, file, part_bytes=part_bytes)
+    checked = check_in_parts(CONFIG, PROFILE, Drop("users.csv", file), part_bytes=part_bytes)
     assert checked is not None
     assert said(checked) == said(whole(PROFILE, file))
     v = checked.validated
@@ -152,7 +153,7 @@ def test_a_clean_export_and_one_with_row_errors_are_read_in_parts(
 def test_a_file_parts_cannot_read_exactly_is_read_whole(file: bytes, why: str) -> None:
     with pytest.raises(NotInParts):
         list(FileParts(file, read_options(PROFILE), 10))
-    assert check_in_parts(CONFIG, PROFILE, file, part_bytes=10) is None
+    assert check_in_parts(CONFIG, PROFILE, Drop("users.csv", file), part_bytes=10) is None
 
 
 def test_a_header_refused_in_parts_is_refused_as_whole() -> None:
@@ -161,7 +162,7 @@ def test_a_header_refused_in_parts_is_refused_as_whole() -> None:
     rows = b"1,Ann\r\n" * 5
     for below in (b"", b"Employee ID,Password\r\n"):
         file = b"Employee ID,First Name\r\n" + rows + below + rows
-        checked = check_in_parts(CONFIG, PROFILE, file, part_bytes=16)
+        checked = check_in_parts(CONFIG, PROFILE, Drop("users.csv", file), part_bytes=16)
         assert checked is not None
         assert checked.validated is None
         assert any("'Email'" in problem for problem in checked.problems)
@@ -202,6 +203,24 @@ def test_a_hostile_file_says_the_same_in_parts_as_whole(
     for part_bytes in (1, 50, 4000):
         if len(file) > part_bytes * 2000:
             continue  # a part a line of a megabyte of blank lines is a test of patience
-        in_parts = check_in_parts(CONFIG, chosen, file, part_bytes=part_bytes)
+        in_parts = check_in_parts(CONFIG, chosen, Drop("users.csv", file), part_bytes=part_bytes)
         if in_parts is not None:
             assert said(in_parts) == said(whole(chosen, file)), (name, part_bytes)
+
+
+@pytest.mark.parametrize(
+    "before", [b"", codecs.BOM_UTF8, b"sep=,\r\n", codecs.BOM_UTF8 + b"sep=,\r\n"]
+)
+def test_a_file_found_unreadable_in_parts_is_handed_back_as_it_came(before: bytes) -> None:
+    """Parts hold a file's text once (without its BOM or `sep=` line); when a late part
+    cannot be read in parts (a stray quote), the drop gets the file back byte for byte,
+    and the whole read says what it says of that file."""
+    rows = "".join(f"E-{n},u{n}@example.com,Zoë,Lee\r\n" for n in range(40))
+    last = 'E-x,x@example.com,5" tall,Ng\r\n'
+    file = before + ("Employee ID,Email,First Name,Last Name\r\n" + rows + last).encode()
+    drop = Drop("users.csv", file)
+    assert check_in_parts(CONFIG, PROFILE, drop, part_bytes=64) is None
+    assert drop.data == file
+    checked = check(CONFIG, PROFILE, drop, keep_records=False)
+    assert checked.validated is not None
+    assert checked.validated.rows == 41
