@@ -843,7 +843,9 @@ _NAME = st.text("ABCDEFGHIJ klmnop_", min_size=1, max_size=8).filter(
 @st.composite
 def _files(draw: st.DrawFn) -> tuple[list[str], list[list[str]]]:
     width = draw(st.integers(1, 5))
-    header = draw(st.lists(_NAME, min_size=width, max_size=width))
+    # A header of nothing but spaces is a blank line, skipped like any other.
+    named = st.lists(_NAME, min_size=width, max_size=width).filter(lambda h: any(map(str.strip, h)))
+    header = draw(named)
     row = st.lists(_CELL, min_size=width, max_size=width)
     rows = draw(st.lists(row.filter(lambda r: any(c.strip(WHITESPACE) for c in r)), max_size=8))
     return header, rows
