@@ -21,6 +21,7 @@ import gc
 import io
 import itertools
 import re
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
 
@@ -85,19 +86,7 @@ def read_table(
     if given, else `column_count` with headers `c0`, `c1`, ..., else the file itself.
     Both are ignored for a file with a header.
     """
-    if not data:
-        raise FileRejected("the file is empty (0 bytes); check that the export wrote any data")
-    if len(data) > options.max_bytes:
-        raise FileRejected(  # read up to one byte past the cap: its whole size is unknown
-            f"the file holds more than the {_size(options.max_bytes)} allowed; split it "
-            "or raise max_bytes in the profile"
-        )
-    delimiter = options.delimiter
-    if delimiter != "auto" and not _usable(delimiter):
-        raise FileRejected(
-            f"the profile's delimiter {delimiter!r} cannot be used; "
-            "use one of ',', ';', '|', a tab, or 'auto'"
-        )
+    _refuse_early(data, options)
     decoded = decode(data, options.encoding, options.fallback_encoding)
     names = None if options.header or header_names is None else tuple(header_names)
     width = len(names) if names is not None else column_count
@@ -108,9 +97,24 @@ def read_table(
         return _read(decoded, options, width, names)
 
 
-def _usable(delimiter: str) -> bool:
-    """Whether a profile's delimiter is one a CSV file can be read with."""
-    return len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'
+def _refuse_early(data: bytes, options: ReadOptions) -> None:
+    """Raise FileRejected for what is refused before a byte is decoded: no bytes, more
+    than the profile allows, a delimiter no CSV file can be read with."""
+    if not data:
+        raise FileRejected("the file is empty (0 bytes); check that the export wrote any data")
+    if len(data) > options.max_bytes:
+        raise FileRejected(  # read up to one byte past the cap: its whole size is unknown
+            f"the file holds more than the {_size(options.max_bytes)} allowed; split it "
+            "or raise max_bytes in the profile"
+        )
+    delimiter = options.delimiter
+    if delimiter != "auto" and not (
+        len(delimiter) == 1 and delimiter.isascii() and delimiter not in '"\r\n\x00'
+    ):
+        raise FileRejected(
+            f"the profile's delimiter {delimiter!r} cannot be used; "
+            "use one of ',', ';', '|', a tab, or 'auto'"
+        )
 
 
 class NotInParts(Exception):
@@ -139,35 +143,19 @@ class FileParts:
     """
 
     def __init__(self, data: bytes, options: ReadOptions, part_bytes: int = PART_BYTES) -> None:
-        if not options.header or not data or len(data) > options.max_bytes:
+        if not options.header:
             raise NotInParts
         given = data
         try:
+            _refuse_early(data, options)
             decoded = decode(data, options.encoding, options.fallback_encoding)
-            hinted, decoded = _without_sep_line(decoded)
-            data = decoded.data
-            if _content_start(data) == len(data):
-                raise NotInParts
-            sample = sample_text(data)
-            complete = len(data) <= SAMPLE_BYTES
-            delimiter = options.delimiter
-            if delimiter == "auto":
-                delimiter = hinted or detect_delimiter(sample, complete=complete)
-            elif not _usable(delimiter):
-                raise NotInParts
-            sampled = sample_records(sample, delimiter, complete=complete)
-            for record in sampled:
-                _check_columns(_width(record), options, delimiter)
+            layout = _layout(decoded, options, None)
         except FileRejected as rejected:
             raise NotInParts from rejected
-        eol = line_end(data)
-        if eol is None or _decompressed_by_polars(data):
-            raise NotInParts
-        lines = _lines(data, delimiter, eol)
-        if lines - 1 > options.max_rows or _mostly_blank(
-            lines, len(data), max(map(len, sampled), default=1)
-        ):
-            raise NotInParts
+        if layout.lines is None or layout.lines - 1 > options.max_rows:
+            raise NotInParts  # not one polars reads whole, or maybe too many rows
+        decoded, delimiter = layout.decoded, layout.delimiter
+        data = decoded.data
         # The text is most often the file's own bytes after a BOM or a `sep=` line, a
         # copy: the file is then not held besides (`given` puts it back together).
         self._given: bytes | None = None if data is given or given.endswith(data) else given
@@ -208,13 +196,13 @@ class FileParts:
     def rows(self, wanted: Collection[int]) -> RawTable:
         """The rows numbered `wanted`, read again from the parts (all read before) that
         hold them, as one table in row order."""
-        spans = self._spans
+        spans, ordered = self._spans, sorted(wanted)
         tables = []
         for i, (start, end, first) in enumerate(spans):
-            after = spans[i + 1][2] if i + 1 < len(spans) else None
-            mine = {r for r in wanted if r >= first and (after is None or r < after)}
+            after = bisect_left(ordered, spans[i + 1][2]) if i + 1 < len(spans) else None
+            mine = ordered[bisect_left(ordered, first) : after]
             if mine:
-                tables.append(self._part(start, end, first)[0].keep_rows(mine))
+                tables.append(self._part(start, end, first)[0].keep_rows(set(mine)))
         if not tables:
             raise ValueError("no rows wanted of parts read")
         overflow = {row: cells for t in tables for row, cells in t.overflow.items()}
@@ -329,6 +317,30 @@ class _Records:
 def _read(
     decoded: Decoded, options: ReadOptions, width: int | None, names: tuple[str, ...] | None
 ) -> RawTable:
+    layout = _layout(decoded, options, width)
+    decoded, delimiter = layout.decoded, layout.delimiter
+    records = None
+    if layout.lines is not None:
+        records = _parse_fast(decoded.data, delimiter, "\n", verified=decoded.verified)
+    if records is None:
+        records = _parse_structural(decoded.data, delimiter, options)
+    return _shape(records, decoded, delimiter, options, width, names)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """A decoded file's text (without Excel's `sep=` line), its delimiter and, when
+    polars' parser may read it, how many records it would read (blank ones too)."""
+
+    decoded: Decoded
+    delimiter: str
+    lines: int | None
+
+
+def _layout(decoded: Decoded, options: ReadOptions, width: int | None) -> _Layout:
+    """How a decoded file is laid out, or FileRejected: nothing but blank lines, or too
+    many columns in its first records. Polars' parser may read it when its lines end in
+    LF or CRLF, it does not look compressed, and it is not mostly blank lines."""
     hinted, stripped = _without_sep_line(decoded)
     sep_line, decoded = stripped is not decoded, stripped
     data = decoded.data
@@ -344,18 +356,13 @@ def _read(
     sampled = sample_records(sample, delimiter, complete=complete)
     for record in sampled:
         _check_columns(_width(record), options, delimiter)
+    lines = None
     eol = line_end(data)
-    records = None
-    columns = max(map(len, sampled), default=1)
-    if (
-        eol is not None
-        and not _decompressed_by_polars(data)
-        and not _mostly_blank(_lines(data, delimiter, eol), len(data), columns)
-    ):
-        records = _parse_fast(data, delimiter, eol, verified=decoded.verified)
-    if records is None:
-        records = _parse_structural(data, delimiter, options)
-    return _shape(records, decoded, delimiter, options, width, names)
+    if eol is not None and not _decompressed_by_polars(data):
+        counted = _lines(data, delimiter, eol)
+        if not _mostly_blank(counted, len(data), max(map(len, sampled), default=1)):
+            lines = counted
+    return _Layout(decoded, delimiter, lines)
 
 
 #: How polars tells compressed input, which it decompresses instead of parsing: gzip,

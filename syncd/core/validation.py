@@ -104,10 +104,7 @@ def validate(
     # Columns are picked before rows are: filtering copies every column it is given.
     bad = pl.col(_BAD)
     invalid = frame.select(_KEY, _BAD).filter(bad)[_KEY] if any_bad else pl.Series(dtype=pl.String)
-    _, _, values = _record_columns(specs)
-    records = frame.select(
-        pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values, bad
-    )
+    records = frame.select(*_record_exprs(specs), bad)
     del frame  # its working columns go before the valid rows are copied out
     valid_rows = None
     flagged = flag_failed and any_bad
@@ -269,10 +266,7 @@ def validate_parts(
         failed.append(bad.select(ROW, _KEY))
         kept.append(table.keep_rows(set(bad[ROW].to_list())))
         if first is None:
-            _, _, values = _record_columns(part.specs)
-            records = part.frame.clear().select(
-                pl.col(ROW), pl.col(_KEY).alias("key"), _status(part.specs).alias("status"), *values
-            )
+            records = part.frame.clear().select(_record_exprs(part.specs))
             first = replace(part, frame=records)
         del table, part, bad  # one part's cells in memory at a time
     if first is None or last is None:
@@ -708,6 +702,12 @@ def _status(specs: list[_Spec]) -> pl.Expr:
         (s for s in specs if s.field in ("status", "active")), key=lambda s: s.field != "status"
     )
     return pl.coalesce(*(s.col("v") for s in ranked), pl.lit("active"))
+
+
+def _record_exprs(specs: list[_Spec]) -> list[pl.Expr]:
+    """A record's columns: its row, key, status and the fields the file carries."""
+    _, _, values = _record_columns(specs)
+    return [pl.col(ROW), pl.col(_KEY).alias("key"), _status(specs).alias("status"), *values]
 
 
 def _record_columns(specs: list[_Spec]) -> tuple[tuple[str, ...], dict[str, str], list[pl.Expr]]:
